@@ -1,0 +1,1 @@
+"""Subcommands of the ``geocodec`` CLI, one module each."""

@@ -1,0 +1,29 @@
+"""The exceptions geocodec raises. Everything derives from ``GeocodecError``."""
+
+
+class GeocodecError(Exception):
+    """Base class of every error geocodec raises on purpose."""
+
+
+class InvalidInputError(GeocodecError, ValueError):
+    """A bad argument: shape, dtype, band count, NaN/inf policy, γ or λ out of range..."""
+
+
+class UnknownModelError(GeocodecError, ValueError):
+    """No model of that name in the registry, or a model file that is not a geocodec model."""
+
+
+class ModelIntegrityError(GeocodecError):
+    """A weights file whose sha256 does not match its registry entry or its own metadata."""
+
+
+class CorruptStreamError(GeocodecError, ValueError):
+    """Bytes that are not a valid geocodec chunk: bad magic, truncated, CRC mismatch."""
+
+
+class ModelMismatchError(GeocodecError):
+    """A chunk written by a different model (sha256) than the one asked to decode it."""
+
+
+class EntropyParameterMismatchError(GeocodecError):
+    """The decoder's entropy parameters differ from the encoder's (CompressAI issue #279)."""

@@ -1,0 +1,257 @@
+"""ELIC-style entropy model: hyperprior + uneven channel groups + checkerboard spatial context.
+
+Training uses noise/straight-through rounding (``forward``). Coding (``compress`` /
+``decompress``) uses compressai's rANS coder with two substreams per item: the hyper-latent z
+(factorised ``EntropyBottleneck``) and the latent y (``GaussianConditional``), coded group by
+group, anchors before non-anchors.
+
+Cross-machine safety (CompressAI issue #279): the networks that predict entropy parameters run
+in float64 while coding, so encoder and decoder on different hardware agree far below the
+quantisation boundaries of the scale table; and every coding stage carries a 16-bit CRC of its
+scale indexes, so a decoder whose parameters still differ raises ``EntropyMismatch`` instead of
+silently decoding garbage.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import zlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from compressai.ans import BufferedRansEncoder, RansDecoder
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+
+from geocodec.model.layers import conv, deconv
+
+SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
+
+
+def scale_table() -> list[float]:
+    return [math.exp(v) for v in torch.linspace(math.log(SCALES_MIN), math.log(SCALES_MAX), SCALES_LEVELS).tolist()]
+
+
+def ste_round(x: torch.Tensor) -> torch.Tensor:
+    return x + (torch.round(x) - x).detach()
+
+
+def anchor_mask(h: int, w: int, device=None) -> torch.Tensor:
+    """Checkerboard anchors: positions with even (row + column)."""
+    ii = torch.arange(h, device=device)[:, None]
+    jj = torch.arange(w, device=device)[None, :]
+    return (ii + jj) % 2 == 0
+
+
+class EntropyMismatch(RuntimeError):
+    """The decoder's entropy parameters differ from the encoder's (raised before decoding them)."""
+
+
+@dataclass
+class LatentStreams:
+    """The coded form of one item's latent: two rANS substreams and one CRC per coding stage."""
+
+    z: bytes
+    y: bytes
+    checks: list[int]
+
+
+class ParameterNets(nn.Module):
+    """Everything that predicts entropy parameters: hyper-synthesis, channel and spatial context,
+    parameter aggregation. Kept together so coding can run a float64 copy of exactly these."""
+
+    def __init__(self, latent_channels: int, hyper_channels: int, groups: tuple[int, ...]):
+        super().__init__()
+        m, hc = latent_channels, hyper_channels
+        self.groups = tuple(groups)
+        self.h_s = nn.Sequential(
+            deconv(hc, hc), nn.LeakyReLU(0.2, inplace=True),
+            deconv(hc, hc * 3 // 2), nn.LeakyReLU(0.2, inplace=True),
+            conv(hc * 3 // 2, 2 * m, 3, 1),
+        )
+        self.channel_ctx = nn.ModuleList()
+        self.spatial_ctx = nn.ModuleList()
+        self.aggregate = nn.ModuleList()
+        for k, g in enumerate(self.groups):
+            prev = sum(self.groups[:k])
+            if k == 0:
+                self.channel_ctx.append(nn.Identity())
+            else:
+                self.channel_ctx.append(nn.Sequential(
+                    conv(prev, 96, 3, 1), nn.LeakyReLU(0.2, inplace=True), conv(96, 2 * g, 3, 1)))
+            self.spatial_ctx.append(conv(g, 2 * g, 5, 1))
+            in_ch = 2 * m + 2 * g + (2 * g if k else 0)
+            self.aggregate.append(nn.Sequential(
+                nn.Conv2d(in_ch, 192, 1), nn.LeakyReLU(0.2, inplace=True),
+                nn.Conv2d(192, 128, 1), nn.LeakyReLU(0.2, inplace=True),
+                nn.Conv2d(128, 2 * g, 1),
+            ))
+
+    def context(self, k: int, prev: list[torch.Tensor]) -> torch.Tensor | None:
+        return self.channel_ctx[k](torch.cat(prev, dim=1)) if k else None
+
+    def params(self, k, hyper, channel_ctx, spatial):
+        parts = [hyper] + ([channel_ctx] if channel_ctx is not None else []) + [spatial]
+        means, scales = self.aggregate[k](torch.cat(parts, dim=1)).chunk(2, dim=1)
+        return means, scales
+
+
+class LatentEntropyModel(nn.Module):
+    def __init__(self, latent_channels: int, hyper_channels: int, groups: tuple[int, ...]):
+        super().__init__()
+        m, hc = latent_channels, hyper_channels
+        self.groups = tuple(groups)
+        self.h_a = nn.Sequential(
+            conv(m, hc, 3, 1), nn.LeakyReLU(0.2, inplace=True),
+            conv(hc, hc), nn.LeakyReLU(0.2, inplace=True),
+            conv(hc, hc),
+        )
+        self.nets = ParameterNets(m, hc, groups)
+        self.z_model = EntropyBottleneck(hc)
+        self.y_model = GaussianConditional(scale_table())
+        self.y_model.update()  # the Gaussian CDF tables depend only on the fixed scale table
+        self._coding_nets: ParameterNets | None = None
+        self._cdf_cache = None
+
+    # ------------------------------------------------------------------ training
+    def forward(self, y: torch.Tensor):
+        """Returns ŷ (straight-through rounded) and the likelihoods of y and z."""
+        z = self.h_a(y)
+        _, z_lik = self.z_model(z)
+        med = self.z_model._get_medians().reshape(1, -1, 1, 1)
+        z_hat = ste_round(z - med) + med
+        hyper = self.nets.h_s(z_hat)
+        anchors = anchor_mask(*y.shape[-2:], device=y.device)
+        y_hats, y_liks = [], []
+        for k, y_k in enumerate(y.split(self.groups, dim=1)):
+            ctx = self.nets.context(k, y_hats)
+            zeros = y_k.new_zeros(y_k.shape[0], 2 * y_k.shape[1], *y_k.shape[-2:])
+            mu_a, s_a = self.nets.params(k, hyper, ctx, zeros)
+            y_hat_a = (ste_round(y_k - mu_a) + mu_a) * anchors
+            mu_n, s_n = self.nets.params(k, hyper, ctx, self.nets.spatial_ctx[k](y_hat_a))
+            mu = torch.where(anchors, mu_a, mu_n)
+            s = torch.where(anchors, s_a, s_n)
+            _, lik = self.y_model(y_k, s, means=mu)
+            y_hats.append(ste_round(y_k - mu) + mu)
+            y_liks.append(lik)
+        return torch.cat(y_hats, dim=1), torch.cat(y_liks, dim=1), z_lik
+
+    def train(self, mode: bool = True):
+        self._coding_nets = None  # weights may change: rebuild the float64 copy when coding
+        return super().train(mode)
+
+    def freeze_tables(self) -> None:
+        """Compute the hyper-latent CDF tables from the trained density (done once, at export).
+
+        The tables are then stored with the weights, so every machine codes z with the same
+        integers instead of recomputing them in its own floating point."""
+        self.z_model.update(force=True)
+        self._cdf_cache = None
+
+    # ------------------------------------------------------------------ coding
+    def _coding(self) -> ParameterNets:
+        if self._coding_nets is None:
+            self._coding_nets = copy.deepcopy(self.nets).double().eval()
+        return self._coding_nets
+
+    def _cdfs(self):
+        if self._cdf_cache is None:
+            gc = self.y_model
+            self._cdf_cache = (
+                gc._quantized_cdf.tolist(),
+                gc._cdf_length.reshape(-1).int().tolist(),
+                gc._offset.reshape(-1).int().tolist(),
+            )
+        return self._cdf_cache
+
+    def _indexes(self, scales: torch.Tensor) -> torch.Tensor:
+        table = self.y_model.scale_table.to(scales)
+        s = scales.clamp_min(table[0])
+        # index = number of table entries strictly below s (compressai's build_indexes rule)
+        return (s[..., None] > table[:-1]).sum(-1).int()
+
+    @staticmethod
+    def _check(idx: torch.Tensor) -> int:
+        return zlib.crc32(idx.cpu().numpy().astype("<i4").tobytes()) & 0xFFFF
+
+    @torch.no_grad()
+    def compress(self, y: torch.Tensor) -> list[LatentStreams]:
+        nets = self._coding()
+        z = self.h_a(y)
+        z_strings = self.z_model.compress(z)
+        z_hat = self.z_model.decompress(z_strings, z.shape[-2:])
+        hyper = nets.h_s(z_hat.double())
+        y = y.double()
+        anchors = anchor_mask(*y.shape[-2:], device=y.device)
+        stages = (anchors, ~anchors)
+        encoders = [BufferedRansEncoder() for _ in range(y.shape[0])]
+        checks: list[list[int]] = [[] for _ in range(y.shape[0])]
+        cdfs, lengths, offsets = self._cdfs()
+        y_hats = []
+        for k, y_k in enumerate(y.split(self.groups, dim=1)):
+            ctx = nets.context(k, y_hats)
+            spatial = y_k.new_zeros(y_k.shape[0], 2 * y_k.shape[1], *y_k.shape[-2:])
+            y_hat_k = torch.zeros_like(y_k)
+            for stage, where in enumerate(stages):
+                mu, s = nets.params(k, hyper, ctx, spatial)
+                idx = self._indexes(s)
+                sym = torch.round(y_k - mu)
+                y_hat_k = torch.where(where, sym + mu, y_hat_k)
+                for b, enc in enumerate(encoders):
+                    idx_b = idx[b][:, where].reshape(-1)
+                    enc.encode_with_indexes(
+                        sym[b][:, where].reshape(-1).int().tolist(), idx_b.tolist(), cdfs, lengths, offsets)
+                    checks[b].append(self._check(idx_b))
+                if stage == 0:
+                    spatial = nets.spatial_ctx[k](y_hat_k)
+            y_hats.append(y_hat_k)
+        return [LatentStreams(z=z_strings[b], y=enc.flush(), checks=checks[b]) for b, enc in enumerate(encoders)]
+
+    @torch.no_grad()
+    def decompress(self, streams: list[LatentStreams], latent_hw: tuple[int, int], device) -> torch.Tensor:
+        """Entropy-decode a batch of items (same latent size) → ŷ (float32)."""
+        nets = self._coding()
+        h, w = latent_hw
+        z_hat = self.z_model.decompress([s.z for s in streams], ((h + 3) // 4, (w + 3) // 4))
+        hyper = nets.h_s(z_hat.to(device).double())[..., :h, :w]
+        anchors = anchor_mask(h, w, device=device)
+        stages = (anchors, ~anchors)
+        decoders = []
+        for s in streams:
+            dec = RansDecoder()
+            dec.set_stream(s.y)
+            decoders.append(dec)
+        cdfs, lengths, offsets = self._cdfs()
+        n = len(streams)
+        y_hats = []
+        stage_no = 0
+        for k, g in enumerate(self.groups):
+            ctx = nets.context(k, y_hats)
+            spatial = hyper.new_zeros(n, 2 * g, h, w)
+            y_hat_k = hyper.new_zeros(n, g, h, w)
+            for stage, where in enumerate(stages):
+                mu, s = nets.params(k, hyper, ctx, spatial)
+                idx = self._indexes(s)
+                sym = torch.zeros_like(mu)
+                for b, dec in enumerate(decoders):
+                    idx_b = idx[b][:, where].reshape(-1)
+                    expected = streams[b].checks[stage_no]
+                    if self._check(idx_b) != expected:
+                        raise EntropyMismatch(
+                            f"entropy parameters of group {k} ({'anchor' if stage == 0 else 'non-anchor'} "
+                            "stage) differ from the encoder's: this decoder's arithmetic does not reproduce "
+                            "the encoder's (different model weights, or floating-point drift across devices)")
+                    values = dec.decode_stream(idx_b.tolist(), cdfs, lengths, offsets)
+                    sym[b][:, where] = torch.tensor(values, dtype=sym.dtype, device=sym.device).reshape(g, -1)
+                y_hat_k = torch.where(where, sym + mu, y_hat_k)
+                stage_no += 1
+                if stage == 0:
+                    spatial = nets.spatial_ctx[k](y_hat_k)
+            y_hats.append(y_hat_k)
+        return torch.cat(y_hats, dim=1).float()
+
+    @property
+    def n_stages(self) -> int:
+        return 2 * len(self.groups)

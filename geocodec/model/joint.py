@@ -1,0 +1,64 @@
+"""The joint codec model: γ-prompted joint encoder, λ gain, ELIC entropy model, two decoders."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from geocodec.model.config import ModelConfig
+from geocodec.model.decoders import SynthesisTransform
+from geocodec.model.encoder import JointEncoder
+from geocodec.model.entropy import LatentEntropyModel, LatentStreams
+from geocodec.model.layers import LambdaGain
+
+#: Inputs are padded to a multiple of this (×16 for y, ×4 more for the hyper-latent z).
+STRIDE = 64
+
+
+class JointCodecModel(nn.Module):
+    """Tensors in, tensors (or rANS substreams) out. Knows nothing of bytes layouts or files."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        c = config
+        self.config = c
+        self.encoder = JointEncoder(c.n_optical, c.n_sar, c.features, c.latent_channels)
+        self.encoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max)
+        self.decoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max)
+        self.entropy = LatentEntropyModel(c.latent_channels, c.hyper_channels, c.groups)
+        self.optical_decoder = SynthesisTransform(c.latent_channels, c.features, c.n_optical)
+        self.sar_decoder = SynthesisTransform(c.latent_channels, c.features, c.n_sar)
+
+    # -- training --------------------------------------------------------------
+    def forward(self, x_opt, x_sar, gamma, lmbda):
+        y = self.analysis(x_opt, x_sar, gamma, lmbda)
+        y_hat, y_lik, z_lik = self.entropy(y)
+        y_dec = y_hat * self.decoder_gain(lmbda)
+        return {
+            "optical": self.optical_decoder(y_dec),
+            "sar": self.sar_decoder(y_dec),
+            "y_likelihoods": y_lik,
+            "z_likelihoods": z_lik,
+        }
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.entropy.z_model.loss()
+
+    # -- coding ----------------------------------------------------------------
+    def analysis(self, x_opt, x_sar, gamma, lmbda) -> torch.Tensor:
+        """Normalised, padded inputs → gained latent y (ready to quantise)."""
+        return self.encoder(x_opt, x_sar, gamma) * self.encoder_gain(lmbda)
+
+    def compress_latent(self, y: torch.Tensor) -> list[LatentStreams]:
+        return self.entropy.compress(y)
+
+    @torch.no_grad()
+    def decompress_latent(self, streams: list[LatentStreams], latent_hw, lmbda: torch.Tensor) -> torch.Tensor:
+        device = lmbda.device
+        y_hat = self.entropy.decompress(streams, latent_hw, device)
+        return y_hat * self.decoder_gain(lmbda)
+
+    @torch.no_grad()
+    def synthesize(self, y_dec: torch.Tensor, modality: str) -> torch.Tensor:
+        decoder = self.optical_decoder if modality == "optical" else self.sar_decoder
+        return decoder(y_dec)

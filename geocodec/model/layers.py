@@ -1,0 +1,92 @@
+"""Building blocks: residual blocks, the per-pixel 3-token attention fusion, λ modulation."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def conv(in_ch: int, out_ch: int, kernel: int = 5, stride: int = 2) -> nn.Conv2d:
+    return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2)
+
+
+def deconv(in_ch: int, out_ch: int, kernel: int = 5, stride: int = 2) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(
+        in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, output_padding=stride - 1
+    )
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3 → LeakyReLU → conv3x3, plus the identity."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(ch, ch, 3, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ch, ch, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class TokenFusion(nn.Module):
+    """Progressive attentive fusion (Valsesia & Bianchi 2025, Fig. 2).
+
+    For every pixel i the three branch features form a length-3 sequence
+    z_i = [h_opt_i; h_joint_i; h_sar_i] of F features each; one self-attention step
+    softmax(q kᵀ/√F) v mixes them, and each output (plus its input) continues down its branch.
+    Implemented with 1×1 convolutions so it runs on whole feature maps at once.
+    """
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.q = nn.Conv2d(features, features, 1)
+        self.k = nn.Conv2d(features, features, 1)
+        self.v = nn.Conv2d(features, features, 1)
+        self.out = nn.Conv2d(features, features, 1)
+        self.scale = 1.0 / math.sqrt(features)
+
+    def forward(self, h_opt, h_joint, h_sar):
+        tokens = torch.stack([h_opt, h_joint, h_sar], dim=1)  # B,3,F,H,W
+        b, t, f, hh, ww = tokens.shape
+        flat = tokens.reshape(b * t, f, hh, ww)
+        q = self.q(flat).reshape(b, t, f, hh, ww)
+        k = self.k(flat).reshape(b, t, f, hh, ww)
+        v = self.v(flat).reshape(b, t, f, hh, ww)
+        scores = torch.einsum("bifhw,bjfhw->bijhw", q, k) * self.scale  # B,3,3,H,W
+        attn = scores.softmax(dim=2)
+        mixed = torch.einsum("bijhw,bjfhw->bifhw", attn, v).reshape(b * t, f, hh, ww)
+        fused = tokens + self.out(mixed).reshape(b, t, f, hh, ww)
+        return fused[:, 0], fused[:, 1], fused[:, 2]
+
+
+class LambdaGain(nn.Module):
+    """Bottleneck gain conditioned on λ (after Mijares i Verdú et al. 2023).
+
+    A small MLP maps log λ (normalised to [0, 1] over the model's range) to a positive
+    per-channel gain; the encoder multiplies the latent by it before quantisation, the
+    decoder multiplies the dequantised latent by a second, separately learned gain.
+    One network therefore serves the whole continuous λ range.
+    """
+
+    def __init__(self, channels: int, lmbda_min: float, lmbda_max: float, hidden: int = 64):
+        super().__init__()
+        self.log_min = math.log(lmbda_min)
+        self.log_span = math.log(lmbda_max) - self.log_min
+        self.mlp = nn.Sequential(
+            nn.Linear(1, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, channels),
+        )
+
+    def forward(self, lmbda: torch.Tensor) -> torch.Tensor:
+        """``lmbda`` (B,) → gains (B, C, 1, 1)."""
+        t = (torch.log(lmbda) - self.log_min) / self.log_span
+        g = torch.exp(self.mlp(t[:, None].to(self.mlp[0].weight.dtype)))
+        return g[:, :, None, None]
