@@ -27,6 +27,10 @@ def __getattr__(name):  # the xarray/Zarr side is imported only when used
         from geocodec.writer import to_zarr
 
         return to_zarr
+    if name == "stac":
+        import importlib
+
+        return importlib.import_module("geocodec.stac")
     if name == "open_pair":
         from geocodec.io import open_pair
 

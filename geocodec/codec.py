@@ -367,16 +367,35 @@ def _restore(xn: np.ndarray, c: bitstream.Chunk, which: str) -> np.ndarray:
     return x
 
 
-def decompress_batch(chunks, modality: str = "both", device="auto", model=None) -> list:
-    """Decode many chunks; chunks of the same model and size share device batches."""
-    if modality not in MODALITIES:
-        raise InvalidInputError(f"modality={modality!r}: use one of {MODALITIES}")
+@dataclass
+class DecodedLatent:
+    """One chunk after entropy decoding: its header and the dequantised, gained latent ŷ.
+
+    Entropy decoding (sequential rANS) is the costly, modality-independent half of decoding;
+    keeping its result lets a reader synthesise optical and SAR from one decode.
+    """
+
+    chunk: bitstream.Chunk
+    latent: torch.Tensor  # (M, h/16, w/16) float32 on the CPU (h, w padded to the stride)
+    model: GeocodecModel
+
+    @property
+    def nbytes(self) -> int:
+        masks = sum(m.size for m in self.chunk.masks.values())  # bool: 1 byte each
+        return self.latent.numel() * self.latent.element_size() + masks + len(self.chunk.z) + len(self.chunk.y)
+
+
+def _padded_hw(c: bitstream.Chunk) -> tuple[int, int]:
+    return -(-c.height // STRIDE) * STRIDE, -(-c.width // STRIDE) * STRIDE
+
+
+def entropy_decode(chunks, device="auto", model=None) -> list[DecodedLatent]:
+    """Parse, verify and entropy-decode chunks (no synthesis); same model and size share a batch."""
     parsed = [bitstream.unpack(d) for d in chunks]
     results: list = [None] * len(parsed)
     groups: dict[tuple, list[int]] = {}
     for k, c in enumerate(parsed):
-        hp, wp = -(-c.height // STRIDE) * STRIDE, -(-c.width // STRIDE) * STRIDE
-        groups.setdefault((c.model_sha256, c.model_name, hp, wp), []).append(k)
+        groups.setdefault((c.model_sha256, c.model_name, *_padded_hw(c)), []).append(k)
     for (_, _, hp, wp), idx in groups.items():
         m = _model_for_chunk(parsed[idx[0]], model, device)
         cs = [parsed[k] for k in idx]
@@ -392,14 +411,40 @@ def decompress_batch(chunks, modality: str = "both", device="auto", model=None) 
                 raise EntropyParameterMismatchError(
                     f"cannot decode chunk safely: {e}. Decode on the kind of device that encoded it, "
                     "or re-encode") from None
-            outs = {}
+        y_cpu = y_dec.cpu()
+        for j, (k, c) in enumerate(zip(idx, cs)):
+            results[k] = DecodedLatent(chunk=c, latent=y_cpu[j], model=m)
+    return results
+
+
+def synthesize(latents: list[DecodedLatent], modality: str = "both") -> list:
+    """Run only the requested decoder(s) on entropy-decoded latents → arrays as ``decompress`` gives."""
+    if modality not in MODALITIES:
+        raise InvalidInputError(f"modality={modality!r}: use one of {MODALITIES}")
+    results: list = [None] * len(latents)
+    groups: dict[tuple, list[int]] = {}
+    for k, d in enumerate(latents):
+        groups.setdefault((id(d.model), *d.latent.shape), []).append(k)
+    for idx in groups.values():
+        m = latents[idx[0]].model
+        y_dec = torch.stack([latents[k].latent for k in idx]).to(m.device)
+        outs = {}
+        with m.lock:
             for which in ("optical", "sar"):
                 if modality in (which, "both"):
                     outs[which] = m.net.synthesize(y_dec, which).float().cpu().numpy()
-        for j, (k, c) in enumerate(zip(idx, cs)):
+        for j, k in enumerate(idx):
+            c = latents[k].chunk
             dec = {w: _restore(v[j, :, :c.height, :c.width], c, w) for w, v in outs.items()}
             results[k] = (dec["optical"], dec["sar"]) if modality == "both" else dec[modality]
     return results
+
+
+def decompress_batch(chunks, modality: str = "both", device="auto", model=None) -> list:
+    """Decode many chunks; chunks of the same model and size share device batches."""
+    if modality not in MODALITIES:
+        raise InvalidInputError(f"modality={modality!r}: use one of {MODALITIES}")
+    return synthesize(entropy_decode(chunks, device=device, model=model), modality)
 
 
 def decompress(data, modality: str = "both", device="auto", model=None):

@@ -34,9 +34,15 @@ class TrainConfig:
     seed: int = 0
     max_minutes: float | None = None
     checkpoint_every: int = 250
+    log_every: int = 50  # steps averaged into one loss-curve entry of train_log.json
     threads: int | None = None
     device: str = "auto"
     model: dict = field(default_factory=dict)  # ModelConfig overrides
+    # "joint" (the geocodec model) or "optical" / "sar": the independent-coding baseline
+    # (geocodec.single_modality), trained by this same loop on the same crops.
+    modality: str = "joint"
+    init_from: str | None = None  # safetensors state dict to start from (e.g. optical pre-training)
+    fixed_gamma: float | None = None  # train at one γ instead of γ ~ U(0, 1) (optical pre-training: 1)
 
 
 def rd_loss(model: JointCodecModel, x_opt, x_sar, gamma, lmbda):
@@ -91,7 +97,14 @@ def train(cfg: TrainConfig, pairs: PairSet, *, progress: bool = True, log=print)
     device = _device(cfg.device)
     torch.manual_seed(cfg.seed)
     model_cfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.model.items()})
-    model = JointCodecModel(model_cfg).to(device)
+    if cfg.modality == "joint":
+        model = JointCodecModel(model_cfg).to(device)
+        loss_fn = rd_loss
+    else:
+        from geocodec.single_modality import SingleModalityModel, single_rd_loss
+
+        model = SingleModalityModel(model_cfg, cfg.modality).to(device)
+        loss_fn = lambda m, o, s, g, lam: single_rd_loss(m, o, s, lam)  # noqa: E731
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     opt = torch.optim.Adam(main_params, lr=cfg.lr)
@@ -99,6 +112,10 @@ def train(cfg: TrainConfig, pairs: PairSet, *, progress: bool = True, log=print)
     log_path, ckpt_path = out / "train_log.json", out / "checkpoint.safetensors"
     history: dict = {"config": asdict(cfg), "model": json.loads(model_cfg.to_json()), "steps": [], "elapsed_s": 0.0}
     start_step = 0
+    if cfg.init_from and not (ckpt_path.exists() and log_path.exists()):
+        init = load_file(str(cfg.init_from))
+        model.load_state_dict({k: v for k, v in init.items() if "._coding_nets." not in k}, strict=False)
+        log(f"initialised from {cfg.init_from}")
     if ckpt_path.exists() and log_path.exists():
         tensors = load_file(str(ckpt_path))
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False)
@@ -139,8 +156,10 @@ def train(cfg: TrainConfig, pairs: PairSet, *, progress: bool = True, log=print)
         o, s = random_crops(pairs, cfg.batch, cfg.crop, rng)
         x_opt, x_sar = torch.from_numpy(o).to(device), torch.from_numpy(s).to(device)
         gamma = torch.from_numpy(rng.random(cfg.batch).astype(np.float32)).to(device)
+        if cfg.fixed_gamma is not None:
+            gamma = torch.full_like(gamma, cfg.fixed_gamma)
         lmbda = torch.from_numpy(np.exp(rng.uniform(log_lo, log_hi, cfg.batch)).astype(np.float32)).to(device)
-        loss, stats = rd_loss(model, x_opt, x_sar, gamma, lmbda)
+        loss, stats = loss_fn(model, x_opt, x_sar, gamma, lmbda)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(main_params, 1.0)
@@ -152,8 +171,8 @@ def train(cfg: TrainConfig, pairs: PairSet, *, progress: bool = True, log=print)
         running.append(stats)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{stats['loss']:.3f}", bpp=f"{stats['bpp_joint']:.3f}")
-        if step % 50 == 0 or step == cfg.steps:
+            bar.set_postfix(loss=f"{stats['loss']:.3f}", bpp=f"{stats.get('bpp_joint', stats.get('bpp')):.3f}")
+        if step % cfg.log_every == 0 or step == cfg.steps:
             mean = {k: float(np.mean([r[k] for r in running])) for k in running[0]}
             history["steps"].append({"step": step, "lr": lr, "aux": float(aux), "time_s": time.time() - t0, **mean})
             running = []

@@ -14,3 +14,5 @@ fi
 # torch/torchvision pinned to the pair that imports together (see README, 'Installation').
 .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 .venv/bin/python -m pip install -q -e ".[test]"
+# the real sample for `geocodec demo` (data only: its own dependencies are not needed)
+.venv/bin/python -m pip install -q --no-deps "bigearthnet-common==2.8.0"

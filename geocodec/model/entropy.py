@@ -112,7 +112,9 @@ class LatentEntropyModel(nn.Module):
         self.z_model = EntropyBottleneck(hc)
         self.y_model = GaussianConditional(scale_table())
         self.y_model.update()  # the Gaussian CDF tables depend only on the fixed scale table
-        self._coding_nets: ParameterNets | None = None
+        # float64 copy of ``nets`` for coding; held in a list so it is not a registered submodule
+        # (it must never reach state_dict() or a weights file)
+        self._coding_nets: list[ParameterNets] = []
         self._cdf_cache = None
 
     # ------------------------------------------------------------------ training
@@ -139,7 +141,7 @@ class LatentEntropyModel(nn.Module):
         return torch.cat(y_hats, dim=1), torch.cat(y_liks, dim=1), z_lik
 
     def train(self, mode: bool = True):
-        self._coding_nets = None  # weights may change: rebuild the float64 copy when coding
+        self._coding_nets.clear()  # weights may change: rebuild the float64 copy when coding
         return super().train(mode)
 
     def freeze_tables(self) -> None:
@@ -152,9 +154,9 @@ class LatentEntropyModel(nn.Module):
 
     # ------------------------------------------------------------------ coding
     def _coding(self) -> ParameterNets:
-        if self._coding_nets is None:
-            self._coding_nets = copy.deepcopy(self.nets).double().eval()
-        return self._coding_nets
+        if not self._coding_nets:
+            self._coding_nets.append(copy.deepcopy(self.nets).double().eval())
+        return self._coding_nets[0]
 
     def _cdfs(self):
         if self._cdf_cache is None:

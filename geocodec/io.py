@@ -1,0 +1,193 @@
+"""GeoTIFF in and out: ``open_pair`` builds the Dataset ``to_zarr`` takes; ``write_geotiff`` writes one back.
+
+``open_pair(optical, sar)`` accepts, for each side, a multi-band GeoTIFF (bands picked by their
+descriptions, e.g. the 13-band Sentinel-2 stacks, or by 1-based index), a folder with one
+GeoTIFF per band (BigEarthNet: ``<patch>_B02.tif``, ``<patch>_VV.tif``), or a list of
+single-band files. Reading is lazy (Dask, ``chunks`` px blocks) so scenes of any size stream
+through ``to_zarr`` in bounded memory. All bands of both sides must be on one grid (shape, CRS,
+transform); nothing is ever resampled.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geocodec.errors import InvalidInputError
+
+DEFAULT_READ_CHUNK = 1024
+_S2 = re.compile(r"^B0*(\d{1,2})(A?)$", re.IGNORECASE)
+
+
+def canonical_band(name) -> str | None:
+    """'B2'/'b02' → 'B02', 'b8a' → 'B8A', 'vv' → 'VV'; None for labels that are not band names."""
+    s = str(name).strip()
+    m = _S2.match(s)
+    if m:
+        return f"B{int(m.group(1)):02d}" if not m.group(2) else f"B{int(m.group(1))}A"
+    return s.upper() if s.upper() in ("VV", "VH", "HH", "HV") else None
+
+
+@dataclass
+class _Source:
+    """One band: a file and its 1-based band index there."""
+
+    path: Path
+    index: int
+    name: str
+
+
+def _describe(path: Path):
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            return src.count, [canonical_band(d) if d else None for d in src.descriptions], \
+                (src.height, src.width), src.crs, src.transform, src.nodata, src.dtypes[0]
+    except rasterio.errors.RasterioIOError as e:
+        raise InvalidInputError(f"cannot read {path} as a GeoTIFF: {e}") from None
+
+
+def _band_file(folder: Path, band: str) -> Path:
+    hits = [p for p in sorted(folder.glob("*.tif*"))
+            if canonical_band(re.split(r"[_\-.]", p.stem)[-1]) == band]
+    if len(hits) != 1:
+        raise InvalidInputError(f"{folder}: expected one GeoTIFF for band {band} (named *_{band}.tif), "
+                                f"found {len(hits)}")
+    return hits[0]
+
+
+def _sources(spec, which: str, wanted: list[str], picks) -> list[_Source]:
+    """Resolve one side (file, folder or list of files) into one source per wanted band."""
+    if isinstance(spec, (list, tuple)):
+        paths = [Path(p) for p in spec]
+        if len(paths) != len(wanted):
+            raise InvalidInputError(f"{which}: {len(paths)} files given for {len(wanted)} bands {wanted}")
+        return [_Source(p, 1, b) for p, b in zip(paths, wanted)]
+    p = Path(spec)
+    if p.is_dir():
+        if picks is not None:
+            wanted = [canonical_band(b) or str(b) for b in picks]
+        return [_Source(_band_file(p, b), 1, b) for b in wanted]
+    if not p.is_file():
+        raise InvalidInputError(f"{which}: {p} is neither a GeoTIFF nor a folder of per-band GeoTIFFs")
+    count, names, *_ = _describe(p)
+    if picks is not None:
+        out = []
+        for b in picks:
+            if isinstance(b, (int, np.integer)) and not isinstance(b, bool):
+                if not 1 <= b <= count:
+                    raise InvalidInputError(f"{which}: band index {b} out of range: {p} has {count} bands (1-based)")
+                out.append(_Source(p, int(b), wanted[len(out)] if len(out) < len(wanted) else str(b)))
+            else:
+                cb = canonical_band(b)
+                if cb not in names:
+                    raise InvalidInputError(f"{which}: {p} has no band {b!r} (its bands: {names})")
+                out.append(_Source(p, names.index(cb) + 1, cb))
+        return out
+    if all(n is not None for n in names) and all(b in names for b in wanted):
+        return [_Source(p, names.index(b) + 1, b) for b in wanted]
+    if count == len(wanted):
+        return [_Source(p, i + 1, b) for i, b in enumerate(wanted)]
+    raise InvalidInputError(
+        f"{which}: {p} has {count} bands {names if any(names) else '(unnamed)'} but the model takes "
+        f"{len(wanted)} ({', '.join(wanted)}); pass {which}_bands= names or 1-based indexes, e.g. "
+        f"{which}_bands=[2, 3, 4, 8] for a 13-band Sentinel-2 stack")
+
+
+def _check_one_grid(sources: list[_Source]) -> tuple:
+    ref = None
+    for s in sources:
+        count, _, hw, crs, transform, nodata, dtype = _describe(s.path)
+        grid = (hw, crs, transform)
+        if ref is None:
+            ref, ref_src = grid, s
+            continue
+        if hw != ref[0] or crs != ref[1] or not transform.almost_equals(ref[2]):
+            raise InvalidInputError(
+                f"{s.path.name} (band {s.name}) is not on the grid of {ref_src.path.name} (band {ref_src.name}): "
+                f"shape {hw} vs {ref[0]}, CRS {crs} vs {ref[1]}, transform {tuple(transform)[:6]} vs "
+                f"{tuple(ref[2])[:6]}; geocodec never resamples, bring them onto one grid first")
+    return ref
+
+
+def _open_band_stack(sources: list[_Source], band_dim: str, chunks: int):
+    import rioxarray
+    import xarray as xr
+
+    parts = []
+    by_file: dict[Path, list[_Source]] = {}
+    for s in sources:
+        by_file.setdefault(s.path, []).append(s)
+    opened = {}
+    for path in by_file:
+        opened[path] = rioxarray.open_rasterio(path, chunks={"band": 1, "y": chunks, "x": chunks},
+                                               mask_and_scale=False, lock=False)
+    for s in sources:
+        parts.append(opened[s.path].isel(band=[s.index - 1]))
+    da = xr.concat(parts, dim="band", combine_attrs="drop_conflicts") if len(parts) > 1 else parts[0]
+    da = da.rename({"band": band_dim}).assign_coords({band_dim: [s.name for s in sources]})
+    nodata = opened[sources[0].path].rio.nodata
+    da.attrs.pop("long_name", None)
+    da = da.rio.write_nodata(nodata, encoded=False) if nodata is not None else da
+    return da
+
+
+def open_pair(optical, sar, *, optical_bands=None, sar_bands=None, model="default", chunks=DEFAULT_READ_CHUNK):
+    """Co-registered optical and SAR GeoTIFFs → Dataset with ``optical`` and ``sar`` (lazy, via rioxarray).
+
+    ``optical``/``sar``: a multi-band GeoTIFF, a folder of per-band GeoTIFFs, or a list of
+    single-band files. ``optical_bands``/``sar_bands``: band names or 1-based indexes; by default
+    the model's bands (B02, B03, B04, B08 and VV, VH for the default model), found by band
+    description or file name. Raises ``InvalidInputError`` when anything is off the shared grid.
+    """
+    import xarray as xr
+
+    from geocodec.registry import load_model, registry
+
+    entries = registry()
+    if isinstance(model, str) and model in entries:
+        opt_names, sar_names = list(entries[model]["optical_bands"]), list(entries[model]["sar_bands"])
+    else:
+        m = load_model(model, "cpu")
+        opt_names, sar_names = list(m.optical_bands), list(m.sar_bands)
+    opt_src = _sources(optical, "optical", opt_names, optical_bands)
+    sar_src = _sources(sar, "sar", sar_names, sar_bands)
+    _check_one_grid(opt_src + sar_src)
+    opt = _open_band_stack(opt_src, "optical_band", chunks)
+    sr = _open_band_stack(sar_src, "sar_band", chunks)
+    sr = sr.assign_coords(x=opt.x, y=opt.y)  # equal transforms, bit-identical coords
+    ds = xr.Dataset({"optical": opt, "sar": sr})
+    ds.attrs["sources"] = {"optical": sorted({str(s.path) for s in opt_src}),
+                           "sar": sorted({str(s.path) for s in sar_src})}
+    return ds
+
+
+def write_geotiff(da, path, *, nodata=None, compress: str = "deflate") -> Path:
+    """One (band, y, x) DataArray with CRS/transform (rioxarray) → a tiled GeoTIFF, chunk by chunk.
+
+    Band descriptions are the band coordinate's names. Leading dims must be selected away first.
+    """
+    if da.ndim != 3:
+        raise InvalidInputError(f"a GeoTIFF holds (band, y, x); this array has dims {da.dims}: select one "
+                                "index of the leading dims first (e.g. .isel(time=0))")
+    band_dim = da.dims[0]
+    out = da.rename({band_dim: "band"})
+    names = [str(v) for v in out["band"].values]
+    out = out.assign_coords(band=np.arange(1, len(names) + 1))
+    out.attrs = {k: v for k, v in out.attrs.items() if k not in ("_FillValue", "long_name", "units")}
+    out.attrs["long_name"] = tuple(names)
+    if nodata is None:
+        nodata = da.attrs.get("_FillValue", da.encoding.get("_FillValue"))
+    if nodata is not None:
+        out = out.rio.write_nodata(nodata, encoded=False)
+    path = Path(path)
+    kwargs = {"tiled": True, "compress": compress}
+    if hasattr(out.data, "dask"):
+        kwargs["lock"] = threading.Lock()  # windowed, chunk-by-chunk writes: bounded memory
+    out.rio.to_raster(path, **kwargs)
+    return path

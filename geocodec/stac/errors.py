@@ -1,0 +1,19 @@
+"""Errors of the STAC layer. All derive from ``geocodec.GeocodecError``."""
+
+from geocodec.errors import GeocodecError
+
+
+class StacError(GeocodecError):
+    """Base class of the STAC layer's errors."""
+
+
+class InvalidStacError(StacError, ValueError):
+    """A STAC Item/Collection that fails its schemas (core, extensions or geocodec's)."""
+
+
+class SchemaNotPackagedError(StacError):
+    """Validation needs a schema geocodec does not ship; offline validation never fetches one."""
+
+
+class ProvenanceError(StacError):
+    """An Item that does not describe the store it points to (settings, bands or checksum differ)."""

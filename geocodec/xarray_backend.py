@@ -1,0 +1,239 @@
+"""xarray engine "geocodec": a geocodec Zarr cube as lazy ``optical`` and ``sar`` variables.
+
+``xr.open_dataset(store, engine="geocodec", chunks={})`` gives ``optical`` (..., optical_band,
+y, x) and ``sar`` (..., sar_band, y, x) in their original dtypes, with the store's coords and
+CRS. Each variable is backed by its own ``BackendArray`` that reads the chunk frames and runs
+only its modality's decoder; the entropy decoding both share goes through a per-process cache
+(``geocodec.latent_cache``), so computing both variables entropy-decodes each chunk once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+from xarray.backends import BackendArray, BackendEntrypoint
+from xarray.core import indexing
+
+from geocodec.errors import CorruptStreamError, GeocodecError, InvalidInputError
+from geocodec.latent_cache import LATENTS
+from geocodec.zarr_store import (ARRAY, array_dims, codec_settings, looks_like_geocodec_store, open_store,
+                                 read_chunk)
+from numcodecs_plugin.chunk_coder import ChunkCoder, synthesize_items
+from numcodecs_plugin.frame import frame_crc
+
+#: Chunks decoded together when one read spans many (one device batch).
+READ_BATCH = 16
+
+
+class ModalityArray(BackendArray):
+    """One modality of the joint array; indexing decodes only that modality of the chunks it touches."""
+
+    def __init__(self, store_ref, store_id: str, array: str, which: str, shape: tuple[int, ...], dtype,
+                 chunks: tuple[int, ...], settings, n_bands: int, fill, device: str | None,
+                 allow_missing: bool):
+        self.store_ref, self.store_id, self.array, self.which = store_ref, store_id, array, which
+        self.shape, self.dtype = shape, np.dtype(dtype)
+        self.chunks = chunks  # of the joint array (band axis: all bands)
+        self.settings, self.n_bands, self.fill = settings, n_bands, fill
+        self.device, self.allow_missing = device, allow_missing
+        self._arr = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self):  # picklable for dask.distributed: reopen the store on the worker
+        state = self.__dict__.copy()
+        state["_arr"], state["_lock"] = None, None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def _zarr_array(self):
+        with self._lock:
+            if self._arr is None:
+                import zarr
+
+                store = open_store(self.store_ref, read_only=True)[0] if isinstance(self.store_ref, (str, Path)) \
+                    else self.store_ref
+                self._arr = zarr.open_group(store, mode="r")[self.array]
+            return self._arr
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._getitem)
+
+    # ------------------------------------------------------------------ decoding
+    def _latents(self, arr, keys: list[str]) -> list:
+        coder = ChunkCoder(self.settings, device=self.device, batch_size=READ_BATCH)
+        raw = {k: read_chunk(arr, k) for k in keys}
+        missing = [k for k, v in raw.items() if v is None]
+        if missing and not self.allow_missing:
+            raise CorruptStreamError(f"chunk(s) {missing[:3]} of {self.store_id} are missing although the store "
+                                     "says it is complete")
+        present = [k for k in keys if raw[k] is not None]
+        cache_keys = [(self.store_id, self.array, k, frame_crc(raw[k]), len(raw[k])) for k in present]
+        values = LATENTS.get_many(cache_keys, lambda ck: coder.entropy_decode_frames([raw[c[2]] for c in ck]))
+        by_key = dict(zip(present, values))
+        return [by_key.get(k) for k in keys]
+
+    def _decode_region(self, arr, lo: tuple[int, ...], hi: tuple[int, ...]) -> np.ndarray:
+        """Dense block [lo, hi) over the non-band axes, all of this modality's bands."""
+        nd = len(self.shape)
+        band_ax = nd - 3
+        out_shape = tuple(self.n_bands if a == band_ax else hi[a] - lo[a] for a in range(nd))
+        out = np.full(out_shape, self.fill, dtype=self.dtype)
+        ranges = [range(0, 1) if a == band_ax else range(lo[a] // self.chunks[a], -(-hi[a] // self.chunks[a]))
+                  for a in range(nd)]
+        coords = list(itertools.product(*ranges))
+        for start in range(0, len(coords), READ_BATCH):
+            part = coords[start:start + READ_BATCH]
+            keys = [arr.metadata.encode_chunk_key(c) for c in part]
+            latents = self._latents(arr, keys)
+            flat = [item for items in latents if items is not None for item in items]
+            decoded = iter(synthesize_items(flat, self.which))
+            for c, items in zip(part, latents):
+                if items is None:
+                    continue
+                lead = tuple(min(self.chunks[a], self.shape[a] - c[a] * self.chunks[a]) for a in range(band_ax))
+                for i, lead_idx in enumerate(itertools.product(*(range(n) for n in self.chunks[:band_ax]))):
+                    if i >= len(items):
+                        break
+                    arr_item = next(decoded) if items[i] is not None else None
+                    if arr_item is None or any(li >= n for li, n in zip(lead_idx, lead)):
+                        continue
+                    g = [c[a] * self.chunks[a] + lead_idx[a] for a in range(band_ax)]
+                    if any(not lo[a] <= g[a] < hi[a] for a in range(band_ax)):
+                        continue
+                    y0, x0 = c[-2] * self.chunks[-2], c[-1] * self.chunks[-1]
+                    h, w = arr_item.shape[-2:]
+                    ys, ye = max(lo[-2], y0), min(hi[-2], y0 + h)
+                    xs, xe = max(lo[-1], x0), min(hi[-1], x0 + w)
+                    if ys >= ye or xs >= xe:
+                        continue
+                    dst = tuple(g[a] - lo[a] for a in range(band_ax)) + (slice(None), slice(ys - lo[-2], ye - lo[-2]),
+                                                                         slice(xs - lo[-1], xe - lo[-1]))
+                    out[dst] = arr_item[:, ys - y0:ye - y0, xs - x0:xe - x0].astype(self.dtype, copy=False)
+        return out
+
+    def _getitem(self, key: tuple) -> np.ndarray:
+        arr = self._zarr_array()
+        nd = len(self.shape)
+        band_ax = nd - 3
+        lo, hi, local = [], [], []
+        for a, (k, n) in enumerate(zip(key, self.shape)):
+            if a == band_ax:
+                lo.append(0)
+                hi.append(n)
+                local.append(k)
+            elif isinstance(k, slice):
+                start, stop, step = k.indices(n)
+                if step < 0 or stop <= start:  # xarray's adapter never sends these; keep it simple and exact
+                    idx = np.arange(start, stop, step)
+                    if idx.size == 0:
+                        lo.append(0)
+                        hi.append(0)
+                        local.append(slice(0, 0))
+                        continue
+                    lo.append(int(idx.min()))
+                    hi.append(int(idx.max()) + 1)
+                    local.append(idx - idx.min())
+                else:
+                    last = start + (len(range(start, stop, step)) - 1) * step
+                    lo.append(start)
+                    hi.append(last + 1)
+                    local.append(slice(0, last + 1 - start, step))
+            else:
+                i = int(k)
+                lo.append(i)
+                hi.append(i + 1)
+                local.append(0)
+        if any(h <= lo_ for lo_, h in zip(lo, hi)):
+            block = np.empty(tuple(max(0, h - lo_) if a != band_ax else self.n_bands
+                                   for a, (lo_, h) in enumerate(zip(lo, hi))), self.dtype)
+        else:
+            block = self._decode_region(arr, tuple(lo), tuple(hi))
+        return block[tuple(local)]
+
+
+def _fill_for(dtype: str, nodata):
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        return np.nan
+    return nodata if nodata is not None else 0
+
+
+class GeocodecBackendEntrypoint(BackendEntrypoint):
+    """Open a geocodec Zarr cube with lazy, per-modality decoding."""
+
+    description = "geocodec Zarr cubes: lazy optical and SAR variables, each decoded on its own"
+    url = "https://github.com/geocodec/geocodec"
+    open_dataset_parameters = ("filename_or_obj", "drop_variables", "device", "allow_incomplete")
+
+    def guess_can_open(self, filename_or_obj) -> bool:
+        if isinstance(filename_or_obj, (str, Path)):
+            return looks_like_geocodec_store(filename_or_obj)
+        return False
+
+    def open_dataset(self, filename_or_obj, *, drop_variables=None, device=None, allow_incomplete=False):
+        import xarray as xr
+        import zarr
+
+        store, store_ref = open_store(filename_or_obj, read_only=True)
+        try:
+            group = zarr.open_group(store, mode="r")
+        except Exception as e:  # noqa: BLE001 - zarr raises several types for "no group here"
+            raise InvalidInputError(f"{filename_or_obj} is not a readable Zarr group: {e}") from None
+        record = dict(group.attrs).get("geocodec")
+        if not isinstance(record, dict):
+            raise InvalidInputError(f"{filename_or_obj} is not a geocodec store (no 'geocodec' group attrs); "
+                                    "open it with engine='zarr'")
+        if not record.get("complete", False) and not allow_incomplete:
+            raise GeocodecError(f"{filename_or_obj} is an incomplete geocodec store (its write was interrupted): "
+                                "re-run geocodec.to_zarr with the same arguments to finish it, or pass "
+                                "allow_incomplete=True to read the chunks written so far (missing ones read as fill)")
+        name = record.get("array", ARRAY)
+        arr = group[name]
+        settings = codec_settings(arr)
+        dims = array_dims(arr)
+        if dims[-3:] != ("band", "y", "x"):
+            raise InvalidInputError(f"array {name!r} has dims {dims}; expected (..., 'band', 'y', 'x')")
+        n_opt, n_sar = len(record["optical_bands"]), len(record["sar_bands"])
+        if arr.shape[-3] != n_opt + n_sar or settings.optical_bands != n_opt:
+            raise CorruptStreamError(f"array {name!r} has {arr.shape[-3]} bands; the record lists {n_opt} optical "
+                                     f"+ {n_sar} SAR")
+        with_coords = xr.open_dataset(store, engine="zarr", chunks=None, drop_variables=[name],
+                                      consolidated=None, decode_coords="all")
+        coords = {k: v.load() for k, v in with_coords.variables.items() if k != "band"}
+        store_id = str(store_ref if isinstance(store_ref, str) else getattr(store, "root", id(store)))
+        lead = dims[:-3]
+        variables = {}
+        for which, bands, sl in (("optical", record["optical_bands"], slice(0, n_opt)),
+                                 ("sar", record["sar_bands"], slice(n_opt, None))):
+            if drop_variables and which in drop_variables:
+                continue
+            dtype = record[f"{which}_dtype"]
+            nodata = record.get(f"{which}_nodata")
+            backend = ModalityArray(
+                store_ref, store_id, name, which, (*arr.shape[:-3], len(bands), *arr.shape[-2:]), dtype,
+                tuple(arr.chunks), settings, len(bands), _fill_for(dtype, nodata), device,
+                allow_missing=not record.get("complete", False))
+            band_dim = f"{which}_band"
+            attrs = {"long_name": f"{which} ({', '.join(bands)})"}
+            if "spatial_ref" in coords:
+                attrs["grid_mapping"] = "spatial_ref"
+            if nodata is not None:
+                attrs["_FillValue"] = nodata
+            elif np.dtype(dtype).kind == "f":
+                attrs["_FillValue"] = math.nan
+            if which == "sar":
+                attrs["units"] = "dB" if record.get("sar_scale", "db") == "db" else "1"
+            var = xr.Variable((*lead, band_dim, "y", "x"), indexing.LazilyIndexedArray(backend), attrs=attrs)
+            var.encoding["preferred_chunks"] = {**{d: c for d, c in zip(lead, arr.chunks)}, band_dim: len(bands),
+                                                "y": arr.chunks[-2], "x": arr.chunks[-1]}
+            variables[which] = var
+            coords[band_dim] = xr.Variable(band_dim, np.asarray(bands))
+        ds = xr.Dataset(variables, coords=coords, attrs={"geocodec": record})
+        return ds

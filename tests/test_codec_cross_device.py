@@ -1,0 +1,52 @@
+"""CompressAI issue #279: an encoder and a decoder whose floating point differs.
+
+GPU-encode / CPU-decode cannot be run without a GPU, so the decoder's arithmetic is perturbed
+directly: drift at the level of cross-device float differences must still decode identically
+(the entropy parameters are computed in float64), and larger drift must raise a clear error
+rather than decode garbage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import geocodec
+from geocodec.errors import EntropyParameterMismatchError
+from geocodec.model_file import load_model_file
+from geocodec.registry import GeocodecModel, _locate
+from conftest import smooth_pair
+
+
+def _perturbed_model(rel: float, seed: int = 0) -> GeocodecModel:
+    reference = geocodec.load_model("default", device="cpu")
+    path, sha = _locate("default")
+    net, meta = load_model_file(path, expected_sha256=sha)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.entropy.nets.parameters():
+            p.mul_(1 + rel * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    # same identity (sha256) as the encoder's model: only its arithmetic differs
+    return GeocodecModel(name=reference.name, version=reference.version, sha256=reference.sha256, net=net,
+                         device=torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def encoded():
+    opt, sar = smooth_pair(np.random.default_rng(3), 128, 128)
+    data = geocodec.compress(opt, sar, lmbda=0.03, device="cpu")
+    return data, geocodec.decompress(data, device="cpu")
+
+
+def test_float32_level_drift_decodes_identically(encoded):
+    data, (o_ref, s_ref) = encoded
+    o, s = geocodec.decompress(data, model=_perturbed_model(1e-7), device="cpu")
+    assert np.abs(o.astype(int) - o_ref.astype(int)).max() <= 1
+    np.testing.assert_allclose(s, s_ref, atol=1e-3)
+
+
+def test_large_drift_raises_instead_of_garbage(encoded):
+    data, _ = encoded
+    with pytest.raises(EntropyParameterMismatchError, match="differ from the encoder"):
+        geocodec.decompress(data, model=_perturbed_model(0.05), device="cpu")
