@@ -199,6 +199,11 @@ def _envelope(points: list[dict]) -> list[dict]:
     return [points[i] for i in keep]
 
 
+def _envelope_by(points, key):
+    keep = pareto_envelope([p["bpp"] for p in points], [p[key] for p in points])
+    return [points[i] for i in keep]
+
+
 def _combine(pairs, per_pair_opt, per_pair_sar, header_bytes, key) -> list[dict]:
     """All optical×SAR setting combinations (rate splits), averaged over pairs."""
     n_o, n_s = len(per_pair_opt[0]), len(per_pair_sar[0])
@@ -231,7 +236,11 @@ def _modality_curve(pairs, per_pair, header_share=0.0) -> list[dict]:
 
 
 def _bd(anchor, test, key="quality"):
-    out = {}
+    """BD-rate both ways of fitting, plus the quality interval it integrates over (a narrow one
+    means the curves barely overlap and the number says little)."""
+    qa = [p[key] for p in _envelope_by(anchor, key)]
+    qt = [p[key] for p in _envelope_by(test, key)]
+    out = {"overlap_db": [max(min(qa), min(qt)), min(max(qa), max(qt))] if qa and qt else None}
     for method in ("pchip", "cubic"):
         try:
             out[method] = bd_rate([p["bpp"] for p in anchor], [p[key] for p in anchor],
@@ -431,6 +440,9 @@ def run_evaluation(cfg: EvalConfig, *, log=print) -> dict:
 
         result["plots"] = plot_all(result, out)
         (out / "evaluation.json").write_text(json.dumps(_jsonable(result), indent=1, allow_nan=False))
+    from geocodec.evaluate_report import markdown_summary
+
+    (out / "summary.md").write_text(markdown_summary(_jsonable(result)))
     return result
 
 

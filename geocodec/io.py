@@ -186,7 +186,7 @@ def write_geotiff(da, path, *, nodata=None, compress: str = "deflate") -> Path:
     if nodata is not None:
         out = out.rio.write_nodata(nodata, encoded=False)
     path = Path(path)
-    kwargs = {"tiled": True, "compress": compress}
+    kwargs = {"tiled": True, "compress": compress, "recalc_transform": False}  # the stored transform, exactly
     if hasattr(out.data, "dask"):
         kwargs["lock"] = threading.Lock()  # windowed, chunk-by-chunk writes: bounded memory
     out.rio.to_raster(path, **kwargs)

@@ -63,7 +63,7 @@ class SingleModalityModel(nn.Module):
         self.n_bands = c.n_optical if modality == "optical" else c.n_sar
         self.encoder = BranchEncoder(self.n_bands, c.features, c.latent_channels)
         self.encoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max)
-        self.decoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max)
+        self.decoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max, direction=-1.0)
         self.entropy = LatentEntropyModel(c.latent_channels, c.hyper_channels, c.groups)
         self.decoder = SynthesisTransform(c.latent_channels, c.features, self.n_bands)
 

@@ -118,6 +118,16 @@ def _check_grid(ds) -> None:
     if tr_o is not None and tr_s is not None and not tr_o.almost_equals(tr_s):
         raise InvalidInputError(f"optical and sar are not on one grid: transform {tuple(tr_o)[:6]} vs "
                                 f"{tuple(tr_s)[:6]}")
+    for name, da, stored in (("optical", opt, tr_o), ("sar", sar, tr_s)):
+        try:
+            from_coords = da.rio.transform(recalc=True)
+        except Exception:  # noqa: BLE001 - e.g. a 1-pixel axis: nothing to compare
+            continue
+        if stored is not None and not stored.almost_equals(from_coords):
+            raise InvalidInputError(
+                f"{name}: the x/y coordinates (transform {tuple(from_coords)[:6]}) do not match the stored "
+                f"georeferencing {tuple(stored)[:6]}: optical and sar were probably on different grids (xarray "
+                "then pads the union of both with NaN); align them onto one grid first")
     for dim in ("y", "x"):
         if dim in ds.coords and ds.sizes[dim] > 2:
             v = np.asarray(ds[dim].values, np.float64)
@@ -173,6 +183,28 @@ def _chunk_region(coords, shape, chunk_shape):
     return tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(coords, chunk_shape, shape))
 
 
+def _release_free_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc only; a no-op elsewhere).
+
+    glibc raises its mmap threshold after large frees, so later activations come from the heap
+    and its free pages stay resident: without this, peak RSS creeps up over a long write even
+    though the working set per task is constant (benchmarks/memory.py shows both).
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
+
+
 def _write_block(block: np.ndarray, origin: tuple[int, ...], todo: list[tuple[int, ...]], store_ref, config: dict,
                  device: str) -> dict[str, int]:
     """Dask task: encode the block's chunks listed in ``todo`` in one batch and store them."""
@@ -192,6 +224,8 @@ def _write_block(block: np.ndarray, origin: tuple[int, ...], todo: list[tuple[in
         key = arr.metadata.encode_chunk_key(coords)
         write_chunk(arr, key, data)
         sizes[key] = len(data)
+    del chunks, frames
+    _release_free_memory()
     return sizes
 
 
@@ -416,8 +450,12 @@ def to_zarr(ds, store, *, lmbda=None, target_bpp=None, gamma=0.5, model="default
     dev = resolve_device(device)
     m = load_model(model, str(dev))
     opt, sar = ds["optical"], ds["sar"]
-    opt = opt.isel({opt.dims[-3]: _band_order(opt, "optical", m.optical_bands)})
-    sar = sar.isel({sar.dims[-3]: _band_order(sar, "sar", m.sar_bands)})
+    for name, model_bands in (("optical", m.optical_bands), ("sar", m.sar_bands)):
+        da_ = opt if name == "optical" else sar
+        order = _band_order(da_, name, model_bands)
+        if order != list(range(len(order))):  # reorder only when needed (numpy fancy indexing copies)
+            da_ = da_.isel({da_.dims[-3]: order})
+        opt, sar = (da_, sar) if name == "optical" else (opt, da_)
     if opt.dtype.name not in OPTICAL_DTYPES:
         raise InvalidInputError(f"optical has dtype {opt.dtype.name}; supported: {', '.join(OPTICAL_DTYPES)}")
     if sar.dtype.name not in SAR_DTYPES:
@@ -444,24 +482,29 @@ def to_zarr(ds, store, *, lmbda=None, target_bpp=None, gamma=0.5, model="default
         "optical_bands": list(m.optical_bands), "sar_bands": list(m.sar_bands),
         "optical_dtype": opt.dtype.name, "sar_dtype": sar.dtype.name, "sar_scale": sar_scale,
         "optical_nodata": settings.optical_nodata, "sar_nodata": settings.sar_nodata,
-        "array": ARRAY, "chunks": {d: sizes[d] for d in dims}, "complete": False, "quality": None, "software": _software(),
+        "array": ARRAY, "chunks": {d: sizes[d] for d in dims}, "complete": False, "quality": None,
+        "software": _software(),
     }
 
     zstore, store_ref = open_store(store)
     resume = _can_resume(zstore, store, record, shape, ds, overwrite)
 
-    # the joint array, lazily: optical then SAR bands, float32
-    data_o = opt.data if hasattr(opt.data, "dask") else dsa.from_array(opt.values, chunks=opt.shape)
-    data_s = sar.data if hasattr(sar.data, "dask") else dsa.from_array(sar.values, chunks=sar.shape)
-    joint = dsa.concatenate([data_o.astype(np.float32), data_s.astype(np.float32)], axis=-3)
+    # the joint array, lazily, in blocks of by × bx chunks (one task each): optical then SAR bands, float32
     per_task = batch_chunks or DEFAULT_BATCH_CHUNKS["cuda" if dev.type == "cuda" else "cpu"]
     by = max(1, int(math.sqrt(per_task)))
     bx = max(1, per_task // by)
     block_shape = (*chunk_shape[:-2], chunk_shape[-2] * by, chunk_shape[-1] * bx)
-    joint = joint.rechunk(block_shape)
+
+    def blocks_of(da_, n_bands):
+        if hasattr(da_.data, "dask"):
+            return da_.data
+        return dsa.from_array(da_.values, chunks=(*block_shape[:-3], n_bands, *block_shape[-2:]))
+
+    joint = dsa.concatenate([blocks_of(opt, n_opt).astype(np.float32), blocks_of(sar, n_sar).astype(np.float32)],
+                            axis=-3).rechunk(block_shape)
 
     if not resume:
-        coords = {"band": ("band", list(m.optical_bands) + list(m.sar_bands))}
+        coords = {"band": ("band", np.array(list(m.optical_bands) + list(m.sar_bands), dtype=object))}
         for d in (*lead_dims, "y", "x"):
             if d in ds.coords:
                 coords[d] = ds.coords[d].variable

@@ -98,10 +98,8 @@ class ModalityArray(BackendArray):
                 if items is None:
                     continue
                 lead = tuple(min(self.chunks[a], self.shape[a] - c[a] * self.chunks[a]) for a in range(band_ax))
-                for i, lead_idx in enumerate(itertools.product(*(range(n) for n in self.chunks[:band_ax]))):
-                    if i >= len(items):
-                        break
-                    arr_item = next(decoded) if items[i] is not None else None
+                for lead_idx in itertools.product(*(range(n) for n in self.chunks[:band_ax])):
+                    arr_item = next(decoded)  # one per item, None for an item stored as nothing
                     if arr_item is None or any(li >= n for li, n in zip(lead_idx, lead)):
                         continue
                     g = [c[a] * self.chunks[a] + lead_idx[a] for a in range(band_ax)]

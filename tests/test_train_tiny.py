@@ -96,3 +96,12 @@ def test_unknown_config_and_missing_data_are_clear_errors(tmp_path):
         _cli(["train", "--config", "huge", "--data", str(tmp_path)])
     with pytest.raises(InvalidInputError, match="does not exist"):
         _cli(["train", "--config", "tiny", "--data", str(tmp_path / "nope.zarr")])
+
+
+def test_gpu_config_without_cuda_is_a_clear_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the gpu configuration would really train")
+    with pytest.raises(InvalidInputError, match="CUDA is not available"):
+        _cli(["train", "--config", "gpu", "--data", str(tmp_path), "--out", str(tmp_path / "run")])

@@ -164,13 +164,22 @@ def test_rerun_with_other_settings_is_refused(tmp_path):
 
 
 def test_band_order_and_names(tmp_path):
+    import xarray as xr
+
     ds = dataset(64, 64)
-    shuffled = ds.assign(optical=ds.optical.isel(optical_band=[3, 1, 0, 2]),
-                         sar=ds.sar.isel(sar_band=[1, 0]))
-    shuffled = shuffled.assign_coords(optical_band=["b8", "B3", "B2", "B04"])  # spelled differently too
+    opt = ds.optical.isel(optical_band=[3, 1, 0, 2]).assign_coords(optical_band=["b8", "B3", "B2", "B04"])
+    sar = ds.sar.isel(sar_band=[1, 0]).assign_coords(sar_band=["vh", "VV"])  # other order, other spelling
+    shuffled = xr.Dataset({"optical": opt, "sar": sar})
+    assert list(shuffled.optical.optical_band.values) == ["b8", "B3", "B2", "B04"]
     _write(ds, tmp_path / "a.zarr")
     _write(shuffled, tmp_path / "b.zarr")
     assert chunk_files(tmp_path / "a.zarr") == chunk_files(tmp_path / "b.zarr")
+
+
+def _pair(optical, sar):
+    import xarray as xr
+
+    return xr.Dataset({"optical": optical, "sar": sar})  # (Dataset.assign would realign the bands)
 
 
 def _mismatched_crs(ds):
@@ -179,21 +188,24 @@ def _mismatched_crs(ds):
 
 
 def _half_pixel_shift(ds):
-    import xarray as xr
+    ds = ds.rio.write_transform(ds.rio.transform(recalc=True))  # as GeoTIFFs opened with rioxarray carry
+    return _pair(ds.optical, ds.sar.assign_coords(x=ds.x.values + 5.0))  # xarray outer-joins the two grids
 
-    sar = ds.sar.assign_coords(x=ds.x.values + 5.0)
-    return xr.Dataset({"optical": ds.optical, "sar": sar})  # xarray outer-joins the two grids
+
+def _irregular_shift(ds):
+    return _pair(ds.optical, ds.sar.assign_coords(x=ds.x.values + 3.0))
 
 
 @pytest.mark.parametrize("make, kw, error, match", [
     (lambda ds: ds.drop_vars("sar"), {}, InvalidInputError, "'optical' and 'sar'"),
-    (lambda ds: ds.assign(optical=ds.optical.isel(optical_band=[0, 1, 2])), {}, InvalidInputError,
+    (lambda ds: _pair(ds.optical.isel(optical_band=[0, 1, 2]), ds.sar), {}, InvalidInputError,
      "optical has 3 bands.*expects 4"),
     (lambda ds: ds.assign_coords(optical_band=["B01", "B02", "B03", "B04"]), {}, InvalidInputError,
      "not the model's bands"),
-    (lambda ds: ds.assign(sar=ds.sar.isel(sar_band=[0])), {}, InvalidInputError, "sar has 1 bands"),
+    (lambda ds: _pair(ds.optical, ds.sar.isel(sar_band=[0])), {}, InvalidInputError, "sar has 1 bands"),
     (_mismatched_crs, {}, InvalidInputError, "not on one grid: CRS"),
-    (_half_pixel_shift, {}, InvalidInputError, "not a regular grid"),
+    (_half_pixel_shift, {}, InvalidInputError, "do not match the stored georeferencing"),
+    (_irregular_shift, {}, InvalidInputError, "not a regular grid"),
     (lambda ds: ds.rename(x="lon"), {}, InvalidInputError, "rename the spatial dims"),
     (lambda ds: ds.assign(optical=ds.optical.astype(np.int32)), {}, InvalidInputError, "dtype int32"),
     (lambda ds: ds, {"chunks": {"optical_band": 2}}, InvalidInputError, "band axis is never chunked"),

@@ -1,7 +1,7 @@
 """``geocodec encode``: co-registered optical + SAR GeoTIFFs → one compressed Zarr cube.
 
     geocodec encode OPTICAL.tif SAR.tif OUT.zarr (--lmbda L | --target-bpp B) [--gamma G]
-                    [--device auto|cpu|cuda] [--chunk 256] [--zarr-format 3]
+                    [--device auto|cpu|cuda] [--chunk 256] [--zarr-format 3] [--stac ITEM.json]
 
 OPTICAL/SAR may also be folders of per-band GeoTIFFs (BigEarthNet). Re-running the same
 command after an interruption finishes the store, writing only the missing chunks.

@@ -41,7 +41,7 @@ def describe(store) -> dict:
         crs = dict(group["spatial_ref"].attrs).get("crs_wkt")
     return {
         "store": str(store), "zarr_format": arr.metadata.zarr_format, "array": record["array"],
-        "dims": list(array_dims(arr)), "shape": list(arr.shape), "chunks": list(arr.chunks),
+        "dims": list(array_dims(arr)), "shape": list(arr.shape), "chunk_shape": list(arr.chunks),
         "chunks_stored": len(keys), "chunks_total": int(arr.nchunks), "bytes_stored": stored,
         "crs_wkt": crs, **{k: v for k, v in record.items() if k != "array"},
     }
@@ -57,7 +57,7 @@ def run(args) -> int:
     rate = f"λ={d['lmbda']}" if d.get("lmbda") is not None else f"target {d['target_bpp']} bpp"
     lines = [
         f"{d['store']}  (Zarr v{d['zarr_format']}, {'complete' if d.get('complete') else 'INCOMPLETE'})",
-        f"  array     {d['array']} {dict(zip(d['dims'], d['shape']))} float32, chunks {d['chunks']}",
+        f"  array     {d['array']} {dict(zip(d['dims'], d['shape']))} float32, chunks {d['chunk_shape']}",
         f"  bands     optical {d['optical_bands']} ({d['optical_dtype']}), SAR {d['sar_bands']} "
         f"({d['sar_dtype']}, {d['sar_scale']})",
         f"  model     {m['name']} v{m['version']} sha256 {m['sha256'][:16]}…",

@@ -24,7 +24,7 @@ class JointCodecModel(nn.Module):
         self.config = c
         self.encoder = JointEncoder(c.n_optical, c.n_sar, c.features, c.latent_channels)
         self.encoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max)
-        self.decoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max)
+        self.decoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max, direction=-1.0)
         self.entropy = LatentEntropyModel(c.latent_channels, c.hyper_channels, c.groups)
         self.optical_decoder = SynthesisTransform(c.latent_channels, c.features, c.n_optical)
         self.sar_decoder = SynthesisTransform(c.latent_channels, c.features, c.n_sar)

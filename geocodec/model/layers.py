@@ -67,16 +67,19 @@ class TokenFusion(nn.Module):
 class LambdaGain(nn.Module):
     """Bottleneck gain conditioned on λ (after Mijares i Verdú et al. 2023).
 
-    A small MLP maps log λ (normalised to [0, 1] over the model's range) to a positive
-    per-channel gain; the encoder multiplies the latent by it before quantisation, the
-    decoder multiplies the dequantised latent by a second, separately learned gain.
-    One network therefore serves the whole continuous λ range.
+    The gain is an analytic baseline times a learned per-channel correction:
+    ``g(λ) = (λ/λ_mid)^(±1/2) · exp(MLP(t))`` with ``t`` = log λ normalised to [0, 1] over the
+    model's range. The baseline is the MSE-optimal quantiser step law (step ∝ 1/√λ), so the
+    rate responds to λ from the first training step; the encoder uses exponent +½ (finer
+    quantisation at high λ), the decoder −½ (undo it). One network serves the whole range.
     """
 
-    def __init__(self, channels: int, lmbda_min: float, lmbda_max: float, hidden: int = 64):
+    def __init__(self, channels: int, lmbda_min: float, lmbda_max: float, hidden: int = 64,
+                 direction: float = 1.0):
         super().__init__()
         self.log_min = math.log(lmbda_min)
         self.log_span = math.log(lmbda_max) - self.log_min
+        self.direction = float(direction)
         self.mlp = nn.Sequential(
             nn.Linear(1, hidden),
             nn.SiLU(),
@@ -87,6 +90,8 @@ class LambdaGain(nn.Module):
 
     def forward(self, lmbda: torch.Tensor) -> torch.Tensor:
         """``lmbda`` (B,) → gains (B, C, 1, 1)."""
-        t = (torch.log(lmbda) - self.log_min) / self.log_span
-        g = torch.exp(self.mlp(t[:, None].to(self.mlp[0].weight.dtype)))
+        log_l = torch.log(lmbda.to(self.mlp[0].weight.dtype))
+        t = (log_l - self.log_min) / self.log_span
+        base = self.direction * 0.5 * (log_l - (self.log_min + 0.5 * self.log_span))
+        g = torch.exp(base[:, None] + self.mlp(t[:, None]))
         return g[:, :, None, None]
