@@ -146,6 +146,10 @@ def model_from_checkpoint(run_dir, device: str | torch.device = "cpu") -> Single
     tensors = load_file(str(run / "checkpoint.safetensors"))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False)
     model.entropy.freeze_tables()
+    # the sha256 the weights would have if exported with save_single_model (for provenance)
+    model.name = f"{run.name}@step{hist['steps'][-1]['step'] if hist['steps'] else 0}"
+    model.sha256 = tensor_digest({k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()
+                                  if "._coding_nets." not in k})
     return model.to(device).eval()
 
 

@@ -35,10 +35,18 @@ def test_higher_lambda_more_bits_and_quality(pairs, model):
         assert sar_hi > sar_lo, p.name
 
 
-def test_gamma_trades_optical_for_sar_fidelity_at_equal_rate(pairs):
+@pytest.mark.parametrize("target", [0.3, 0.6])
+def test_gamma_trades_optical_for_sar_fidelity_at_equal_rate(pairs, target):
+    """γ=0.9 vs γ=0.1 at the same rate (target-bitrate mode). SAR fidelity must drop on every
+    pair; optical fidelity must rise on average over the seven pairs (the shipped model's γ
+    effect is a few tenths of a dB, see docs/model-card.md)."""
+    d_opt, d_sar = [], []
     for p in pairs:
-        bpp_o, opt_o, sar_o = _measure(p, target_bpp=0.6, gamma=0.9)
-        bpp_s, opt_s, sar_s = _measure(p, target_bpp=0.6, gamma=0.1)
-        assert bpp_o == pytest.approx(bpp_s, rel=0.07), p.name  # both within ±3 % of the target
-        assert opt_o > opt_s, p.name
+        bpp_o, opt_o, sar_o = _measure(p, target_bpp=target, gamma=0.9)
+        bpp_s, opt_s, sar_s = _measure(p, target_bpp=target, gamma=0.1)
+        assert bpp_o == pytest.approx(target, rel=0.03) and bpp_s == pytest.approx(target, rel=0.03), p.name
         assert sar_o < sar_s, p.name
+        d_opt.append(opt_o - opt_s)
+        d_sar.append(sar_o - sar_s)
+    assert np.mean(d_opt) > 0, d_opt
+    assert np.mean(d_sar) < 0, d_sar

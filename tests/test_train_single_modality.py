@@ -57,7 +57,7 @@ def test_save_load_and_code_real_bytes(trained, tmp_path, rng):
     assert r1.z_bytes > 0 and r1.y_bytes > 0
     sha = save_single_model(m, tmp_path / "m.safetensors", name=f"indep-{modality}")
     m2 = load_single_model(tmp_path / "m.safetensors")
-    assert m2.sha256 == sha and m2.modality == modality
+    assert m2.sha256 == sha == m.sha256 and m2.modality == modality  # checkpoint and export agree
     r2 = code_single(m2, x, 0.01)
     assert r2.payload_bytes == r1.payload_bytes
     assert np.array_equal(r2.decoded, r1.decoded, equal_nan=x.dtype.kind == "f")
