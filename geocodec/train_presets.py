@@ -23,7 +23,7 @@ PRESETS: dict[str, TrainConfig] = {
     # The shipped default: 8 crops of 64 px, cosine decay over 9000 steps or 80 minutes (2 threads).
     "cpu": TrainConfig(steps=9000, batch=8, crop=64, max_minutes=80.0, threads=2, device="auto"),
     # One GPU: larger crops and batch, ten times the steps (about 1–2 h on a recent GPU).
-    "gpu": TrainConfig(steps=90000, batch=16, crop=96, lr=1e-4, lr_final=1e-5, checkpoint_every=1000,
+    "gpu": TrainConfig(steps=90000, batch=16, crop=128, lr=1e-4, lr_final=1e-5, checkpoint_every=1000,
                        device="cuda"),
 }
 
