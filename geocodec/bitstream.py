@@ -61,7 +61,8 @@ class Chunk:
     format_version: int = FORMAT_VERSION
 
 
-def _varint(n: int) -> bytes:
+def encode_varint(n: int) -> bytes:
+    """Unsigned LEB128 (also used by the Zarr chunk frame)."""
     out = bytearray()
     while True:
         b = n & 0x7F
@@ -92,7 +93,7 @@ def pack(c: Chunk) -> bytes:
     out += struct.pack("<ff", c.lmbda, c.gamma)
     if c.target_bpp is not None:
         out += struct.pack("<f", c.target_bpp)
-    out += _varint(c.height) + _varint(c.width)
+    out += encode_varint(c.height) + encode_varint(c.width)
     out += bytes([c.n_optical, c.n_sar, DTYPES.index(c.optical_dtype) << 4 | DTYPES.index(c.sar_dtype)])
     out += np.asarray(c.scaling, "<f4").reshape(c.n_optical + c.n_sar, 4).tobytes()
     if c.optical_nodata is not None:
@@ -106,10 +107,10 @@ def pack(c: Chunk) -> bytes:
         if m is not None and m.any():
             present |= 1 << i
             blob = zlib.compress(np.packbits(m.reshape(-1)).tobytes(), 9)
-            blobs += _varint(len(blob)) + blob
+            blobs += encode_varint(len(blob)) + blob
     out += bytes([present]) + blobs
     out += bytes([len(c.checks)]) + struct.pack(f"<{len(c.checks)}H", *c.checks)
-    out += _varint(len(c.z)) + c.z + c.y
+    out += encode_varint(len(c.z)) + c.z + c.y
     out += struct.pack("<I", zlib.crc32(out))
     return bytes(out)
 

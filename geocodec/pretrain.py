@@ -49,5 +49,5 @@ def pretrain_optical(cfg: TrainConfig, scenes, steps: int, *, progress: bool = T
     model, _ = train(pre, pairs, progress=progress)
     path = out / "pretrained.safetensors"
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
-               if v.numel() > 0 and "._coding_nets." not in k}, str(path))
+               if v.numel() > 0}, str(path))
     return path

@@ -97,8 +97,7 @@ def single_rd_loss(model: SingleModalityModel, x_opt, x_sar, lmbda):
 def save_single_model(model: SingleModalityModel, path, *, name: str, version: str = "0", note: str = "") -> str:
     """Freeze entropy tables and write safetensors with config, modality and content sha256."""
     model.entropy.freeze_tables()
-    # the entropy model's float64 coding copy registers itself as a submodule once used: not weights
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if "._coding_nets." not in k}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     digest = tensor_digest({k: v.numpy() for k, v in state.items()})
     meta = {"format": FORMAT, "name": name, "version": version, "sha256": digest,
             "modality": model.modality, "config": model.config.to_json(), "note": note}
@@ -148,8 +147,7 @@ def model_from_checkpoint(run_dir, device: str | torch.device = "cpu") -> Single
     model.entropy.freeze_tables()
     # the sha256 the weights would have if exported with save_single_model (for provenance)
     model.name = f"{run.name}@step{hist['steps'][-1]['step'] if hist['steps'] else 0}"
-    model.sha256 = tensor_digest({k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()
-                                  if "._coding_nets." not in k})
+    model.sha256 = tensor_digest({k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()})
     return model.to(device).eval()
 
 

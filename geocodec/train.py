@@ -55,7 +55,7 @@ def rd_loss(model: JointCodecModel, x_opt, x_sar, gamma, lmbda):
     d_sar = ((out["sar"] - x_sar) ** 2).flatten(1).mean(1)
     loss = (rate + lmbda * DISTORTION_SCALE * (gamma * d_opt + (1 - gamma) * d_sar)).mean()
     stats = {
-        "loss": float(loss),
+        "loss": loss.item(),
         "bpp_joint": float(rate.mean()) / 2,
         "psnr_opt": float(-10 * torch.log10(d_opt.mean())),
         "psnr_sar": float(-10 * torch.log10(d_sar.mean())),
@@ -114,7 +114,7 @@ def train(cfg: TrainConfig, pairs: PairSet, *, progress: bool = True, log=print)
     start_step = 0
     if cfg.init_from and not (ckpt_path.exists() and log_path.exists()):
         init = load_file(str(cfg.init_from))
-        model.load_state_dict({k: v for k, v in init.items() if "._coding_nets." not in k}, strict=False)
+        model.load_state_dict(init, strict=False)
         log(f"initialised from {cfg.init_from}")
     if ckpt_path.exists() and log_path.exists():
         tensors = load_file(str(ckpt_path))

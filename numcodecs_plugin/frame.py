@@ -19,6 +19,7 @@ import zlib
 from dataclasses import dataclass
 
 from geocodec.errors import CorruptStreamError
+from geocodec.bitstream import encode_varint
 
 MAGIC = b"GCZF"
 FRAME_VERSION = 1
@@ -38,26 +39,16 @@ class Frame:
         return math.prod(self.shape[:-3])
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def pack(frame: Frame) -> bytes:
     if len(frame.items) != frame.n_items:
         raise ValueError(f"frame of shape {frame.shape} needs {frame.n_items} items, got {len(frame.items)}")
     out = bytearray(MAGIC)
     out += bytes([FRAME_VERSION, DTYPES.index(frame.dtype), len(frame.shape)])
     for s in frame.shape:
-        out += _varint(s)
-    out += _varint(len(frame.items))
+        out += encode_varint(s)
+    out += encode_varint(len(frame.items))
     for item in frame.items:
-        out += _varint(len(item) if item else 0)
+        out += encode_varint(len(item) if item else 0)
         if item:
             out += item
     out += struct.pack("<I", zlib.crc32(out))
