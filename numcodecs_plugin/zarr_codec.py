@@ -68,7 +68,9 @@ class GeocodecZarrCodec(ArrayBytesCodec):
                                     " are optical: no SAR bands left")
 
     def compute_encoded_size(self, input_byte_length: int, chunk_spec: ArraySpec) -> int:
-        raise NotImplementedError  # learned compression: the size depends on the content
+        # zarr's protocol for variable-size codecs (its own Zstd and Blosc codecs do the same):
+        # a learned codec's output size depends on the content, so it cannot be computed up front.
+        raise NotImplementedError
 
     async def encode(self, chunks_and_specs: Iterable[tuple[NDBuffer | None, ArraySpec]]) -> list[Buffer | None]:
         batch = list(chunks_and_specs)
