@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import numpy as np
 
 from geocodec.codec import OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, _check_gamma, _check_rate
 from geocodec.errors import GeocodecError, InvalidInputError
+from geocodec.io import canonical_band
 from geocodec.registry import load_model, resolve_device
 from geocodec.zarr_store import (ARRAY, delete_chunk, list_chunk_keys, open_array, open_store, read_chunk,
                                  remove_partial_files, write_chunk)
@@ -58,17 +58,6 @@ class WriteResult:
 
 
 # ---------------------------------------------------------------------------- input checks
-_S2 = re.compile(r"^B0*(\d{1,2})(A?)$", re.IGNORECASE)
-_POL = ("VV", "VH", "HH", "HV")
-
-
-def _canonical_band(name) -> str | None:
-    """'B2'/'b02' → 'B02', 'b8a' → 'B8A', 'vv' → 'VV'; None for labels that are not band names."""
-    s = str(name).strip()
-    m = _S2.match(s)
-    if m:
-        return f"B{int(m.group(1)):02d}" if not m.group(2) else f"B{int(m.group(1))}A"
-    return s.upper() if s.upper() in _POL else None
 
 
 def _band_order(da, which: str, model_bands: tuple[str, ...]) -> list[int]:
@@ -80,7 +69,7 @@ def _band_order(da, which: str, model_bands: tuple[str, ...]) -> list[int]:
             f"{which} has {n} bands along '{dim}' but the model expects {len(model_bands)} "
             f"({', '.join(model_bands)}); select those bands first (e.g. ds.{which}.isel({dim}=[...]))")
     labels = da[dim].values.tolist() if dim in da.coords else None
-    canon = [_canonical_band(v) for v in labels] if labels is not None else [None]
+    canon = [canonical_band(v) for v in labels] if labels is not None else [None]
     if labels is None or any(c is None for c in canon):
         return list(range(n))  # unnamed (e.g. rasterio's 1..n): taken in the model's order
     if sorted(canon) != sorted(model_bands):
