@@ -20,10 +20,8 @@ from xarray.core import indexing
 
 from geocodec.errors import CorruptStreamError, GeocodecError, InvalidInputError
 from geocodec.latent_cache import LATENTS
-from geocodec.zarr_store import (ARRAY, array_dims, codec_settings, looks_like_geocodec_store, open_store,
-                                 read_chunk)
-from numcodecs_plugin.chunk_coder import ChunkCoder, synthesize_items
-from numcodecs_plugin.frame import frame_crc
+from geocodec.cube.chunks import ChunkCoder, frame_crc, synthesize_items
+from geocodec.cube.store import ARRAY, array_dims, codec_settings, looks_like_geocodec_store, open_store, read_frames
 
 #: Chunks decoded together when one read spans many (one device batch).
 READ_BATCH = 16
@@ -66,16 +64,18 @@ class ModalityArray(BackendArray):
         return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._getitem)
 
     # ------------------------------------------------------------------ decoding
-    def _latents(self, arr, keys: list[str]) -> list:
+    def _latents(self, arr, keys: list[str], coords: list[tuple[int, ...]]) -> list:
         coder = ChunkCoder(self.settings, device=self.device, batch_size=READ_BATCH)
-        raw = {k: read_chunk(arr, k) for k in keys}
+        raw = dict(zip(keys, read_frames(arr, coords)))
+        where = dict(zip(keys, coords))
         missing = [k for k, v in raw.items() if v is None]
         if missing and not self.allow_missing:
             raise CorruptStreamError(f"chunk(s) {missing[:3]} of {self.store_id} are missing although the store "
                                      "says it is complete")
         present = [k for k in keys if raw[k] is not None]
         cache_keys = [(self.store_id, self.array, k, frame_crc(raw[k]), len(raw[k])) for k in present]
-        values = LATENTS.get_many(cache_keys, lambda ck: coder.entropy_decode_frames([raw[c[2]] for c in ck]))
+        values = LATENTS.get_many(cache_keys, lambda ck: coder.entropy_decode_frames(
+            [raw[c[2]] for c in ck], indexes=[where[c[2]] for c in ck]))
         by_key = dict(zip(present, values))
         return [by_key.get(k) for k in keys]
 
@@ -91,7 +91,7 @@ class ModalityArray(BackendArray):
         for start in range(0, len(coords), READ_BATCH):
             part = coords[start:start + READ_BATCH]
             keys = [arr.metadata.encode_chunk_key(c) for c in part]
-            latents = self._latents(arr, keys)
+            latents = self._latents(arr, keys, part)
             flat = [item for items in latents if items is not None for item in items]
             decoded = iter(synthesize_items(flat, self.which))
             for c, items in zip(part, latents):

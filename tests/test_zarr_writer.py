@@ -10,7 +10,7 @@ import pytest
 
 import geocodec
 from geocodec.errors import GeocodecError, InvalidInputError, UnknownModelError
-from numcodecs_plugin import frame as framing
+from geocodec.cube import chunks as framing
 from zarr_data import assert_in_place, assert_same_decode, chunk_files, dataset, joint
 
 RECORD_KEYS = {"format_version", "model", "lmbda", "target_bpp", "gamma", "optical_bands", "sar_bands",

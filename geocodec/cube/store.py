@@ -166,3 +166,42 @@ def looks_like_geocodec_store(path) -> bool:
     except (OSError, ValueError, TypeError):
         return False
     return False
+
+
+def read_frames(arr, coords: list[tuple[int, ...]]) -> list[bytes | None]:
+    """The stored frame of each chunk (grid coordinates of the coded chunks), None where none is stored.
+
+    For a sharded array each shard is read once and its inner chunks are cut out through Zarr's
+    shard index (``ShardingCodec``'s reader: zarr has no public call for one inner chunk's bytes).
+    """
+    sharding = _sharding_codec(arr)
+    if sharding is None:
+        return [read_chunk(arr, arr.metadata.encode_chunk_key(tuple(c))) for c in coords]
+    from zarr.codecs.sharding import _ShardReader
+    from zarr.core.buffer import default_buffer_prototype
+
+    per_shard = tuple(s // c for s, c in zip(arr.shards, arr.chunks))
+    readers: dict[tuple[int, ...], object] = {}
+    out: list[bytes | None] = []
+    for c in coords:
+        shard = tuple(i // n for i, n in zip(c, per_shard))
+        if shard not in readers:
+            raw = _sync(arr.store.get(f"{arr.path}/{arr.metadata.encode_chunk_key(shard)}",
+                                      prototype=default_buffer_prototype()))
+            readers[shard] = None if raw is None else _sync(_ShardReader.from_bytes(raw, sharding, per_shard))
+        reader = readers[shard]
+        inner = tuple(i % n for i, n in zip(c, per_shard))
+        try:
+            out.append(None if reader is None else reader[inner].to_bytes())
+        except KeyError:
+            out.append(None)
+    return out
+
+
+def _sharding_codec(arr):
+    from zarr.codecs import ShardingCodec
+
+    for c in getattr(arr.metadata, "codecs", ()) or ():
+        if isinstance(c, ShardingCodec):
+            return c
+    return None
