@@ -24,7 +24,7 @@ __all__ = [
 
 def __getattr__(name):  # the xarray/Zarr side is imported only when used
     if name == "to_zarr":
-        from geocodec.writer import to_zarr
+        from geocodec.cube.writer import to_zarr
 
         return to_zarr
     if name == "stac":

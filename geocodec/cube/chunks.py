@@ -183,50 +183,68 @@ def frame_crc(data) -> int:
 
 
 # ---------------------------------------------------------------------------- fingerprints
-def fingerprint(chunk: np.ndarray, settings: CodecSettings) -> str:
-    """Hash (32 hex) of a chunk's input samples and the settings that code it (model, λ/target, γ, …).
-
-    Two chunks with the same fingerprint are coded to the same bytes, so resume can keep a stored
-    chunk exactly when its fingerprint is the one the request would write.
-    """
-    cfg = {k: v for k, v in settings.to_config().items() if k not in ("cube_id", "model", "model_version")}
+def content_hash(chunk: np.ndarray) -> str:
+    """Hash (32 hex) of a chunk's samples, dtype and shape."""
     a = np.ascontiguousarray(chunk)
     h = hashlib.blake2b(digest_size=16)
-    h.update(json.dumps(cfg, sort_keys=True).encode())
     h.update(json.dumps([a.dtype.str, list(a.shape)]).encode())
     h.update(memoryview(a).cast("B"))
     return h.hexdigest()
+
+
+def fingerprint_of(content: str, settings: CodecSettings) -> str:
+    """Fingerprint (32 hex) of a chunk's input (its ``content_hash``) and the settings that code it.
+
+    Model sha256, λ or target bpp, γ, nodata, scale and dtypes: two chunks with the same
+    fingerprint are coded to the same bitstreams, so resume keeps a stored chunk exactly when its
+    fingerprint is the one the request would write.
+    """
+    cfg = {k: v for k, v in settings.to_config().items() if k not in ("cube_id", "model", "model_version")}
+    return hashlib.blake2b(json.dumps([content, cfg], sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def fingerprint(chunk: np.ndarray, settings: CodecSettings) -> str:
+    """``fingerprint_of(content_hash(chunk), settings)``."""
+    return fingerprint_of(content_hash(chunk), settings)
 
 
 class PreparedFrames:
     """Frames the writer encoded itself (batched, with their chunk index), handed to Zarr's pipeline.
 
     The writer encodes a block of chunks in one device batch, with each chunk's position and the
-    cube id in its frame, then stores them with ``array[region] = block``, so Zarr's codec
-    pipeline (and sharding) lays them out. Zarr gives a codec no chunk position; the codec takes
-    each chunk's prepared frame by its fingerprint instead of encoding it again. Chunks of equal
-    content within one block are written in separate rounds, so a fingerprint is never ambiguous.
+    cube id in its frame, then stores each with ``array[chunk] = values``, so Zarr's codec pipeline
+    (and sharding) lays it out. Zarr gives a codec no chunk position, so the codec takes the
+    prepared frame by (cube id, content hash) instead of encoding the chunk again. A key holds one
+    frame at a time: a writer storing a chunk of equal content elsewhere waits until the first is
+    taken, so a frame never lands at another chunk's position.
     """
 
     def __init__(self):
-        self._frames: dict[str, bytes] = {}
-        self._lock = threading.Lock()
+        self._frames: dict[tuple, tuple[object, bytes]] = {}
+        self._cond = threading.Condition()
 
-    def put(self, fingerprints: list[str], frames: list[bytes]) -> None:
-        with self._lock:
-            for fp, data in zip(fingerprints, frames):
-                if fp in self._frames:
-                    raise RuntimeError(f"two prepared chunks share fingerprint {fp} in one round")
-                self._frames[fp] = data
+    def put(self, key: tuple, frame: bytes, timeout: float = 600.0) -> object:
+        token = object()
+        with self._cond:
+            if not self._cond.wait_for(lambda: key not in self._frames, timeout):
+                raise RuntimeError(f"prepared chunk frame {key} was never taken by the codec")
+            self._frames[key] = (token, frame)
+        return token
 
-    def take(self, fp: str) -> bytes | None:
-        with self._lock:
-            return self._frames.pop(fp, None)
+    def take(self, key: tuple) -> bytes | None:
+        with self._cond:
+            entry = self._frames.pop(key, None)
+            if entry is not None:
+                self._cond.notify_all()
+            return None if entry is None else entry[1]
 
-    def discard(self, fingerprints) -> None:
-        with self._lock:
-            for fp in fingerprints:
-                self._frames.pop(fp, None)
+    def release(self, key: tuple, token: object) -> None:
+        """Drop the frame if the codec did not take it (the store call failed)."""
+        with self._cond:
+            entry = self._frames.get(key)
+            if entry is not None and entry[0] is token:
+                del self._frames[key]
+                self._cond.notify_all()
 
 
 PREPARED = PreparedFrames()
@@ -299,11 +317,11 @@ class ChunkCoder:
 
         s = self.settings
         arrays = [np.asarray(c) for c in chunks]
-        fps = [fingerprint(a, s) for a in arrays]
+        contents = [content_hash(a) for a in arrays]
         out: list[bytes | None] = [None] * len(arrays)
-        if indexes is None:
-            for k, fp in enumerate(fps):
-                out[k] = PREPARED.take(fp)
+        if indexes is None and s.cube_id is not None:
+            for k, h in enumerate(contents):
+                out[k] = PREPARED.take((s.cube_id, h))
         todo = [k for k in range(len(arrays)) if out[k] is None]
         if not todo:
             return out
@@ -332,7 +350,8 @@ class ChunkCoder:
         for k in todo:
             a = arrays[k]
             out[k] = pack(Frame(shape=tuple(a.shape), dtype=a.dtype.name, items=items[k], cube_id=s.cube_id,
-                                index=None if indexes is None else tuple(indexes[k]), fingerprint=fps[k]))
+                                index=None if indexes is None else tuple(indexes[k]),
+                                fingerprint=fingerprint_of(contents[k], s)))
         return out
 
     # ------------------------------------------------------------------ decoding

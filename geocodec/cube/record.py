@@ -86,8 +86,10 @@ class CubeRecord:
     acquisitions: list[Acquisition] = field(default_factory=list)
     #: chunk key → fingerprint (hex) of the chunk's input and its coding settings.
     fingerprints: dict[str, str] = field(default_factory=dict)
-    #: Inner chunks per shard along each array dim (None: unsharded).
+    #: Shard size per array dim (None: unsharded).
     shards: dict[str, int] | None = None
+    #: chunk key → error sums of a chunk sampled for ``quality`` (pooled over all writers and dates).
+    quality_samples: dict[str, dict] = field(default_factory=dict)
     #: Unknown keys from a newer writer, kept as they are.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -105,7 +107,8 @@ class CubeRecord:
         if self.format_version >= 2:
             out.update(cube_id=self.cube_id, append_dim=self.append_dim, shards=self.shards,
                        acquisitions=[a.to_attrs() for a in self.acquisitions],
-                       fingerprints=dict(sorted(self.fingerprints.items())))
+                       fingerprints=dict(sorted(self.fingerprints.items())),
+                       quality_samples=dict(sorted(self.quality_samples.items())))
         out.update(self.extra)
         return out
 
@@ -125,7 +128,7 @@ class CubeRecord:
         known = {"format_version", "model", "lmbda", "target_bpp", "gamma", "optical_bands", "sar_bands",
                  "optical_dtype", "sar_dtype", "sar_scale", "optical_nodata", "sar_nodata", "array", "chunks",
                  "complete", "quality", "software", "cube_id", "append_dim", "acquisitions", "fingerprints",
-                 "shards"}
+                 "shards", "quality_samples"}
         try:
             return cls(
                 format_version=int(fv), model=ModelRef(**attrs["model"]), lmbda=attrs.get("lmbda"),
@@ -139,6 +142,7 @@ class CubeRecord:
                 append_dim=attrs.get("append_dim"), shards=attrs.get("shards"),
                 acquisitions=[Acquisition.from_attrs(a) for a in attrs.get("acquisitions") or ()],
                 fingerprints=dict(attrs.get("fingerprints") or {}),
+                quality_samples=dict(attrs.get("quality_samples") or {}),
                 extra={k: v for k, v in attrs.items() if k not in known})
         except (TypeError, KeyError, ValueError) as e:
             raise InvalidInputError(f"{where}: malformed 'geocodec' record ({e})") from None
