@@ -396,7 +396,7 @@ def store_chunk(arr, index: tuple[int, ...], values: np.ndarray, content: str, f
         PREPARED.release((cube_id, content), token)
 
 
-def _write_block(block: np.ndarray, origin: tuple[int, ...], job: dict) -> dict[str, list]:
+def _write_block(block: np.ndarray, origin: tuple[int, ...], job: dict, lock: CubeLock | None = None) -> dict[str, list]:
     """Dask task: fingerprint the block's chunks, keep those stored right, encode the rest in one batch."""
     arr = _open_for_writing(job["store_ref"])
     settings: CodecSettings = job["settings"]
@@ -433,10 +433,12 @@ def _write_block(block: np.ndarray, origin: tuple[int, ...], job: dict) -> dict[
         for k, frame in zip(todo, frames):
             job["store_chunk"](arr, coords[k], chunks[k], contents[k], frame, settings.cube_id)
             out[arr.metadata.encode_chunk_key(coords[k])] = [fps[k], len(frame), True, coords[k][0]]
+    if lock is not None:  # compute=False: the tasks keep the lock fresh themselves
+        lock.renew()
     return out
 
 
-def _tasks(joint, plan: _Plan, inp: _Input, job: dict, batch_chunks: int):
+def _tasks(joint, plan: _Plan, inp: _Input, job: dict, batch_chunks: int, gate=None):
     import dask
 
     chunk_shape = tuple(inp.chunk[d] for d in inp.dims)
@@ -452,7 +454,7 @@ def _tasks(joint, plan: _Plan, inp: _Input, job: dict, batch_chunks: int):
     for bidx in itertools.product(*(range(n) for n in blocks.shape)):
         origin = tuple(i * b for i, b in zip(bidx, block_shape))
         tasks.append(dask.delayed(_write_block, pure=False)(
-            blocks[bidx], origin, job, dask_key_name=f"geocodec-write-{'-'.join(map(str, bidx))}-{token}"))
+            blocks[bidx], origin, job, gate, dask_key_name=f"geocodec-write-{'-'.join(map(str, bidx))}-{token}"))
     n_chunks = math.prod(-(-(w.stop - w.start) // c) for w, c in zip(plan.window, chunk_shape))
     return tasks, n_chunks
 
@@ -730,9 +732,15 @@ def to_zarr(ds, store, *, mode: Mode = "w-", append_dim: str | None = None, regi
            "store_chunk": store_chunk}
     joint = dsa.concatenate([_lazy(inp.opt), _lazy(inp.sar)], axis=-3)
     per_task = batch_chunks or DEFAULT_BATCH_CHUNKS["cuda" if dev.type == "cuda" else "cpu"]
-    tasks, n_chunks = _tasks(joint, plan, inp, job, per_task)
+    gate = None
+    if not compute:  # metadata is written; the lock is taken again when (and where) the write is computed
+        import dask
 
-    def run(results=None, progress_bar=None):
+        lock.release()
+        gate = dask.delayed(_take, pure=False)(lock)
+    tasks, n_chunks = _tasks(joint, plan, inp, job, per_task, gate)
+
+    def run(results=None, progress_bar=None, lock=lock):
         try:
             if results is None:
                 results = _run(tasks, progress_bar, lock)
@@ -748,16 +756,18 @@ def to_zarr(ds, store, *, mode: Mode = "w-", append_dim: str | None = None, regi
                            bytes_stored=sum(v[1] for v in written.values()), record=rec.to_attrs())
 
     remove_partial_files(zstore)
-    if not compute:  # the lock is held until the returned object is computed (or this process ends)
-        import dask
-
-        return dask.delayed(lambda *results: run(list(results)), pure=False)(*tasks)
+    if not compute:
+        return dask.delayed(lambda held, *results: run(list(results), lock=held), pure=False)(gate, *tasks)
     n_quality = len(_sample_coords(plan, tuple(arr.chunks), plan.array_shape, quality_chunks))
     bar = _Progress(n_chunks + n_quality, inp.chunk["y"] * inp.chunk["x"], progress)
     try:
         return run(progress_bar=bar)
     finally:
         bar.close()
+
+
+def _take(lock: CubeLock) -> CubeLock:
+    return lock.acquire()
 
 
 def _lock_for(store_ref, plan: _Plan, stale_after: float) -> CubeLock:
