@@ -327,7 +327,7 @@ def _template(inp: _Input, shape, chunk_shape, record: CubeRecord, coords: dict)
 
 def _create_metadata(zstore, inp: _Input, record: CubeRecord, zarr_format: int) -> None:
     chunk_shape = tuple(inp.chunk[d] for d in inp.dims)
-    t = _template(inp, inp.shape, chunk_shape, record, dict(inp.coords))
+    t = _template(inp, inp.shape, _write_unit(inp), record, dict(inp.coords))
     if zarr_format == 3:
         from numcodecs_plugin.zarr_codec import GeocodecZarrCodec  # through the public codec class
 
@@ -346,6 +346,11 @@ def _create_metadata(zstore, inp: _Input, record: CubeRecord, zarr_format: int) 
                   encoding={ARRAY: {"chunks": chunk_shape, "_FillValue": np.nan, **enc}})
 
 
+def _write_unit(inp: _Input) -> tuple[int, ...]:
+    """The smallest piece two writers may write independently: a shard when sharded, else a chunk."""
+    return tuple((inp.shard or inp.chunk)[d] for d in inp.dims)
+
+
 def _stored_settings(inp: _Input, record: CubeRecord) -> CodecSettings:
     from dataclasses import replace
 
@@ -354,9 +359,8 @@ def _stored_settings(inp: _Input, record: CubeRecord) -> CodecSettings:
 
 def _append_metadata(zstore, inp: _Input, plan: _Plan) -> None:
     """Grow the array and the append coordinate (xarray's own append), keeping the record."""
-    chunk_shape = tuple(inp.chunk[d] for d in inp.dims)
     coords = {d: v for d, v in inp.coords.items() if d == plan.record.append_dim}
-    t = _template(inp, inp.shape, chunk_shape, plan.record, coords)
+    t = _template(inp, inp.shape, _write_unit(inp), plan.record, coords)
     t = t.drop_vars([v for v in ("band", "spatial_ref") if v in t.variables])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
