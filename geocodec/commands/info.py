@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 
 def register(subparsers) -> None:
@@ -20,30 +21,26 @@ def register(subparsers) -> None:
 
 
 def describe(store) -> dict:
-    import zarr
+    from geocodec.cube import open_cube
+    from geocodec.cube.store import array_dims, list_chunk_keys, stored_bytes
 
-    from geocodec.errors import InvalidInputError
-    from geocodec.zarr_store import array_dims, list_chunk_keys, open_store, stored_bytes
-
-    zstore, _ = open_store(store, read_only=True)
-    try:
-        group = zarr.open_group(zstore, mode="r")
-    except Exception as e:  # noqa: BLE001
-        raise InvalidInputError(f"{store} is not a readable Zarr group: {e}") from None
-    record = dict(group.attrs).get("geocodec")
-    if not isinstance(record, dict):
-        raise InvalidInputError(f"{store} is not a geocodec store (no 'geocodec' group attrs)")
-    arr = group[record["array"]]
-    keys = list_chunk_keys(arr)
+    cube = open_cube(store, allow_incomplete=True)
+    record = cube.record.to_attrs()
+    arr = cube.array
+    keys = {k for k in list_chunk_keys(arr) if not k.startswith(".geocodec-")}
     stored = stored_bytes(arr, keys)
     crs = None
-    if "spatial_ref" in group:
-        crs = dict(group["spatial_ref"].attrs).get("crs_wkt")
+    if "spatial_ref" in cube.group:
+        crs = dict(cube.group["spatial_ref"].attrs).get("crs_wkt")
+    shards = getattr(arr, "shards", None)
     return {
         "store": str(store), "zarr_format": arr.metadata.zarr_format, "array": record["array"],
         "dims": list(array_dims(arr)), "shape": list(arr.shape), "chunk_shape": list(arr.chunks),
-        "chunks_stored": len(keys), "chunks_total": int(arr.nchunks), "bytes_stored": stored,
-        "crs_wkt": crs, **{k: v for k, v in record.items() if k != "array"},
+        "shard_shape": list(shards) if shards else None, "objects_stored": len(keys),
+        "chunks_stored": len(cube.record.fingerprints) if shards else len(keys),
+        "chunks_total": math.prod(-(-s // c) for s, c in zip(arr.shape, arr.chunks)),
+        "bytes_stored": stored, "crs_wkt": crs,
+        **{k: v for k, v in record.items() if k not in ("array", "fingerprints", "quality_samples")},
     }
 
 
