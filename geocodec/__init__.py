@@ -27,10 +27,10 @@ def __getattr__(name):  # the xarray/Zarr side is imported only when used
         from geocodec.cube.writer import to_zarr
 
         return to_zarr
-    if name == "stac":
+    if name in ("stac", "cube"):
         import importlib
 
-        return importlib.import_module("geocodec.stac")
+        return importlib.import_module(f"geocodec.{name}")
     if name == "open_pair":
         from geocodec.io import open_pair
 
