@@ -12,14 +12,16 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pystac
 
+if TYPE_CHECKING:
+    from geocodec.registry import GeocodecModel
+
 from geocodec.errors import InvalidInputError, ModelMismatchError
-from geocodec.registry import GeocodecModel
 from geocodec.stac.errors import InvalidStacError, ProvenanceError
-from geocodec.stac.item import ZARR_MEDIA_TYPE
+from geocodec.stac.item import ZARR_MEDIA_TYPES
 from geocodec.stac.schemas import SCHEMA_URI, validate
 from geocodec.stac.store import finite_or_none, read_geocodec_attrs, store_size_and_checksum
 
@@ -48,13 +50,13 @@ def load_item(item_or_href) -> pystac.Item:
 
 
 def zarr_asset(item: pystac.Item, key: str | None = None) -> tuple[str, pystac.Asset]:
-    """The geocodec Zarr asset: ``key``, or the one asset of type application/vnd+zarr opened by engine geocodec."""
+    """The geocodec Zarr asset: ``key``, or the one Zarr asset (``application/vnd.zarr``) opened by engine geocodec."""
     if key is not None:
         if key not in item.assets:
             raise InvalidStacError(f"Item {item.id!r} has no asset {key!r} (assets: {sorted(item.assets)})")
         return key, item.assets[key]
     found = [(k, a) for k, a in item.assets.items()
-             if a.media_type == ZARR_MEDIA_TYPE
+             if a.media_type in ZARR_MEDIA_TYPES
              and a.extra_fields.get("xarray:open_kwargs", {}).get("engine") == ENGINE]
     if len(found) != 1:
         raise InvalidStacError(f"Item {item.id!r} has {len(found)} Zarr assets opened by engine {ENGINE!r}; "
@@ -161,7 +163,7 @@ def verify_store_checksum(asset: pystac.Asset, path: str) -> None:
                               f"{digest[:20]}… (size {size}) != recorded {expected[:20]}…")
 
 
-def open_dataset(item_or_href, modality: str | None = None, *, asset: str | None = None,
+def open_dataset(item_or_href, modality: Literal["both", "optical", "sar"] | None = None, *, asset: str | None = None,
                  device: str = "auto", validate_item: bool = True, verify_checksum: bool = False,
                  **open_kwargs):
     """Open the geocodec cube a STAC Item describes as a lazy (Dask-backed) xarray Dataset.
@@ -191,7 +193,10 @@ def open_dataset(item_or_href, modality: str | None = None, *, asset: str | None
     decoding_model(item, href, device)
     if verify_checksum:
         verify_store_checksum(a, href)
-    kwargs = {"chunks": {}, **a.extra_fields.get("xarray:open_kwargs", {}), **open_kwargs}
+    # The Item's open kwargs may say how to open, never what to accept: reading an incomplete
+    # store is the caller's decision alone.
+    from_item = {k: v for k, v in a.extra_fields.get("xarray:open_kwargs", {}).items() if k != "allow_incomplete"}
+    kwargs = {"chunks": {}, **from_item, **open_kwargs}
     if kwargs.get("engine") != ENGINE:
         raise InvalidStacError(f"asset {key!r} opens with engine {kwargs.get('engine')!r}, not {ENGINE!r}")
     if modality in ("optical", "sar"):
