@@ -29,7 +29,7 @@ _LAZY = {
     "decompress": "geocodec.codec",
     "inspect": "geocodec.codec",
     "load_model": "geocodec.registry",
-    "to_zarr": "geocodec.writer",
+    "to_zarr": "geocodec.cube.writer",
     "open_pair": "geocodec.io",
 }
 

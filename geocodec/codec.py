@@ -24,11 +24,9 @@ from geocodec.model.entropy import EntropyMismatch, LatentStreams
 from geocodec.model.joint import STRIDE
 from geocodec.normalize import BandScaling, apply_scaling, db_to_linear, fit_scaling, invert_scaling, linear_to_db
 from geocodec.registry import GeocodecModel, find_model_for, load_model
+from geocodec.settings import OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, check_gamma, check_rate
 
 MODALITIES = ("both", "optical", "sar")
-OPTICAL_DTYPES = ("uint8", "uint16", "int16", "float32")
-SAR_DTYPES = ("float32", "float64")
-SAR_SCALES = ("db", "linear")
 #: Target-bitrate mode: relative tolerance and the most entropy-coding passes per item.
 TARGET_TOLERANCE = 0.03
 TARGET_MAX_PASSES = 10
@@ -36,37 +34,11 @@ TARGET_MAX_PASSES = 10
 
 # ---------------------------------------------------------------------------- validation
 def _check_gamma(gamma) -> float:
-    try:
-        g = float(gamma)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"gamma must be a number in [0, 1], got {gamma!r}") from None
-    if not 0.0 <= g <= 1.0:
-        raise InvalidInputError(f"gamma={gamma!r} is out of range: it must lie in [0, 1] "
-                                "(1 favours optical fidelity, 0 SAR fidelity)")
-    return g
+    return check_gamma(gamma)
 
 
 def _check_rate(model: GeocodecModel, lmbda, target_bpp) -> tuple[float | None, float | None]:
-    if (lmbda is None) == (target_bpp is None):
-        raise InvalidInputError("give exactly one of lmbda= (rate parameter) or target_bpp= (bits per pixel)")
-    lo, hi = model.lmbda_range
-    if lmbda is not None:
-        try:
-            lam = float(lmbda)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"lmbda must be a number, got {lmbda!r}") from None
-        # float32 rounding of the range ends is tolerated
-        if not (lo * (1 - 1e-6) <= lam <= hi * (1 + 1e-6)):
-            raise InvalidInputError(f"lmbda={lmbda!r} is out of range for model {model.name!r}: "
-                                    f"supported range is [{lo}, {hi}]")
-        return min(max(lam, lo), hi), None
-    try:
-        t = float(target_bpp)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"target_bpp must be a positive number, got {target_bpp!r}") from None
-    if not (t > 0 and math.isfinite(t)):
-        raise InvalidInputError(f"target_bpp={target_bpp!r} must be a positive, finite number of bits per pixel")
-    return None, t
+    return check_rate(lmbda, target_bpp, model.lmbda_range)
 
 
 def _as_array(x, what: str) -> np.ndarray:

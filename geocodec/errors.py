@@ -27,3 +27,15 @@ class ModelMismatchError(GeocodecError):
 
 class EntropyParameterMismatchError(GeocodecError):
     """The decoder's entropy parameters differ from the encoder's (CompressAI issue #279)."""
+
+
+class IncompleteCubeError(GeocodecError):
+    """A cube whose write has not finished (or was interrupted): some chunks may be missing."""
+
+
+class CubeLockedError(GeocodecError):
+    """Another writer holds the cube's lock (its owner and start time are in the message)."""
+
+
+class ChunkIdentityError(CorruptStreamError):
+    """A chunk frame that belongs elsewhere: another position in the cube, or another cube."""

@@ -1,14 +1,14 @@
-"""geocodec as a storage codec: numcodecs codec (zarr v2) and native Zarr v3 codec, both "geocodec".
+"""geocodec as a storage codec: two thin adapters over ``geocodec.cube.chunks``.
 
-Both are registered through entry points (``numcodecs.codecs`` / ``zarr.codecs``) and share
-``CodecSettings`` (the pinned model and rate settings), ``ChunkCoder`` (chunks ↔ frames,
-batched) and the chunk frame layout (``frame``), documented in docs/zarr-layout.md.
+``GeocodecCodec`` (numcodecs, the zarr v2 compressor) and ``GeocodecZarrCodec`` (the native Zarr v3
+array→bytes codec), both named "geocodec" and registered through entry points. Nothing in
+geocodec imports this package: the chunk coding, frames and settings live in ``geocodec.cube``
+and ``geocodec.settings``.
 """
 
 from numcodecs_plugin.numcodecs_codec import GeocodecCodec
-from numcodecs_plugin.settings import CodecSettings
 
-__all__ = ["CodecSettings", "GeocodecCodec", "GeocodecZarrCodec"]
+__all__ = ["GeocodecCodec", "GeocodecZarrCodec"]
 
 
 def __getattr__(name):  # the Zarr v3 codec imports zarr; load it only when asked for

@@ -1,6 +1,7 @@
 """``GeocodecZarrCodec``: the native Zarr v3 array→bytes codec "geocodec".
 
-Registered through the ``zarr.codecs`` entry point. Unlike a numcodecs wrapper it sees whole
+A thin adapter over ``geocodec.cube.chunks.ChunkCoder``, registered through the ``zarr.codecs``
+entry point; it also works inside Zarr's ``ShardingCodec``. Unlike a numcodecs wrapper it sees whole
 batches: Zarr's codec pipeline hands it ``codec_pipeline.batch_size`` chunks at a time
 (``zarr.config.set({"codec_pipeline.batch_size": 16})``; Zarr's default is 1), and it sends all
 their items through the network as one device batch.
@@ -17,10 +18,9 @@ import numpy as np
 from zarr.abc.codec import ArrayBytesCodec
 from zarr.core.common import parse_named_configuration
 
+from geocodec.cube.chunks import DTYPES, ChunkCoder
 from geocodec.errors import InvalidInputError
-from numcodecs_plugin import frame as framing
-from numcodecs_plugin.chunk_coder import ChunkCoder
-from numcodecs_plugin.settings import CodecSettings
+from geocodec.settings import CodecSettings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -55,7 +55,7 @@ class GeocodecZarrCodec(ArrayBytesCodec):
 
     def validate(self, *, shape, dtype, chunk_grid) -> None:
         native = dtype.to_native_dtype()
-        if native.name not in framing.DTYPES:
+        if native.name not in DTYPES:
             raise InvalidInputError(f"the geocodec codec needs a float32 (or float64) array, not {native.name}")
         if len(shape) < 3:
             raise InvalidInputError(f"the geocodec codec needs arrays shaped (..., band, y, x); got {shape}")

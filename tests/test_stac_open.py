@@ -19,7 +19,7 @@ import geocodec
 import geocodec.stac as gstac
 from geocodec.errors import ModelMismatchError
 from geocodec.zarr_store import read_chunk
-from numcodecs_plugin import frame as framing
+from geocodec.cube import chunks as framing
 from stac_cube import no_network, write_cube  # noqa: F401 - fixture
 
 WHEN = dt.datetime(2018, 5, 1, 10, 0, tzinfo=dt.timezone.utc)

@@ -141,19 +141,19 @@ def test_partial_reads_equal_slices_of_the_full_read(cube):
 def test_incomplete_store_is_refused_unless_asked(tmp_path, monkeypatch):
     import xarray as xr
 
-    import geocodec.writer as writer
+    import geocodec.cube.writer as writer
 
     store = tmp_path / "half.zarr"
     calls = []
-    real = writer.write_chunk
+    real = writer.store_chunk
 
-    def crashing(arr, key, data):
+    def crashing(arr, index, *args):
         if calls:
             raise RuntimeError("simulated crash")
-        calls.append(key)
-        real(arr, key, data)
+        calls.append(index)
+        real(arr, index, *args)
 
-    monkeypatch.setattr(writer, "write_chunk", crashing)
+    monkeypatch.setattr(writer, "store_chunk", crashing)
     with pytest.raises(RuntimeError):
         geocodec.to_zarr(dataset(96, 80), str(store), lmbda=0.01, chunks=64, device="cpu", progress=False,
                          batch_chunks=1)

@@ -10,7 +10,7 @@ from conftest import smooth_pair
 from zarr_data import assert_same_decode
 from geocodec import bitstream
 from geocodec.errors import CorruptStreamError, InvalidInputError, ModelMismatchError
-from numcodecs_plugin import frame as framing
+from geocodec.cube import chunks as framing
 from numcodecs_plugin.numcodecs_codec import GeocodecCodec
 
 
@@ -156,7 +156,7 @@ def test_zarr_codec_dict_round_trip():
 def test_zarr_v3_batch_hook_sends_all_chunks_in_one_batch(rng, monkeypatch):
     import zarr
 
-    import numcodecs_plugin.chunk_coder as chunk_coder
+    import geocodec.codec as chunk_coder
     from numcodecs_plugin.zarr_codec import GeocodecZarrCodec
 
     batches = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import geocodec
-from zarr_data import chunk_files, dataset
+from zarr_data import chunk_files, dataset, payload
 
 
 def _write(ds, path, **kw):
@@ -29,7 +29,7 @@ def test_threads_and_process_cluster_write_identical_stores(tmp_path):
         # the engine's lazy arrays pickle to the workers and decode there
         lazy = xr.open_dataset(tmp_path / "procs.zarr", engine="geocodec", chunks={})
         sar_on_workers = lazy.sar.compute()
-    assert chunk_files(tmp_path / "procs.zarr") == chunk_files(tmp_path / "threads.zarr")
+    assert payload(chunk_files(tmp_path / "procs.zarr")) == payload(chunk_files(tmp_path / "threads.zarr"))
     local = xr.open_dataset(tmp_path / "threads.zarr", engine="geocodec", chunks={}).sar.compute()
     np.testing.assert_allclose(sar_on_workers.values, local.values, atol=1e-3)
 
@@ -52,11 +52,13 @@ def test_dask_backed_input_is_read_block_by_block(tmp_path):
     r = _write(lazy, tmp_path / "lazy.zarr")
     assert r.chunks_written == 8
     assert max(h * w for _, h, w in seen) <= 32 * 32  # only source blocks, never the whole scene
-    assert chunk_files(tmp_path / "lazy.zarr") == chunk_files(_write(ds, tmp_path / "eager.zarr").store)
+    assert payload(chunk_files(tmp_path / "lazy.zarr")) == payload(chunk_files(_write(ds, tmp_path / "eager.zarr").store))
 
 
-def test_progress_bar_counts_tasks(tmp_path, capsys):
-    geocodec.to_zarr(dataset(64, 64), str(tmp_path / "p.zarr"), lmbda=0.01, chunks=32, batch_chunks=1,
-                     device="cpu", progress=True)
+def test_progress_bar_counts_chunks_and_quality(tmp_path, capsys):
+    geocodec.to_zarr(dataset(64, 64), str(tmp_path / "p.zarr"), lmbda=0.01, chunks=32, batch_chunks=2,
+                     device="cpu", progress=True, quality_chunks=2)
     err = capsys.readouterr().err
-    assert "geocodec encode" in err and "4/4" in err
+    # 4 chunks in 2 tasks, then 2 sampled chunks for quality: the bar counts chunks, not tasks, to the end
+    assert "geocodec encode" in err and "2/6" in err and "4/6" in err and "KiB" in err and "bpp" in err
+    assert "geocodec quality" in err and "6/6" in err

@@ -47,6 +47,19 @@ def chunk_files(store) -> dict[str, bytes]:
             if p.is_file() and p.name not in ("zarr.json", ".zarray", ".zattrs")}
 
 
+def payload(files: dict[str, bytes]) -> dict:
+    """Chunk frames without their cube id: what two writes of the same data must agree on."""
+    from geocodec.cube.chunks import unpack
+
+    out = {}
+    for k, v in files.items():
+        if k.startswith(".geocodec-"):
+            continue
+        f = unpack(v)
+        out[k] = (f.shape, f.index, f.fingerprint, f.items)
+    return out
+
+
 def assert_same_decode(a, b, n_optical=4):
     """Two decodes of the same chunks: equal up to float-kernel noise between device batch sizes.
 

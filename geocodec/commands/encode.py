@@ -49,13 +49,13 @@ def run(args) -> int:
 
         raise InvalidInputError("--stac needs --stac-datetime: GeoTIFF inputs carry no acquisition time")
     from geocodec.io import open_pair
-    from geocodec.writer import to_zarr
+    from geocodec.cube.writer import to_zarr
 
     ds = open_pair(args.optical, args.sar, optical_bands=args.optical_bands, sar_bands=args.sar_bands,
                    model=args.model)
     r = to_zarr(ds, args.output, lmbda=args.lmbda, target_bpp=args.target_bpp, gamma=args.gamma, model=args.model,
                 chunks=args.chunk, device=args.device, zarr_format=args.zarr_format, sar_scale=args.sar_scale,
-                overwrite=args.overwrite, progress=not args.quiet)
+                mode="w" if args.overwrite else "a", progress=not args.quiet)
     q = r.record["quality"]
     print(f"wrote {args.output}: {r.chunks_written} chunks encoded, {r.chunks_reused} already there, "
           f"{r.bytes_stored} bytes, {q['bpp']:.4f} bpp; sampled PSNR optical {q['psnr_optical']:.2f} dB, "

@@ -26,8 +26,9 @@ from xarray.backends import BackendArray, BackendEntrypoint
 from xarray.core import indexing
 
 from geocodec.cube.cache import LATENTS
-from geocodec.errors import CorruptStreamError, GeocodecError, InvalidInputError
-from geocodec.zarr_store import ARRAY, array_dims, codec_settings, looks_like_geocodec_store, open_store, read_chunk
+from geocodec.cube.record import open_cube
+from geocodec.cube.store import array_dims, looks_like_geocodec_store, open_store, read_frames, store_label
+from geocodec.errors import CorruptStreamError, InvalidInputError
 
 #: Chunks decoded together when one read spans many (one device batch).
 READ_BATCH = 16
@@ -70,19 +71,20 @@ class ModalityArray(BackendArray):
         return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._getitem)
 
     # ------------------------------------------------------------------ decoding
-    def _latents(self, arr, keys: list[str]) -> list:
-        from numcodecs_plugin.chunk_coder import ChunkCoder  # torch: only once something decodes
-        from numcodecs_plugin.frame import frame_crc
+    def _latents(self, arr, keys: list[str], coords: list[tuple[int, ...]]) -> list:
+        from geocodec.cube.chunks import ChunkCoder, frame_crc  # torch: only once something decodes
 
         coder = ChunkCoder(self.settings, device=self.device, batch_size=READ_BATCH)
-        raw = {k: read_chunk(arr, k) for k in keys}
+        raw = dict(zip(keys, read_frames(arr, coords)))
+        where = dict(zip(keys, coords))
         missing = [k for k, v in raw.items() if v is None]
         if missing and not self.allow_missing:
             raise CorruptStreamError(f"chunk(s) {missing[:3]} of {self.store_id} are missing although the store "
                                      "says it is complete")
         present = [k for k in keys if raw[k] is not None]
         cache_keys = [(self.store_id, self.array, k, frame_crc(raw[k]), len(raw[k])) for k in present]
-        values = LATENTS.get_many(cache_keys, lambda ck: coder.entropy_decode_frames([raw[c[2]] for c in ck]))
+        values = LATENTS.get_many(cache_keys, lambda ck: coder.entropy_decode_frames(
+            [raw[c[2]] for c in ck], indexes=[where[c[2]] for c in ck]))
         by_key = dict(zip(present, values))
         return [by_key.get(k) for k in keys]
 
@@ -95,12 +97,12 @@ class ModalityArray(BackendArray):
         ranges = [range(0, 1) if a == band_ax else range(lo[a] // self.chunks[a], -(-hi[a] // self.chunks[a]))
                   for a in range(nd)]
         coords = list(itertools.product(*ranges))
-        from numcodecs_plugin.chunk_coder import synthesize_items
+        from geocodec.cube.chunks import synthesize_items
 
         for start in range(0, len(coords), READ_BATCH):
             part = coords[start:start + READ_BATCH]
             keys = [arr.metadata.encode_chunk_key(c) for c in part]
-            latents = self._latents(arr, keys)
+            latents = self._latents(arr, keys, part)
             flat = [item for items in latents if items is not None for item in items]
             decoded = iter(synthesize_items(flat, self.which))
             for c, items in zip(part, latents):
@@ -240,18 +242,6 @@ def _stac_target(obj) -> tuple[Any, dict[str, Any]]:
     return href, kwargs
 
 
-def _open_zarr_store(filename_or_obj, storage_options: dict | None):
-    """(zarr Store, picklable reference for workers) for a path, URL or Store."""
-    if storage_options and isinstance(filename_or_obj, (str, os.PathLike)) and "://" in os.fspath(filename_or_obj):
-        from zarr.storage import FsspecStore
-
-        url = os.fspath(filename_or_obj)
-        return FsspecStore.from_url(url, storage_options=storage_options, read_only=True), url
-    if isinstance(filename_or_obj, os.PathLike):
-        filename_or_obj = Path(filename_or_obj)
-    return open_store(filename_or_obj, read_only=True)
-
-
 class GeocodecBackendEntrypoint(BackendEntrypoint):
     """Open a geocodec Zarr cube with lazy, per-modality decoding.
 
@@ -315,7 +305,6 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
         xarray.Dataset
         """
         import xarray as xr
-        import zarr
 
         if not isinstance(filename_or_obj, (str, os.PathLike)) and type(filename_or_obj).__module__.startswith(
                 "pystac"):
@@ -324,28 +313,18 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
                 consolidated = asset_kwargs.get("consolidated")
             storage_options = storage_options or asset_kwargs.get("storage_options")
         drop = {drop_variables} if isinstance(drop_variables, str) else set(drop_variables or ())
-        store, store_ref = _open_zarr_store(filename_or_obj, storage_options)
-        try:
-            group = zarr.open_group(store, mode="r", zarr_format=zarr_format)
-        except Exception as e:  # noqa: BLE001 - zarr raises several types for "no group here"
-            raise InvalidInputError(f"{filename_or_obj} is not a readable Zarr group: {e}") from None
-        record = dict(group.attrs).get("geocodec")
-        if isinstance(record, str):  # a store whose attrs were round-tripped through this engine
-            record = json.loads(record)
-        if not isinstance(record, dict):
-            raise InvalidInputError(f"{filename_or_obj} is not a geocodec store (no 'geocodec' group attrs); "
-                                    "open it with engine='zarr'")
-        if not record.get("complete", False) and not allow_incomplete:
-            raise GeocodecError(f"{filename_or_obj} is an incomplete geocodec store (its write was interrupted): "
-                                "re-run geocodec.to_zarr with the same arguments to finish it, or pass "
-                                "allow_incomplete=True to read the chunks written so far (missing ones read as fill)")
-        name = record.get("array", ARRAY)
-        arr = group[name]
-        settings = codec_settings(arr)
+        cube = open_cube(filename_or_obj, allow_incomplete=allow_incomplete, storage_options=storage_options)
+        if zarr_format is not None and cube.group.metadata.zarr_format != zarr_format:
+            raise InvalidInputError(f"{filename_or_obj} is a Zarr v{cube.group.metadata.zarr_format} store, "
+                                    f"not v{zarr_format}")
+        rec = cube.record
+        record = rec.to_attrs()
+        store, store_ref, name, arr = cube.store, cube.store_ref, rec.array, cube.array
+        settings = cube.settings
         dims = array_dims(arr)
         if dims[-3:] != ("band", "y", "x"):
             raise InvalidInputError(f"array {name!r} has dims {dims}; expected (..., 'band', 'y', 'x')")
-        n_opt, n_sar = len(record["optical_bands"]), len(record["sar_bands"])
+        n_opt, n_sar = rec.n_optical, rec.n_sar
         if arr.shape[-3] != n_opt + n_sar or settings.optical_bands != n_opt:
             raise CorruptStreamError(f"array {name!r} has {arr.shape[-3]} bands; the record lists {n_opt} optical "
                                      f"+ {n_sar} SAR")
@@ -353,7 +332,7 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
         raw = xr.open_dataset(store, engine="zarr", chunks=None, drop_variables=[name, "band"],
                               consolidated=consolidated, zarr_format=zarr_format, decode_cf=False)
         variables = {k: v.load() for k, v in raw.variables.items() if k not in drop}
-        store_id = str(store_ref if isinstance(store_ref, str) else getattr(store, "root", id(store)))
+        store_id = store_label(store_ref)
         lead = dims[:-3]
         for which, bands in (("optical", record["optical_bands"]), ("sar", record["sar_bands"])):
             if which in drop:
@@ -363,7 +342,7 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
             backend = ModalityArray(
                 store_ref, store_id, name, which, (*arr.shape[:-3], len(bands), *arr.shape[-2:]), dtype,
                 tuple(arr.chunks), settings, len(bands), _fill_for(dtype, nodata), device,
-                allow_missing=not record.get("complete", False))
+                allow_missing=not rec.complete)
             band_dim = f"{which}_band"
             attrs = modality_attrs(record, which, has_grid_mapping="spatial_ref" in raw.variables)
             var = xr.Variable((*lead, band_dim, "y", "x"), indexing.LazilyIndexedArray(backend), attrs=attrs)
