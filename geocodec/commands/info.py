@@ -2,13 +2,14 @@
 
     geocodec info OUT.zarr [--json]
 
-Reads metadata only; decodes nothing.
+Reads metadata only; decodes nothing and imports no torch (it answers in well under a second).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 
 
 def register(subparsers) -> None:
@@ -20,29 +21,27 @@ def register(subparsers) -> None:
 
 
 def describe(store) -> dict:
-    import zarr
+    """What ``geocodec info`` prints, as a dict: the cube's record plus its array, chunks and CRS.
 
-    from geocodec.errors import InvalidInputError
-    from geocodec.zarr_store import array_dims, list_chunk_keys, open_store, stored_bytes
+    Metadata only, through ``open_cube``: nothing is decoded and torch is never imported.
+    """
+    from geocodec.cube.record import open_cube
+    from geocodec.cube.store import array_dims, list_chunk_keys, stored_bytes
 
-    zstore, _ = open_store(store, read_only=True)
-    try:
-        group = zarr.open_group(zstore, mode="r")
-    except Exception as e:  # noqa: BLE001
-        raise InvalidInputError(f"{store} is not a readable Zarr group: {e}") from None
-    record = dict(group.attrs).get("geocodec")
-    if not isinstance(record, dict):
-        raise InvalidInputError(f"{store} is not a geocodec store (no 'geocodec' group attrs)")
-    arr = group[record["array"]]
+    cube = open_cube(store, allow_incomplete=True)
+    arr = cube.array
     keys = list_chunk_keys(arr)
-    stored = stored_bytes(arr, keys)
-    crs = None
-    if "spatial_ref" in group:
-        crs = dict(group["spatial_ref"].attrs).get("crs_wkt")
+    crs = dict(cube.group["spatial_ref"].attrs).get("crs_wkt") if "spatial_ref" in cube.group else None
+    record = cube.record.to_attrs()
+    record.pop("fingerprints", None)  # one hex digest per chunk: not for a summary
+    shards = getattr(arr, "shards", None)
+    objects = math.prod(-(-n // s) for n, s in zip(arr.shape, shards)) if shards else int(arr.nchunks)
     return {
-        "store": str(store), "zarr_format": arr.metadata.zarr_format, "array": record["array"],
+        "store": str(store), "zarr_format": arr.metadata.zarr_format, "array": cube.record.array,
         "dims": list(array_dims(arr)), "shape": list(arr.shape), "chunk_shape": list(arr.chunks),
-        "chunks_stored": len(keys), "chunks_total": int(arr.nchunks), "bytes_stored": stored,
+        "shard_shape": list(shards) if shards else None,
+        # stored objects: chunks, or shards when sharded (shard_shape)
+        "chunks_stored": len(keys), "chunks_total": objects, "bytes_stored": stored_bytes(arr, keys),
         "crs_wkt": crs, **{k: v for k, v in record.items() if k != "array"},
     }
 
@@ -62,7 +61,8 @@ def run(args) -> int:
         f"({d['sar_dtype']}, {d['sar_scale']})",
         f"  model     {m['name']} v{m['version']} sha256 {m['sha256'][:16]}…",
         f"  settings  {rate}, γ={d['gamma']}, nodata optical={d['optical_nodata']} SAR={d['sar_nodata']}",
-        f"  stored    {d['chunks_stored']}/{d['chunks_total']} chunks, {d['bytes_stored']} bytes",
+        f"  stored    {d['chunks_stored']}/{d['chunks_total']} {'shards' if d['shard_shape'] else 'chunks'}, "
+        f"{d['bytes_stored']} bytes",
     ]
     if q:
         ms = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
@@ -70,6 +70,12 @@ def run(args) -> int:
                      f"{q['psnr_peak_optical']:g}), SAR {q['psnr_sar']:.2f} dB (peak {q['psnr_peak_sar']:g}); "
                      f"MS-SSIM optical {ms(q['ms_ssim_optical'])}, SAR {ms(q['ms_ssim_sar'])} "
                      f"({q['sampled_chunks']} sampled chunks)")
+    for a in d.get("acquisitions") or []:
+        am, aq = a["model"], a.get("quality") or {}
+        arate = f"λ={a['lmbda']}" if a.get("lmbda") is not None else f"target {a.get('target_bpp')} bpp"
+        bpp = f", {aq['bpp']:.4f} bpp" if aq.get("bpp") is not None else ""
+        lines.append(f"  {d.get('append_dim') or 'step'} {a['label']}: {arate}, γ={a['gamma']}, model {am['name']} "
+                     f"v{am['version']}{bpp}{'' if a.get('complete') else ' (INCOMPLETE)'}")
     if d.get("crs_wkt"):
         lines.append(f"  crs       {d['crs_wkt'][:70]}…")
     print("\n".join(lines))

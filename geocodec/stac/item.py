@@ -90,35 +90,33 @@ def _when(facts: StoreFacts, datetime, start_datetime, end_datetime):
 
 
 def _geocodec_fields(facts: StoreFacts) -> dict[str, Any]:
-    """Keyword arguments of ``GeocodecExtension.apply`` from the store's record."""
-    a = facts.attrs
-    if not isinstance(a.get("quality"), dict):
-        raise InvalidInputError(f"{facts.path}: the 'geocodec' attrs have no write-time 'quality' record "
+    """Keyword arguments of ``GeocodecExtension.apply``, from the cube's typed record."""
+    rec = facts.record
+    if not isinstance(rec.quality, dict):
+        raise InvalidInputError(f"{facts.path}: the 'geocodec' record has no write-time 'quality' "
                                 "(bpp, PSNR per modality); the STAC Item must carry it")
-    if a.get("complete") is False:
+    if not rec.complete:
         raise InvalidInputError(f"{facts.path} is an incomplete geocodec store (its write was interrupted): "
                                 "finish it (re-run geocodec.to_zarr with the same arguments) before cataloguing it")
-    software = a.get("software") or {}
-    if "torch" not in software:
-        raise InvalidInputError(f"{facts.path}: the 'geocodec' attrs do not record the torch version "
+    if "torch" not in rec.software:
+        raise InvalidInputError(f"{facts.path}: the 'geocodec' record does not say which torch version "
                                 "('software'.'torch') the model ran with")
-    model = a["model"]
     return {
-        "format_version": int(a["format_version"]),
-        "model": ModelRef(name=model["name"], version=str(model["version"]), sha256=model["sha256"],
-                          framework=MODEL_FRAMEWORK, framework_version=str(software["torch"])),
-        "lmbda": a.get("lmbda"),
-        "target_bpp": a.get("target_bpp"),
-        "gamma": float(a["gamma"]),
+        "format_version": rec.format_version,
+        "model": ModelRef(name=rec.model.name, version=str(rec.model.version), sha256=rec.model.sha256,
+                          framework=MODEL_FRAMEWORK, framework_version=str(rec.software["torch"])),
+        "lmbda": rec.lmbda,
+        "target_bpp": rec.target_bpp,
+        "gamma": rec.gamma,
         "modalities": {
-            "optical": {"bands": list(a["optical_bands"]), "data_type": a["optical_dtype"],
-                        "nodata": a.get("optical_nodata")},
-            "sar": {"bands": list(a["sar_bands"]), "data_type": a["sar_dtype"],
-                    "scale": a.get("sar_scale", "db"), "nodata": a.get("sar_nodata")},
+            "optical": {"bands": list(rec.optical_bands), "data_type": rec.optical_dtype,
+                        "nodata": rec.optical_nodata},
+            "sar": {"bands": list(rec.sar_bands), "data_type": rec.sar_dtype, "scale": rec.sar_scale,
+                    "nodata": rec.sar_nodata},
         },
-        "quality": finite_or_none(a["quality"]),
-        "array": facts.array,
-        "chunks": {str(k): int(v) for k, v in (a.get("chunks") or {}).items()},
+        "quality": finite_or_none(rec.quality),
+        "array": rec.array,
+        "chunks": dict(rec.chunks),
     }
 
 

@@ -127,14 +127,10 @@ def decoding_model(item: pystac.Item, href: str, device: str = "auto") -> Geocod
     (the model the array's codec metadata pins, found in this installation); its sha256 must be the
     one the Item records, or ``ModelMismatchError`` says which is which.
     """
-    import zarr
-
-    from geocodec.zarr_store import codec_settings, open_store
+    from geocodec.cube.record import open_cube
 
     rec = item.properties["geocodec:model"]
-    store, _ = open_store(href, read_only=True)
-    arr = zarr.open_group(store, mode="r")[item.properties.get("geocodec:array", "pair")]
-    settings = codec_settings(arr)
+    settings = open_cube(href, allow_incomplete=True).settings
     if settings.model_sha256 != rec["sha256"]:
         raise ModelMismatchError(
             f"STAC Item {item.id!r} records model {rec['name']!r} v{rec['version']} (sha256 {rec['sha256'][:16]}…), "
@@ -163,7 +159,8 @@ def verify_store_checksum(asset: pystac.Asset, path: str) -> None:
                               f"{digest[:20]}… (size {size}) != recorded {expected[:20]}…")
 
 
-def open_dataset(item_or_href, modality: Literal["both", "optical", "sar"] | None = None, *, asset: str | None = None,
+def open_dataset(item_or_href, modality: Literal["both", "optical", "sar"] | None = None, *,
+                 asset: str | None = None,
                  device: str = "auto", validate_item: bool = True, verify_checksum: bool = False,
                  **open_kwargs):
     """Open the geocodec cube a STAC Item describes as a lazy (Dask-backed) xarray Dataset.
