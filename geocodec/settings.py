@@ -135,6 +135,9 @@ class CodecSettings:
     sar_nodata: float | None = None
     #: The cube this array belongs to (checked against each chunk frame on read); None outside cubes.
     cube_id: str | None = None
+    #: False while a writer is writing the cube: plain Zarr reads through the codec then refuse to
+    #: decode (``IncompleteCubeError``) unless ``$GEOCODEC_ALLOW_INCOMPLETE=1``. None: not tracked (v0.1).
+    complete: bool | None = None
     device: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -163,6 +166,8 @@ class CodecSettings:
         if self.cube_id is not None and not (isinstance(self.cube_id, str) and len(self.cube_id) == 32
                                              and all(c in "0123456789abcdef" for c in self.cube_id)):
             raise InvalidInputError(f"geocodec codec: cube_id must be 32 lowercase hex digits, got {self.cube_id!r}")
+        if self.complete is not None and not isinstance(self.complete, bool):
+            raise InvalidInputError(f"geocodec codec: complete must be true or false, got {self.complete!r}")
         if self.device is not None and not isinstance(self.device, str):
             fix("device", str(self.device))
         if self.model_sha256 is None:
@@ -175,10 +180,11 @@ class CodecSettings:
             raise InvalidInputError("geocodec codec: model_sha256 given without model_version")
 
     def to_config(self) -> dict:
-        """The JSON-able codec configuration (no device; no ``cube_id`` key when there is none, as in v0.1)."""
+        """The JSON-able codec configuration (no device; no ``cube_id``/``complete`` keys when unset, as in v0.1)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "device"}
-        if out["cube_id"] is None:
-            del out["cube_id"]
+        for k in ("cube_id", "complete"):
+            if out[k] is None:
+                del out[k]
         return out
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numcodecs.abc import Codec
 
-from geocodec.cube.chunks import ChunkCoder
+from geocodec.cube.chunks import ChunkCoder, refuse_incomplete
 from geocodec.settings import CodecSettings
 
 
@@ -40,6 +40,7 @@ class GeocodecCodec(Codec):
         return self.coder.encode_chunks([np.asarray(buf)])[0]
 
     def decode(self, buf, out=None):
+        refuse_incomplete(self.settings)
         arr = self.coder.decode_chunks([buf])[0]
         if out is not None:
             out = np.asarray(out)

@@ -18,7 +18,7 @@ import numpy as np
 from zarr.abc.codec import ArrayBytesCodec
 from zarr.core.common import parse_named_configuration
 
-from geocodec.cube.chunks import DTYPES, ChunkCoder
+from geocodec.cube.chunks import DTYPES, ChunkCoder, refuse_incomplete
 from geocodec.errors import InvalidInputError
 from geocodec.settings import CodecSettings
 
@@ -85,6 +85,8 @@ class GeocodecZarrCodec(ArrayBytesCodec):
     async def decode(self, chunks_and_specs: Iterable[tuple[Buffer | None, ArraySpec]]) -> list[NDBuffer | None]:
         batch = list(chunks_and_specs)
         todo = [(k, data.to_bytes(), spec.shape) for k, (data, spec) in enumerate(batch) if data is not None]
+        if todo:
+            refuse_incomplete(self.settings)
         out: list[NDBuffer | None] = [None] * len(batch)
         if todo:
             arrays = await asyncio.to_thread(self.coder.decode_chunks, [t[1] for t in todo], [t[2] for t in todo])

@@ -199,7 +199,8 @@ def fingerprint_of(content: str, settings: CodecSettings) -> str:
     fingerprint are coded to the same bitstreams, so resume keeps a stored chunk exactly when its
     fingerprint is the one the request would write.
     """
-    cfg = {k: v for k, v in settings.to_config().items() if k not in ("cube_id", "model", "model_version")}
+    cfg = {k: v for k, v in settings.to_config().items()
+           if k not in ("cube_id", "complete", "model", "model_version")}
     return hashlib.blake2b(json.dumps([content, cfg], sort_keys=True).encode(), digest_size=16).hexdigest()
 
 
@@ -251,6 +252,23 @@ PREPARED = PreparedFrames()
 
 
 # ---------------------------------------------------------------------------- coding
+#: Set to 1 to let plain Zarr reads decode a cube whose write has not finished.
+ALLOW_INCOMPLETE_ENV = "GEOCODEC_ALLOW_INCOMPLETE"
+
+
+def refuse_incomplete(settings: CodecSettings) -> None:
+    """Plain Zarr reads (the storage codecs) of a cube still being written raise instead of mixing fill and data."""
+    import os
+
+    if settings.complete is False and os.environ.get(ALLOW_INCOMPLETE_ENV) != "1":
+        from geocodec.errors import IncompleteCubeError
+
+        raise IncompleteCubeError(
+            "this geocodec cube is incomplete (a write is running or was interrupted): chunks not yet written "
+            "would read as NaN. Finish it with geocodec.to_zarr(..., mode='a'), or set "
+            f"{ALLOW_INCOMPLETE_ENV}=1 to read what is there")
+
+
 def valid_extent(item: np.ndarray) -> tuple[int, int]:
     """(h, w) of an item (C, H, W) once trailing all-NaN rows/columns are cut; (0, 0) if all NaN."""
     filled = ~np.isnan(item).all(axis=0)

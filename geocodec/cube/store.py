@@ -205,3 +205,35 @@ def _sharding_codec(arr):
         if isinstance(c, ShardingCodec):
             return c
     return None
+
+
+def set_codec_complete(arr, complete: bool) -> None:
+    """Set the geocodec codec's ``complete`` flag in the array's own metadata document (v3 or v2).
+
+    The codec configuration is the only thing a plain Zarr reader sees, so this is how it learns that
+    a write is running. Consolidated metadata is refreshed by the caller (``zarr.consolidate_metadata``).
+    """
+    import json as _json
+
+    for name in ("zarr.json", ".zarray"):
+        raw = read_chunk(arr, name)
+        if raw is None:
+            continue
+        meta = _json.loads(raw)
+        found = False
+        stack = [meta]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                if node.get("name") == "geocodec" and isinstance(node.get("configuration"), dict):
+                    node["configuration"]["complete"] = complete
+                    found = True
+                elif node.get("id") == "geocodec":
+                    node["complete"] = complete
+                    found = True
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+        if found:
+            write_chunk(arr, name, _json.dumps(meta, indent=2).encode())
+        return

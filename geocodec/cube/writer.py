@@ -35,8 +35,9 @@ from geocodec.cube import inputs, quality
 from geocodec.cube.chunks import PREPARED, ChunkCoder, content_hash, fingerprint_of
 from geocodec.cube.lock import DEFAULT_STALE_AFTER, RECORD_PREFIX, CubeLock
 from geocodec.cube.record import ARRAY, RECORD_FORMAT, Acquisition, CubeRecord, ModelRef
-from geocodec.cube.store import codec_settings, local_root, open_store, read_frames, remove_partial_files
-from geocodec.errors import CubeLockedError, GeocodecError, InvalidInputError
+from geocodec.cube.store import (codec_settings, local_root, open_store, read_frames, remove_partial_files,
+                                 set_codec_complete)
+from geocodec.errors import GeocodecError, InvalidInputError
 from geocodec.settings import OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, CodecSettings, check_gamma, check_rate
 
 Mode = Literal["w-", "w", "a", "r+"]
@@ -166,7 +167,7 @@ def _existing(zstore, where: str, mode: str):
     import zarr
 
     try:
-        group = zarr.open_group(zstore, mode="r")
+        group = zarr.open_group(zstore, mode="r", use_consolidated=False)
     except Exception:  # noqa: BLE001 - nothing (readable) there
         root = local_root(zstore)
         if mode != "w" and root is not None and root.exists() and any(root.iterdir()):
@@ -193,6 +194,14 @@ def _label(value) -> str:
     if v.dtype.kind == "M":
         return str(np.datetime_as_string(v, unit="auto"))
     return str(v.item() if v.ndim == 0 else v)
+
+
+def _stored_labels(zstore, dim: str) -> list[str]:
+    """The append coordinate's values in the store, decoded as xarray decodes them (CF times)."""
+    import xarray as xr
+
+    with xr.open_zarr(zstore, consolidated=False, chunks=None, decode_times=True) as z:
+        return [_label(v) for v in z[dim].values]
 
 
 def _same_coords(group, inp: _Input, window: tuple[slice, ...], skip: str | None = None) -> list[str]:
@@ -238,7 +247,7 @@ def _plan(inp: _Input, existing, mode: str, append_dim: str | None, region: dict
     if append_dim is not None:
         if old.append_dim not in (None, append_dim):
             raise InvalidInputError(f"{where} grows along {old.append_dim!r}, not {append_dim!r}")
-        stored = [_label(v) for v in np.asarray(group[append_dim][:])] if append_dim in group else []
+        stored = _stored_labels(group.store, append_dim) if append_dim in group else []
         labels = [_label(v) for v in inp.coords[append_dim].values]
         if tuple(arr.shape[1:]) != tuple(inp.shape[1:]):
             raise InvalidInputError(f"{where} holds {append_dim} slices of shape {tuple(arr.shape[1:])}; this data "
@@ -340,7 +349,7 @@ def _create_metadata(zstore, inp: _Input, record: CubeRecord, zarr_format: int) 
 def _stored_settings(inp: _Input, record: CubeRecord) -> CodecSettings:
     from dataclasses import replace
 
-    return replace(inp.settings, cube_id=record.cube_id, device=None)
+    return replace(inp.settings, cube_id=record.cube_id, complete=False, device=None)
 
 
 def _append_metadata(zstore, inp: _Input, plan: _Plan) -> None:
@@ -359,7 +368,7 @@ def _write_record(zstore, record: CubeRecord) -> None:
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
-        g = zarr.open_group(zstore, mode="r+")
+        g = zarr.open_group(zstore, mode="r+", use_consolidated=False)
         g.attrs["geocodec"] = record.to_attrs()
         zarr.consolidate_metadata(zstore)
 
@@ -370,7 +379,7 @@ def _open_for_writing(store_ref):
 
     store = open_store(store_ref)[0] if isinstance(store_ref, str) else store_ref
     with zarr.config.set({"array.write_empty_chunks": True}):  # every chunk gets a frame, even all-NaN ones
-        return zarr.open_group(store, mode="r+")[ARRAY]
+        return zarr.open_group(store, mode="r+", use_consolidated=False)[ARRAY]
 
 
 def _chunk_slices(c, chunk_shape, shape) -> tuple[slice, ...]:
@@ -387,7 +396,7 @@ def store_chunk(arr, index: tuple[int, ...], values: np.ndarray, content: str, f
         PREPARED.release((cube_id, content), token)
 
 
-def _write_block(block: np.ndarray, origin: tuple[int, ...], job: dict) -> dict[str, list]:
+def _write_block(block: np.ndarray, origin: tuple[int, ...], job: dict, lock: CubeLock | None = None) -> dict[str, list]:
     """Dask task: fingerprint the block's chunks, keep those stored right, encode the rest in one batch."""
     arr = _open_for_writing(job["store_ref"])
     settings: CodecSettings = job["settings"]
@@ -424,10 +433,12 @@ def _write_block(block: np.ndarray, origin: tuple[int, ...], job: dict) -> dict[
         for k, frame in zip(todo, frames):
             job["store_chunk"](arr, coords[k], chunks[k], contents[k], frame, settings.cube_id)
             out[arr.metadata.encode_chunk_key(coords[k])] = [fps[k], len(frame), True, coords[k][0]]
+    if lock is not None:  # compute=False: the tasks keep the lock fresh themselves
+        lock.renew()
     return out
 
 
-def _tasks(joint, plan: _Plan, inp: _Input, job: dict, batch_chunks: int):
+def _tasks(joint, plan: _Plan, inp: _Input, job: dict, batch_chunks: int, gate=None):
     import dask
 
     chunk_shape = tuple(inp.chunk[d] for d in inp.dims)
@@ -443,7 +454,7 @@ def _tasks(joint, plan: _Plan, inp: _Input, job: dict, batch_chunks: int):
     for bidx in itertools.product(*(range(n) for n in blocks.shape)):
         origin = tuple(i * b for i, b in zip(bidx, block_shape))
         tasks.append(dask.delayed(_write_block, pure=False)(
-            blocks[bidx], origin, job, dask_key_name=f"geocodec-write-{'-'.join(map(str, bidx))}-{token}"))
+            blocks[bidx], origin, job, gate, dask_key_name=f"geocodec-write-{'-'.join(map(str, bidx))}-{token}"))
     n_chunks = math.prod(-(-(w.stop - w.start) // c) for w, c in zip(plan.window, chunk_shape))
     return tasks, n_chunks
 
@@ -559,7 +570,7 @@ def _finish(results: list[dict], samples: dict, plan: _Plan, inp: _Input, job: d
     zstore = open_store(job["store_ref"])[0] if isinstance(job["store_ref"], str) else job["store_ref"]
     arr = _open_for_writing(job["store_ref"])
     with CubeLock(arr, None, purpose="record update", prefix=RECORD_PREFIX).acquire(wait=60):
-        record = CubeRecord.from_attrs(dict(zarr.open_group(zstore, mode="r").attrs)["geocodec"])
+        record = CubeRecord.from_attrs(dict(zarr.open_group(zstore, mode="r", use_consolidated=False).attrs)["geocodec"])
         written = {k: v for r in results for k, v in r.items()}
         record.fingerprints.update({k: v[0] for k, v in written.items()})
         record.quality_samples.update(samples)
@@ -576,7 +587,7 @@ def _finish(results: list[dict], samples: dict, plan: _Plan, inp: _Input, job: d
                 q = quality.pooled(mine, by_date.get(start + i, 0), per_date_pixels)
                 acq[label] = Acquisition(label, inp.settings.lmbda, inp.settings.target_bpp, inp.settings.gamma,
                                          inp.model, q, True)
-            stored = [_label(v) for v in np.asarray(zarr.open_group(zstore, mode="r")[plan.record.append_dim][:])]
+            stored = _stored_labels(zstore, plan.record.append_dim)
             record.acquisitions = [acq[x] for x in stored if x in acq]
         total = math.prod(-(-s // c) for s, c in zip(arr.shape, arr.chunks))
         record.complete = len(record.fingerprints) >= total and (
@@ -584,6 +595,7 @@ def _finish(results: list[dict], samples: dict, plan: _Plan, inp: _Input, job: d
         if record.complete:
             pixels = math.prod(arr.shape[:-3]) * arr.shape[-2] * arr.shape[-1]
             record.quality = quality.pooled(list(record.quality_samples.values()), _stored_bytes(arr), pixels)
+        set_codec_complete(arr, record.complete)
         _write_record(zstore, record)
     return record
 
@@ -688,39 +700,56 @@ def to_zarr(ds, store, *, mode: Mode = "w-", append_dim: str | None = None, regi
             pass  # refuses to wipe a cube another writer is writing
         existing = None
     plan = _plan(inp, existing, mode, append_dim, region, where)
-    if plan.action == "create":
-        plan.record.cube_id = uuid.uuid4().hex
-        _create_metadata(zstore, inp, plan.record, zarr_format)
-    elif plan.action == "append":
-        _append_metadata(zstore, inp, plan)
     record = plan.record
-    if record.format_version < RECORD_FORMAT:
+    if plan.action != "create" and record.format_version < RECORD_FORMAT:
         raise InvalidInputError(f"{where} was written by geocodec 0.1 (record format {record.format_version}); it "
                                 "reads as before, but to write into it, rewrite it with mode='w'")
+    lock = None
+    if plan.action == "create":
+        record.cube_id = uuid.uuid4().hex
+        _create_metadata(zstore, inp, record, zarr_format)
+    else:  # lock first: nothing of a cube another writer is writing changes, not even its shape
+        lock = _lock_for(store_ref, plan, stale_lock_after).acquire()
+    try:
+        if plan.action == "append":
+            _append_metadata(zstore, inp, plan)
+        elif plan.action != "create":
+            _mark_writing(zstore, store_ref)
+        if lock is None:
+            lock = _lock_for(store_ref, plan, stale_lock_after).acquire()
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     from dataclasses import replace
 
     settings = replace(inp.settings, cube_id=record.cube_id)
     arr = _open_for_writing(store_ref)
-    if settings.cube_id != codec_settings(arr).cube_id:
-        raise InvalidInputError(f"{where}: the array's codec names another cube id than the record; rewrite with "
+    if codec_settings(arr).cube_id != record.cube_id:
+        raise InvalidInputError(f"{where}: the array's codec names another cube than the record; rewrite it with "
                                 "mode='w'")
     job = {"store_ref": store_ref, "settings": settings, "window_lo": tuple(w.start for w in plan.window),
            "store_chunk": store_chunk}
     joint = dsa.concatenate([_lazy(inp.opt), _lazy(inp.sar)], axis=-3)
     per_task = batch_chunks or DEFAULT_BATCH_CHUNKS["cuda" if dev.type == "cuda" else "cpu"]
-    tasks, n_chunks = _tasks(joint, plan, inp, job, per_task)
-    region_chunks = None if plan.action != "region" else [
-        [w.start // c, -(-w.stop // c)] for w, c in zip(plan.window, arr.chunks)]
-    lock = CubeLock(arr, region_chunks, stale_after=stale_lock_after)
+    gate = None
+    if not compute:  # metadata is written; the lock is taken again when (and where) the write is computed
+        import dask
 
-    def run(results=None, progress_bar=None):
-        with lock:
+        lock.release()
+        gate = dask.delayed(_take, pure=False)(lock)
+    tasks, n_chunks = _tasks(joint, plan, inp, job, per_task, gate)
+
+    def run(results=None, progress_bar=None, lock=lock):
+        try:
             if results is None:
                 results = _run(tasks, progress_bar, lock)
             if progress_bar is not None:
                 progress_bar.stage("geocodec quality")
             samples = _measure(joint, plan, inp, job, quality_chunks, progress_bar)
             rec = _finish(results, samples, plan, inp, job)
+        finally:
+            lock.release()
         written = {k: v for r in results for k, v in r.items()}
         return WriteResult(store=store, chunks_total=n_chunks, chunks_written=sum(v[2] for v in written.values()),
                            chunks_reused=sum(not v[2] for v in written.values()),
@@ -728,15 +757,36 @@ def to_zarr(ds, store, *, mode: Mode = "w-", append_dim: str | None = None, regi
 
     remove_partial_files(zstore)
     if not compute:
-        import dask
-
-        return dask.delayed(lambda *results: run(list(results)), pure=False)(*tasks)
+        return dask.delayed(lambda held, *results: run(list(results), lock=held), pure=False)(gate, *tasks)
     n_quality = len(_sample_coords(plan, tuple(arr.chunks), plan.array_shape, quality_chunks))
     bar = _Progress(n_chunks + n_quality, inp.chunk["y"] * inp.chunk["x"], progress)
     try:
         return run(progress_bar=bar)
     finally:
         bar.close()
+
+
+def _take(lock: CubeLock) -> CubeLock:
+    return lock.acquire()
+
+
+def _lock_for(store_ref, plan: _Plan, stale_after: float) -> CubeLock:
+    arr = _open_for_writing(store_ref)
+    region = None if plan.action != "region" else [
+        [w.start // c, -(-w.stop // c)] for w, c in zip(plan.window, arr.chunks)]
+    return CubeLock(arr, region, stale_after=stale_after)
+
+
+def _mark_writing(zstore, store_ref) -> None:
+    """Record (and codec metadata) say 'incomplete' while chunks are being written."""
+    import zarr
+
+    arr = _open_for_writing(store_ref)
+    with CubeLock(arr, None, purpose="record update", prefix=RECORD_PREFIX).acquire(wait=60):
+        record = CubeRecord.from_attrs(dict(zarr.open_group(zstore, mode="r", use_consolidated=False).attrs)["geocodec"])
+        record.complete = False
+        set_codec_complete(arr, False)
+        _write_record(zstore, record)
 
 
 def _lazy(da):
