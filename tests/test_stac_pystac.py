@@ -228,3 +228,16 @@ def test_collections_carry_a_real_license_with_its_link(catalog, cube, no_networ
     assert spdx.get_single_link(pystac.RelType.LICENSE).href == "https://spdx.org/licenses/CC-BY-4.0.html"
     with pytest.raises(InvalidInputError, match="license_href"):
         gstac.create_collection([item], collection_id="c", description="d", license="other", license_href=None)
+
+
+def test_example_model_item_describes_the_shipped_weights(no_network):
+    """stac/examples/model.json (made by examples/stac_catalog.py) validates offline and still
+    matches the weights in the package: same checksum, same tensor digest."""
+    from geocodec.registry import registry
+
+    d = json.loads((Path(__file__).parents[1] / "stac" / "examples" / "model.json").read_text())
+    assert gstac.MLM_SCHEMA_URI in gstac.validate_dict(d)
+    weights = Path(__file__).parents[1] / "geocodec" / "weights" / "default.safetensors"
+    asset = d["assets"]["weights"]
+    assert asset["file:checksum"] == "1220" + hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert d["id"] == gstac.model_item_id("default", registry()["default"]["version"], registry()["default"]["sha256"])

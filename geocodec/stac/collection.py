@@ -58,8 +58,9 @@ def license_link(license: str, href: str | None) -> pystac.Link:
         if license == "other":
             raise InvalidInputError("license='other' needs license_href= (the URL of the license text)")
         href = f"https://spdx.org/licenses/{license}.html"
-    return pystac.Link(rel=pystac.RelType.LICENSE, target=href, media_type=pystac.MediaType.HTML,
-                       title=f"License: {license}")
+    title = ("Legal notice on the use of Copernicus Sentinel data" if href == SENTINEL_LICENSE_HREF
+             else f"License: {license}")
+    return pystac.Link(rel=pystac.RelType.LICENSE, target=href, media_type=pystac.MediaType.HTML, title=title)
 
 
 def _software(items: list[pystac.Item]) -> dict[str, str]:
