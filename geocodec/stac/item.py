@@ -22,6 +22,7 @@ from pystac.extensions.raster import RasterExtension
 from pystac.extensions.sar import SarExtension
 from pystac.extensions.xarray_assets import XarrayAssetsExtension
 
+from geocodec.cube.record import CubeRecord
 from geocodec.errors import InvalidInputError
 from geocodec.stac import bands as band_meta
 from geocodec.stac.extension import MODEL_PROP, MODEL_REL, GeocodecExtension, ModelRef
@@ -89,8 +90,32 @@ def _when(facts: StoreFacts, datetime, start_datetime, end_datetime):
                             "end_datetime=) to say when the data was acquired")
 
 
+def record_fields(rec: CubeRecord) -> dict[str, Any]:
+    """The one mapping from a cube's record to ``GeocodecExtension.apply`` arguments.
+
+    ``create_item`` writes these; ``open_dataset`` compares an Item with them (its store's).
+    """
+    return {
+        "format_version": rec.format_version,
+        "model": ModelRef(name=rec.model.name, version=str(rec.model.version), sha256=rec.model.sha256,
+                          framework=MODEL_FRAMEWORK, framework_version=str(rec.software.get("torch", ""))),
+        "lmbda": rec.lmbda,
+        "target_bpp": rec.target_bpp,
+        "gamma": rec.gamma,
+        "modalities": {
+            "optical": {"bands": list(rec.optical_bands), "data_type": rec.optical_dtype,
+                        "nodata": rec.optical_nodata},
+            "sar": {"bands": list(rec.sar_bands), "data_type": rec.sar_dtype, "scale": rec.sar_scale,
+                    "nodata": rec.sar_nodata},
+        },
+        "quality": finite_or_none(rec.quality or {}),
+        "array": rec.array,
+        "chunks": dict(rec.chunks),
+    }
+
+
 def _geocodec_fields(facts: StoreFacts) -> dict[str, Any]:
-    """Keyword arguments of ``GeocodecExtension.apply``, from the cube's typed record."""
+    """``record_fields`` of a store that can be catalogued (complete, with quality and software)."""
     rec = facts.record
     if not isinstance(rec.quality, dict):
         raise InvalidInputError(f"{facts.path}: the 'geocodec' record has no write-time 'quality' "
@@ -101,23 +126,7 @@ def _geocodec_fields(facts: StoreFacts) -> dict[str, Any]:
     if "torch" not in rec.software:
         raise InvalidInputError(f"{facts.path}: the 'geocodec' record does not say which torch version "
                                 "('software'.'torch') the model ran with")
-    return {
-        "format_version": rec.format_version,
-        "model": ModelRef(name=rec.model.name, version=str(rec.model.version), sha256=rec.model.sha256,
-                          framework=MODEL_FRAMEWORK, framework_version=str(rec.software["torch"])),
-        "lmbda": rec.lmbda,
-        "target_bpp": rec.target_bpp,
-        "gamma": rec.gamma,
-        "modalities": {
-            "optical": {"bands": list(rec.optical_bands), "data_type": rec.optical_dtype,
-                        "nodata": rec.optical_nodata},
-            "sar": {"bands": list(rec.sar_bands), "data_type": rec.sar_dtype, "scale": rec.sar_scale,
-                    "nodata": rec.sar_nodata},
-        },
-        "quality": finite_or_none(rec.quality),
-        "array": rec.array,
-        "chunks": dict(rec.chunks),
-    }
+    return record_fields(rec)
 
 
 def _processing(facts: StoreFacts) -> dict[str, Any]:
@@ -231,6 +240,22 @@ def write_item_for_store(store, path, *, model_item: str | os.PathLike | None = 
     pair can be moved together; pystac resolves them against the Item's self link, and the
     geocodec engine opens ``item.assets["zarr"]`` from wherever the Item is read.
     This is what ``geocodec encode ... --stac item.json`` calls.
+
+    Parameters
+    ----------
+    store
+        Path of a complete geocodec Zarr store.
+    path
+        Where to write the Item JSON.
+    model_item
+        Path of the model's Item JSON (``write_model_item``), linked with rel ``geocodec:model``.
+    **kw
+        ``create_item`` arguments (``datetime``, ``item_id``, ``href``, ``checksum``, ...).
+
+    Returns
+    -------
+    pystac.Item
+        The saved Item, its self href set to ``path``.
     """
     path = Path(path).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -163,7 +163,22 @@ def create_model_item(model: str = "default", *, weights_href: str | None = None
 
 
 def write_model_item(path: str | os.PathLike, model: str = "default", **kw) -> pystac.Item:
-    """Create the model's Item and save it at ``path`` (weights href relative to it when possible)."""
+    """Create the model's Item and save it at ``path`` (weights href relative to it when possible).
+
+    Parameters
+    ----------
+    path
+        Where to write the Item JSON.
+    model
+        Registered model name or ``.safetensors`` path.
+    **kw
+        ``create_model_item`` arguments (``weights_href``, ``datetime``, ``validate_item``).
+
+    Returns
+    -------
+    pystac.Item
+        The saved Item, its self href set to ``path``.
+    """
     path = Path(path).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     item = create_model_item(model, **kw)
