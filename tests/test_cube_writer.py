@@ -186,6 +186,7 @@ def sharded_cube(tmp_path_factory, request):
     return ds, store, r
 
 
+@pytest.mark.slow
 def test_sharded_scene_is_a_handful_of_objects(sharded_cube):
     ds, store, r = sharded_cube
     assert r.chunks_total == 64 and r.record["shards"] == {"band": 6, "y": 1024, "x": 1024}
@@ -201,6 +202,7 @@ def _geocodec_codec(arr):
     return arr.metadata.codecs[0].codecs[0]
 
 
+@pytest.mark.slow
 def test_window_read_decodes_only_the_chunks_it_touches(sharded_cube):
     import xarray as xr
     import zarr

@@ -43,7 +43,7 @@ def chunk_errors(ref: np.ndarray, dec: np.ndarray, n_opt: int, sar_linear: bool,
         d = (r - t)[valid]
         ssim = []
         if min(r.shape[-2:]) >= 161:
-            for ri, ti in zip(r.reshape(-1, *r.shape[-2:]), t.reshape(-1, *t.shape[-2:])):
+            for ri, ti in zip(r, t):  # one (C, H, W) item at a time
                 v = ms_ssim(ri, ti, PEAK_OPTICAL) if which == "optical" else \
                     ms_ssim(ri - SAR_DB_MIN, ti - SAR_DB_MIN, PEAK_SAR_DB)
                 if v is not None:

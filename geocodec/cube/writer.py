@@ -1,9 +1,9 @@
 """``to_zarr``: write an optical + SAR Dataset as a compressed Zarr cube, with xarray's semantics.
 
 Why it looks like this: the steps are small functions, in the order they run —
-``_validated_input`` (checks, band order, settings), ``_plan`` (what the store holds and what
-this call will write: create, resume, append or a region), ``_create_metadata`` /
-``_append_metadata``, one Dask task per block (``_write_block``: fingerprint, keep what is
+``plan.validated_input`` (checks, band order, settings), ``plan.plan_write`` (what the store holds
+and what this call will write: create, resume, append or a region), ``metadata.create_metadata`` /
+``metadata.append_metadata``, one Dask task per block (``_write_block``: fingerprint, keep what is
 already right, encode the rest in one device batch, store through Zarr's array API),
 ``_measure`` and ``_finish`` (the record, under a short lock).
 
@@ -17,38 +17,32 @@ Layout and guarantees: docs/zarr-layout.md and docs/reliability.md ("Cube integr
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 import os
 import threading
 import uuid
-import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
-from geocodec.cube import inputs, quality
+from geocodec.cube import quality
 from geocodec.cube.chunks import PREPARED, ChunkCoder, content_hash, fingerprint_of
 from geocodec.cube.lock import DEFAULT_STALE_AFTER, RECORD_PREFIX, CubeLock
-from geocodec.cube.record import ARRAY, RECORD_FORMAT, Acquisition, CubeRecord, ModelRef
-from geocodec.cube.store import (codec_settings, local_root, open_store, read_frames, remove_partial_files,
-                                 set_codec_complete)
+from geocodec.cube.metadata import append_metadata, create_metadata, mark_writing, open_for_writing, write_record
+from geocodec.cube.plan import Plan, WriteInput, existing_cube, plan_write, stored_labels, validated_input
+from geocodec.cube.record import RECORD_FORMAT, Acquisition, CubeRecord
+from geocodec.cube.store import codec_settings, open_store, read_frames, remove_partial_files, set_codec_complete
 from geocodec.errors import GeocodecError, InvalidInputError
-from geocodec.settings import OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, CodecSettings, check_gamma, check_rate
+from geocodec.settings import CodecSettings
 
 Mode = Literal["w-", "w", "a", "r+"]
 MODES = ("w-", "w", "a", "r+")
 #: Chunks per Dask task (one device batch) when unsharded: more on a GPU, where batching pays.
 DEFAULT_BATCH_CHUNKS = {"cpu": 4, "cuda": 16}
-#: Record fields that must agree for any write into an existing cube (append included).
-_STRUCTURE = ("optical_bands", "sar_bands", "optical_dtype", "sar_dtype", "sar_scale", "optical_nodata",
-              "sar_nodata", "array", "chunks", "shards")
-#: ... and, besides, for a resume or a region write (an append may change them per date).
-_CODING = ("lmbda", "target_bpp", "gamma")
 
 
 @dataclass
@@ -61,325 +55,6 @@ class WriteResult:
     chunks_reused: int
     bytes_stored: int
     record: dict
-
-
-@dataclass
-class _Input:
-    opt: Any
-    sar: Any
-    model: ModelRef
-    dims: tuple[str, ...]
-    shape: tuple[int, ...]
-    chunk: dict[str, int]
-    shard: dict[str, int] | None
-    settings: CodecSettings
-    record: CubeRecord
-    coords: dict
-    crs: Any
-    transform: Any
-
-
-@dataclass
-class _Plan:
-    action: Literal["create", "resume", "append", "region"]
-    record: CubeRecord
-    window: tuple[slice, ...]  #: the part of the array this call writes
-    array_shape: tuple[int, ...]  #: the array's shape once written
-    labels: list[str] = field(default_factory=list)  #: append-dim labels written (appends only)
-
-
-# ---------------------------------------------------------------------------- validate
-def _validated_input(ds, *, model, lmbda, target_bpp, gamma, chunks, shards, optical_nodata, sar_nodata,
-                     sar_scale, append_dim, device: str) -> _Input:
-    import xarray as xr
-
-    from geocodec.registry import load_model
-
-    if not isinstance(ds, xr.Dataset) or "optical" not in ds or "sar" not in ds:
-        raise InvalidInputError("ds must be an xarray Dataset with 'optical' and 'sar' DataArrays "
-                                "(geocodec.open_pair builds one from GeoTIFFs)")
-    if sar_scale not in SAR_SCALES:
-        raise InvalidInputError(f"sar_scale={sar_scale!r}: use 'db' or 'linear'")
-    gamma = check_gamma(gamma)
-    if append_dim is not None and append_dim not in ds["optical"].dims:
-        if append_dim in ds.coords and ds[append_dim].ndim == 0:
-            ds = ds.expand_dims(append_dim)  # one acquisition given with a scalar coordinate
-        else:
-            raise InvalidInputError(f"append_dim={append_dim!r} is not a dim of ds.optical {ds['optical'].dims} nor "
-                                    "a scalar coordinate of ds")
-    inputs.check_grid(ds)
-    m = load_model(model, device)
-    opt, sar = ds["optical"], ds["sar"]
-    order = inputs.band_order(opt, "optical", m.optical_bands)
-    if order != list(range(len(order))):  # reorder only when needed (fancy indexing copies)
-        opt = opt.isel({opt.dims[-3]: order})
-    order = inputs.band_order(sar, "sar", m.sar_bands)
-    if order != list(range(len(order))):
-        sar = sar.isel({sar.dims[-3]: order})
-    if opt.dtype.name not in OPTICAL_DTYPES:
-        raise InvalidInputError(f"optical has dtype {opt.dtype.name}; supported: {', '.join(OPTICAL_DTYPES)}")
-    if sar.dtype.name not in SAR_DTYPES:
-        raise InvalidInputError(f"sar has dtype {sar.dtype.name}; supported: {', '.join(SAR_DTYPES)}")
-    lead = tuple(opt.dims[:-3])
-    if append_dim is not None and lead[:1] != (append_dim,):
-        raise InvalidInputError(f"append_dim={append_dim!r} must be the first dim of ds.optical, got {opt.dims}")
-    dims = (*lead, "band", "y", "x")
-    n_opt, n_sar = len(m.optical_bands), len(m.sar_bands)
-    shape = (*opt.shape[:-3], n_opt + n_sar, *opt.shape[-2:])
-    sizes = inputs.chunk_sizes(chunks, (*lead, opt.dims[-3], "y", "x"), shape)
-    sizes["band"] = sizes.pop(opt.dims[-3])
-    chunk = {d: sizes[d] for d in dims}
-    if append_dim is not None and chunk[append_dim] != 1:
-        raise InvalidInputError(f"appending along {append_dim!r} needs chunks of 1 along it, got {chunk[append_dim]}")
-    shard = inputs.shard_sizes(shards, chunk, dims, shape)
-    lam, target = check_rate(lmbda, target_bpp, m.lmbda_range)
-    model_ref = model if isinstance(model, (str, Path)) else m.name
-    settings = CodecSettings(
-        model=str(model_ref), model_version=m.version, model_sha256=m.sha256, lmbda=lam, target_bpp=target,
-        gamma=gamma, optical_bands=n_opt, optical_dtype=opt.dtype.name, sar_scale=sar_scale,
-        optical_nodata=inputs.nodata_value(optical_nodata, ds["optical"]),
-        sar_nodata=inputs.nodata_value(sar_nodata, ds["sar"]), device=device)
-    ref = ModelRef(m.name, m.version, m.sha256)
-    record = CubeRecord(
-        model=ref, lmbda=lam, target_bpp=target, gamma=gamma, optical_bands=list(m.optical_bands),
-        sar_bands=list(m.sar_bands), optical_dtype=opt.dtype.name, sar_dtype=sar.dtype.name, sar_scale=sar_scale,
-        optical_nodata=settings.optical_nodata, sar_nodata=settings.sar_nodata, array=ARRAY, chunks=chunk,
-        software=_software(), format_version=RECORD_FORMAT, append_dim=append_dim, shards=shard)
-    coords = {d: ds.coords[d].variable for d in (*lead, "y", "x") if d in ds.coords}
-    crs, transform = inputs.crs_and_transform(ds["optical"])
-    return _Input(opt, sar, ref, dims, shape, chunk, shard, settings, record, coords, crs, transform)
-
-
-def _software() -> dict:
-    import compressai
-    import torch
-    import zarr
-
-    import geocodec
-
-    return {"geocodec": geocodec.__version__, "torch": torch.__version__, "compressai": compressai.__version__,
-            "zarr": zarr.__version__}
-
-
-# ---------------------------------------------------------------------------- plan
-def _existing(zstore, where: str, mode: str):
-    """(zarr Group, CubeRecord) of what the store holds, None when empty; an error for foreign content."""
-    import zarr
-
-    try:
-        group = zarr.open_group(zstore, mode="r", use_consolidated=False)
-    except Exception:  # noqa: BLE001 - nothing (readable) there
-        root = local_root(zstore)
-        if mode != "w" and root is not None and root.exists() and any(root.iterdir()):
-            raise InvalidInputError(f"{root} exists and is not a Zarr store; pass mode='w' to replace it") from None
-        return None
-    attrs = dict(group.attrs).get("geocodec")
-    if attrs is None:
-        if mode == "w" or (not list(group.keys()) and not dict(group.attrs)):
-            return None
-        raise InvalidInputError(f"{where} already holds a Zarr group that is not a geocodec cube; pass mode='w' "
-                                "to replace it")
-    return group, CubeRecord.from_attrs(attrs, where)
-
-
-def _differences(old: CubeRecord, new: CubeRecord, keys) -> list[str]:
-    out = [k for k in keys if getattr(old, k) != getattr(new, k)]
-    if old.model.sha256 != new.model.sha256:
-        out.insert(0, "model")
-    return out
-
-
-def _label(value) -> str:
-    v = np.asarray(value)
-    if v.dtype.kind == "M":
-        return str(np.datetime_as_string(v, unit="auto"))
-    return str(v.item() if v.ndim == 0 else v)
-
-
-def _stored_labels(zstore, dim: str) -> list[str]:
-    """The append coordinate's values in the store, decoded as xarray decodes them (CF times)."""
-    import xarray as xr
-
-    with xr.open_zarr(zstore, consolidated=False, chunks=None, decode_times=True) as z:
-        return [_label(v) for v in z[dim].values]
-
-
-def _same_coords(group, inp: _Input, window: tuple[slice, ...], skip: str | None = None) -> list[str]:
-    bad = []
-    for d, var in inp.coords.items():
-        if d == skip or d not in group:
-            continue
-        ax = inp.dims.index(d)
-        stored = group[d][window[ax]]
-        if stored.shape != var.shape or not np.array_equal(np.asarray(stored), np.asarray(var.values)):
-            bad.append(d)
-    return bad
-
-
-def _plan(inp: _Input, existing, mode: str, append_dim: str | None, region: dict | None, where: str) -> _Plan:
-    full = tuple(slice(0, s) for s in inp.shape)
-    if existing is None:
-        if mode == "r+" or region is not None:
-            raise InvalidInputError(f"{where} holds no geocodec cube to write a region of; create it first "
-                                    "(geocodec.to_zarr(full_ds, store, compute=False) writes its metadata)")
-        return _Plan("create", inp.record, full, inp.shape,
-                     [_label(v) for v in inp.coords[append_dim].values] if append_dim else [])
-    group, old = existing
-    arr = group[old.array]
-    if mode == "w-":
-        diff = _differences(old, inp.record, _STRUCTURE + _CODING)
-        what = (f"a different cube ({', '.join(diff)} differ)" if diff else "a geocodec cube written with the same "
-                "settings")
-        raise InvalidInputError(f"{where} already holds {what}; mode='w-' never touches an existing store: pass "
-                                "mode='a' to resume or append, or mode='w' to replace it")
-    diff = _differences(old, inp.record, _STRUCTURE)
-    if diff:
-        raise InvalidInputError(f"{where} holds a geocodec cube with another {', '.join(diff)}: a cube keeps one "
-                                "model, band set, dtypes and chunking; write elsewhere, or pass mode='w' to replace it")
-    record = old
-    dims = tuple(arr.metadata.dimension_names or arr.attrs.get("_ARRAY_DIMENSIONS") or ())
-    if dims != inp.dims:
-        raise InvalidInputError(f"{where} holds an array with dims {dims}; this data has {inp.dims}")
-    if region is not None:
-        window = _region_window(region, inp, tuple(arr.shape), group)
-        _check_coding(old, inp, where)
-        return _Plan("region", record, window, tuple(arr.shape))
-    if append_dim is not None:
-        if old.append_dim not in (None, append_dim):
-            raise InvalidInputError(f"{where} grows along {old.append_dim!r}, not {append_dim!r}")
-        stored = _stored_labels(group.store, append_dim) if append_dim in group else []
-        labels = [_label(v) for v in inp.coords[append_dim].values]
-        if tuple(arr.shape[1:]) != tuple(inp.shape[1:]):
-            raise InvalidInputError(f"{where} holds {append_dim} slices of shape {tuple(arr.shape[1:])}; this data "
-                                    f"has {tuple(inp.shape[1:])}")
-        ax0 = slice(None)
-        bad = _same_coords(group, inp, (ax0,) * len(inp.dims), skip=append_dim)
-        if bad:
-            raise InvalidInputError(f"{where}: this data's {', '.join(bad)} coordinates differ from the cube's")
-        present = [x in stored for x in labels]
-        if all(present):  # an interrupted append, run again: resume those positions
-            idx = [stored.index(x) for x in labels]
-            if idx != list(range(idx[0], idx[0] + len(idx))):
-                raise InvalidInputError(f"{where}: {append_dim} values {labels} are not consecutive in the cube")
-            window = (slice(idx[0], idx[-1] + 1), *full[1:])
-            return _Plan("resume", record, window, tuple(arr.shape), labels)
-        if any(present):
-            raise InvalidInputError(f"{where} already holds {append_dim} = "
-                                    f"{[x for x, p in zip(labels, present) if p]}; append only new values")
-        n0 = arr.shape[0]
-        return _Plan("append", record, (slice(n0, n0 + len(labels)), *full[1:]),
-                     (n0 + len(labels), *arr.shape[1:]), labels)
-    if tuple(arr.shape) != tuple(inp.shape) or _same_coords(group, inp, full):
-        raise InvalidInputError(f"{where} holds a geocodec cube of another shape or grid; pass append_dim= to "
-                                "grow it, region= to write a window, or mode='w' to replace it")
-    _check_coding(old, inp, where)
-    return _Plan("resume", record, full, tuple(arr.shape))
-
-
-def _check_coding(old: CubeRecord, inp: _Input, where: str) -> None:
-    if old.append_dim is not None:
-        return  # each date keeps its own λ and γ; the request applies to the dates written now
-    diff = _differences(old, inp.record, _CODING)
-    if diff:
-        raise InvalidInputError(f"{where} already holds a different geocodec cube ({', '.join(diff)} differ); pass "
-                                "mode='w' to replace it, or write elsewhere")
-
-
-def _region_window(region: dict, inp: _Input, shape: tuple[int, ...], group) -> tuple[slice, ...]:
-    if not isinstance(region, dict):
-        raise InvalidInputError(f"region must be a dict {{dim: slice}}, got {type(region).__name__}")
-    unit = inp.shard or inp.chunk
-    window = []
-    for ax, d in enumerate(inp.dims):
-        sl = region.get(d, slice(None))
-        if not isinstance(sl, slice) or sl.step not in (None, 1):
-            raise InvalidInputError(f"region[{d!r}] must be a slice with step 1, got {sl!r}")
-        start, stop, _ = sl.indices(shape[ax])
-        if start % unit[d] or (stop % unit[d] and stop != shape[ax]):
-            raise InvalidInputError(f"region[{d!r}] = {start}:{stop} does not align with the cube's "
-                                    f"{'shards' if inp.shard else 'chunks'} of {unit[d]} along {d!r}: parallel "
-                                    "writers must not share a chunk")
-        if stop - start != inp.shape[ax]:
-            raise InvalidInputError(f"region[{d!r}] spans {stop - start} but ds has {inp.shape[ax]} along {d!r}")
-        window.append(slice(start, stop))
-    bad = _same_coords(group, inp, tuple(window))
-    if bad:
-        raise InvalidInputError(f"ds's {', '.join(bad)} coordinates are not the cube's at region {region}")
-    return tuple(window)
-
-
-# ---------------------------------------------------------------------------- metadata
-def _template(inp: _Input, shape, chunk_shape, record: CubeRecord, coords: dict):
-    import dask.array as dsa
-    import xarray as xr
-
-    coords = {"band": ("band", np.array(record.optical_bands + record.sar_bands, dtype=object)), **coords}
-    t = xr.Dataset({ARRAY: (inp.dims, dsa.empty(shape, chunks=chunk_shape, dtype=np.float32))}, coords=coords)
-    if inp.crs is not None:
-        t = t.rio.write_crs(inp.crs)
-        if inp.transform is not None:
-            t = t.rio.write_transform(inp.transform)
-        t[ARRAY].attrs["grid_mapping"] = "spatial_ref"
-        t[ARRAY].encoding["coordinates"] = "spatial_ref"
-    t.attrs["geocodec"] = record.to_attrs()
-    return t
-
-
-def _create_metadata(zstore, inp: _Input, record: CubeRecord, zarr_format: int) -> None:
-    chunk_shape = tuple(inp.chunk[d] for d in inp.dims)
-    t = _template(inp, inp.shape, chunk_shape, record, dict(inp.coords))
-    if zarr_format == 3:
-        from numcodecs_plugin.zarr_codec import GeocodecZarrCodec  # through the public codec class
-
-        enc = {"serializer": GeocodecZarrCodec(settings=_stored_settings(inp, record)), "compressors": None}
-        if inp.shard:
-            enc["shards"] = tuple(inp.shard[d] for d in inp.dims)
-    else:
-        if inp.shard:
-            raise InvalidInputError("shards= needs zarr_format=3 (Zarr v2 has no sharding)")
-        from numcodecs_plugin.numcodecs_codec import GeocodecCodec
-
-        enc = {"compressors": [GeocodecCodec(**_stored_settings(inp, record).to_config())]}
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
-        t.to_zarr(zstore, mode="w", compute=False, zarr_format=zarr_format, consolidated=False,
-                  encoding={ARRAY: {"chunks": chunk_shape, "_FillValue": np.nan, **enc}})
-
-
-def _stored_settings(inp: _Input, record: CubeRecord) -> CodecSettings:
-    from dataclasses import replace
-
-    return replace(inp.settings, cube_id=record.cube_id, complete=False, device=None)
-
-
-def _append_metadata(zstore, inp: _Input, plan: _Plan) -> None:
-    """Grow the array and the append coordinate (xarray's own append), keeping the record."""
-    chunk_shape = tuple(inp.chunk[d] for d in inp.dims)
-    coords = {d: v for d, v in inp.coords.items() if d == plan.record.append_dim}
-    t = _template(inp, inp.shape, chunk_shape, plan.record, coords)
-    t = t.drop_vars([v for v in ("band", "spatial_ref") if v in t.variables])
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
-        t.to_zarr(zstore, mode="a", append_dim=plan.record.append_dim, compute=False, consolidated=False)
-
-
-def _write_record(zstore, record: CubeRecord) -> None:
-    import zarr
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
-        g = zarr.open_group(zstore, mode="r+", use_consolidated=False)
-        g.attrs["geocodec"] = record.to_attrs()
-        zarr.consolidate_metadata(zstore)
-
-
-# ---------------------------------------------------------------------------- tasks
-def _open_for_writing(store_ref):
-    import zarr
-
-    store = open_store(store_ref)[0] if isinstance(store_ref, str) else store_ref
-    with zarr.config.set({"array.write_empty_chunks": True}):  # every chunk gets a frame, even all-NaN ones
-        return zarr.open_group(store, mode="r+", use_consolidated=False)[ARRAY]
 
 
 def _chunk_slices(c, chunk_shape, shape) -> tuple[slice, ...]:
@@ -398,7 +73,7 @@ def store_chunk(arr, index: tuple[int, ...], values: np.ndarray, content: str, f
 
 def _write_block(block: np.ndarray, origin: tuple[int, ...], job: dict, lock: CubeLock | None = None) -> dict[str, list]:
     """Dask task: fingerprint the block's chunks, keep those stored right, encode the rest in one batch."""
-    arr = _open_for_writing(job["store_ref"])
+    arr = open_for_writing(job["store_ref"])
     settings: CodecSettings = job["settings"]
     chunk_shape, shape = tuple(arr.chunks), tuple(arr.shape)
     window_lo = job["window_lo"]
@@ -438,7 +113,7 @@ def _write_block(block: np.ndarray, origin: tuple[int, ...], job: dict, lock: Cu
     return out
 
 
-def _tasks(joint, plan: _Plan, inp: _Input, job: dict, batch_chunks: int, gate=None):
+def _tasks(joint, plan: Plan, inp: WriteInput, job: dict, batch_chunks: int, gate=None):
     import dask
 
     chunk_shape = tuple(inp.chunk[d] for d in inp.dims)
@@ -535,9 +210,9 @@ def _run(tasks, progress: _Progress, lock: CubeLock) -> list:
 
 
 # ---------------------------------------------------------------------------- measure, finish
-def _measure(joint, plan: _Plan, inp: _Input, job: dict, n_samples: int, progress: _Progress | None) -> dict:
+def _measure(joint, plan: Plan, inp: WriteInput, job: dict, n_samples: int, progress: _Progress | None) -> dict:
     """Per-chunk error sums of up to ``n_samples`` chunks of the window (per date when appending)."""
-    arr = _open_for_writing(job["store_ref"])
+    arr = open_for_writing(job["store_ref"])
     chunk_shape, shape = tuple(arr.chunks), tuple(arr.shape)
     coords = _sample_coords(plan, chunk_shape, shape, n_samples)
     settings: CodecSettings = job["settings"]
@@ -556,19 +231,19 @@ def _measure(joint, plan: _Plan, inp: _Input, job: dict, n_samples: int, progres
     return samples
 
 
-def _sample_coords(plan: _Plan, chunk_shape, shape, n: int) -> list[tuple[int, ...]]:
+def _sample_coords(plan: Plan, chunk_shape, shape, n: int) -> list[tuple[int, ...]]:
     """The chunks sampled for quality: up to ``n`` over the window (``n`` per date when appending)."""
     ranges = [range(w.start // c, -(-w.stop // c)) for w, c in zip(plan.window, chunk_shape)]
     groups = [[range(i, i + 1), *ranges[1:]] for i in ranges[0]] if plan.labels else [ranges]
     return [c for g in groups for c in quality.sample_chunks(g, chunk_shape, shape, n)]
 
 
-def _finish(results: list[dict], samples: dict, plan: _Plan, inp: _Input, job: dict) -> CubeRecord:
+def _finish(results: list[dict], samples: dict, plan: Plan, inp: WriteInput, job: dict) -> CubeRecord:
     """Merge this write into the group record, under the record lock; mark it complete when it is."""
     import zarr
 
     zstore = open_store(job["store_ref"])[0] if isinstance(job["store_ref"], str) else job["store_ref"]
-    arr = _open_for_writing(job["store_ref"])
+    arr = open_for_writing(job["store_ref"])
     with CubeLock(arr, None, purpose="record update", prefix=RECORD_PREFIX).acquire(wait=60):
         record = CubeRecord.from_attrs(dict(zarr.open_group(zstore, mode="r", use_consolidated=False).attrs)["geocodec"])
         written = {k: v for r in results for k, v in r.items()}
@@ -587,7 +262,7 @@ def _finish(results: list[dict], samples: dict, plan: _Plan, inp: _Input, job: d
                 q = quality.pooled(mine, by_date.get(start + i, 0), per_date_pixels)
                 acq[label] = Acquisition(label, inp.settings.lmbda, inp.settings.target_bpp, inp.settings.gamma,
                                          inp.model, q, True)
-            stored = _stored_labels(zstore, plan.record.append_dim)
+            stored = stored_labels(zstore, plan.record.append_dim)
             record.acquisitions = [acq[x] for x in stored if x in acq]
         total = math.prod(-(-s // c) for s, c in zip(arr.shape, arr.chunks))
         record.complete = len(record.fingerprints) >= total and (
@@ -596,7 +271,7 @@ def _finish(results: list[dict], samples: dict, plan: _Plan, inp: _Input, job: d
             pixels = math.prod(arr.shape[:-3]) * arr.shape[-2] * arr.shape[-1]
             record.quality = quality.pooled(list(record.quality_samples.values()), _stored_bytes(arr), pixels)
         set_codec_complete(arr, record.complete)
-        _write_record(zstore, record)
+        write_record(zstore, record)
     return record
 
 
@@ -689,17 +364,17 @@ def to_zarr(ds, store, *, mode: Mode = "w-", append_dim: str | None = None, regi
     if mode == "r+" and region is None:
         raise InvalidInputError("mode='r+' writes a region of an existing cube: pass region=")
     dev = resolve_device(device)
-    inp = _validated_input(ds, model=model, lmbda=lmbda, target_bpp=target_bpp, gamma=gamma, chunks=chunks,
+    inp = validated_input(ds, model=model, lmbda=lmbda, target_bpp=target_bpp, gamma=gamma, chunks=chunks,
                            shards=shards, optical_nodata=optical_nodata, sar_nodata=sar_nodata, sar_scale=sar_scale,
                            append_dim=append_dim, device=str(dev))
     zstore, store_ref = open_store(store, storage_options=storage_options)
     where = str(store) if isinstance(store, (str, Path)) else type(store).__name__
-    existing = _existing(zstore, where, mode)
+    existing = existing_cube(zstore, where, mode)
     if mode == "w" and existing is not None:
-        with CubeLock(_open_for_writing(store_ref), None, stale_after=stale_lock_after):
+        with CubeLock(open_for_writing(store_ref), None, stale_after=stale_lock_after):
             pass  # refuses to wipe a cube another writer is writing
         existing = None
-    plan = _plan(inp, existing, mode, append_dim, region, where)
+    plan = plan_write(inp, existing, mode, append_dim, region, where)
     record = plan.record
     if plan.action != "create" and record.format_version < RECORD_FORMAT:
         raise InvalidInputError(f"{where} was written by geocodec 0.1 (record format {record.format_version}); it "
@@ -707,14 +382,14 @@ def to_zarr(ds, store, *, mode: Mode = "w-", append_dim: str | None = None, regi
     lock = None
     if plan.action == "create":
         record.cube_id = uuid.uuid4().hex
-        _create_metadata(zstore, inp, record, zarr_format)
+        create_metadata(zstore, inp, record, zarr_format)
     else:  # lock first: nothing of a cube another writer is writing changes, not even its shape
         lock = _lock_for(store_ref, plan, stale_lock_after).acquire()
     try:
         if plan.action == "append":
-            _append_metadata(zstore, inp, plan)
+            append_metadata(zstore, inp, plan)
         elif plan.action != "create":
-            _mark_writing(zstore, store_ref)
+            mark_writing(zstore, store_ref)
         if lock is None:
             lock = _lock_for(store_ref, plan, stale_lock_after).acquire()
     except BaseException:
@@ -724,7 +399,7 @@ def to_zarr(ds, store, *, mode: Mode = "w-", append_dim: str | None = None, regi
     from dataclasses import replace
 
     settings = replace(inp.settings, cube_id=record.cube_id)
-    arr = _open_for_writing(store_ref)
+    arr = open_for_writing(store_ref)
     if codec_settings(arr).cube_id != record.cube_id:
         raise InvalidInputError(f"{where}: the array's codec names another cube than the record; rewrite it with "
                                 "mode='w'")
@@ -770,23 +445,11 @@ def _take(lock: CubeLock) -> CubeLock:
     return lock.acquire()
 
 
-def _lock_for(store_ref, plan: _Plan, stale_after: float) -> CubeLock:
-    arr = _open_for_writing(store_ref)
+def _lock_for(store_ref, plan: Plan, stale_after: float) -> CubeLock:
+    arr = open_for_writing(store_ref)
     region = None if plan.action != "region" else [
         [w.start // c, -(-w.stop // c)] for w, c in zip(plan.window, arr.chunks)]
     return CubeLock(arr, region, stale_after=stale_after)
-
-
-def _mark_writing(zstore, store_ref) -> None:
-    """Record (and codec metadata) say 'incomplete' while chunks are being written."""
-    import zarr
-
-    arr = _open_for_writing(store_ref)
-    with CubeLock(arr, None, purpose="record update", prefix=RECORD_PREFIX).acquire(wait=60):
-        record = CubeRecord.from_attrs(dict(zarr.open_group(zstore, mode="r", use_consolidated=False).attrs)["geocodec"])
-        record.complete = False
-        set_codec_complete(arr, False)
-        _write_record(zstore, record)
 
 
 def _lazy(da):
