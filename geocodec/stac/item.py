@@ -39,10 +39,10 @@ OPEN_KWARGS = {"engine": "geocodec", "chunks": {}}
 
 
 def _corners(grid: Grid) -> list[tuple[float, float]]:
-    a, b, c, d, e, f = grid.transform[:6]
-    w, h = grid.width, grid.height
-    pts = [(0, 0), (0, h), (w, h), (w, 0)]
-    return [(a * col + b * row + c, d * col + e * row + f) for col, row in pts]
+    from affine import Affine
+
+    tr = Affine(*grid.transform[:6])
+    return [tr * (col, row) for col, row in ((0, 0), (0, grid.height), (grid.width, grid.height), (grid.width, 0))]
 
 
 def _georef(grid: Grid) -> tuple[dict | None, list[float] | None, dict[str, Any], float | None]:

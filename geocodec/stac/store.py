@@ -1,9 +1,9 @@
 """What a STAC Item says about a geocodec Zarr store, read from the store itself.
 
 Opens the cube with ``geocodec.cube.open_cube`` (its typed ``CubeRecord``: model, settings and
-quality), reads the joint array's shape and dims, the grid (``x``/``y`` coords and the
-rioxarray-style ``spatial_ref`` variable), any ``time`` coordinate, and computes the store's
-size and a checksum. No chunk is decoded, and torch is not imported.
+quality), reads the joint array's shape and dims, the grid through rioxarray (``.rio.crs``,
+``.rio.transform()``) and any ``time`` coordinate through xarray's CF decoding, and computes the
+store's size and a checksum. No chunk is decoded, and torch is not imported.
 """
 
 from __future__ import annotations
@@ -87,36 +87,26 @@ def read_geocodec_attrs(store) -> dict[str, Any]:
     return open_cube(store, allow_incomplete=True).record.to_attrs()
 
 
-def _grid(group, height: int, width: int) -> Grid:
-    crs_wkt, transform = None, None
-    if "spatial_ref" in group:
-        a = dict(group["spatial_ref"].attrs)
-        crs_wkt = a.get("crs_wkt") or a.get("spatial_ref")
-        gt = a.get("GeoTransform")
-        if gt is not None:
-            c, ta, tb, f, td, te = (float(v) for v in (gt.split() if isinstance(gt, str) else gt))
-            transform = (ta, tb, c, td, te, f)
-    if transform is None and "x" in group and "y" in group:
-        x, y = np.asarray(group["x"][:], float), np.asarray(group["y"][:], float)
-        if x.size >= 2 and y.size >= 2:
-            dx, dy = (x[-1] - x[0]) / (x.size - 1), (y[-1] - y[0]) / (y.size - 1)
-            transform = (dx, 0.0, x[0] - dx / 2, 0.0, dy, y[0] - dy / 2)
-    return Grid(crs_wkt=crs_wkt, transform=transform, height=height, width=width)
-
-
-def _times(group) -> list[dt.datetime]:
-    if "time" not in group:
-        return []
+def _grid_and_times(path: Path, height: int, width: int) -> tuple[Grid, list[dt.datetime]]:
+    """CRS and transform through rioxarray, times through xarray's CF decoding (engine "geocodec":
+    metadata only, nothing is decoded)."""
+    import rioxarray  # noqa: F401 - registers .rio
     import xarray as xr
+    from rioxarray.exceptions import RioXarrayError
 
-    t = group["time"]
-    values = xr.coding.times.decode_cf_datetime(t[:], t.attrs.get("units"), t.attrs.get("calendar")) \
-        if "units" in t.attrs else np.asarray(t[:])
-    out = []
-    for v in np.atleast_1d(values):
-        ts = np.datetime64(v, "us").astype(dt.datetime)
-        out.append(ts.replace(tzinfo=dt.timezone.utc))
-    return out
+    ds = xr.open_dataset(path, engine="geocodec", allow_incomplete=True)
+    da = ds["sar"]
+    crs = da.rio.crs
+    try:
+        transform = tuple(da.rio.transform(recalc=False))[:6]
+    except RioXarrayError:  # no x/y coordinates and no GeoTransform
+        transform = None
+    times = []
+    if "time" in ds.coords:
+        for v in np.atleast_1d(ds["time"].values):
+            times.append(np.datetime64(v, "us").astype(dt.datetime).replace(tzinfo=dt.timezone.utc))
+    grid = Grid(crs_wkt=crs.to_wkt() if crs is not None else None, transform=transform, height=height, width=width)
+    return grid, times
 
 
 def read_store(store) -> StoreFacts:
@@ -136,9 +126,9 @@ def read_store(store) -> StoreFacts:
     if arr.shape[-3] != rec.n_optical + rec.n_sar:
         raise InvalidInputError(f"{path}: array {rec.array!r} has {arr.shape[-3]} bands but the record lists "
                                 f"{rec.n_optical + rec.n_sar}")
-    grid = _grid(cube.group, arr.shape[-2], arr.shape[-1])
+    grid, times = _grid_and_times(path, arr.shape[-2], arr.shape[-1])
     return StoreFacts(path=path, record=rec, array=rec.array, dims=dims, shape=tuple(arr.shape),
-                      dtype=str(arr.dtype), grid=grid, times=_times(cube.group))
+                      dtype=str(arr.dtype), grid=grid, times=times)
 
 
 def store_size_and_checksum(store) -> tuple[int, str]:
