@@ -102,3 +102,16 @@ def test_rio_to_raster_writes_one_description_per_band(cube, tmp_path):
             assert src.descriptions == names
             assert src.count == len(names) and src.crs == ds.rio.crs
             np.testing.assert_array_equal(src.read(), ds[which].isel(time=0).values)
+
+
+def test_fsspec_urls_with_storage_options(cube):
+    """A cube behind an fsspec URL opens like the zarr engine opens one (storage_options honoured)."""
+    store, src = cube
+    url = "memory://engine-conventions/cube.zarr"
+    geocodec.to_zarr(src, url, lmbda=0.01, chunks=64, device="cpu", progress=False, optical_nodata=0)
+    remote = _open(url, storage_options={"skip_instance_cache": False})
+    local = _open(store)
+    assert remote.sizes == local.sizes and remote.optical.attrs["long_name"] == local.optical.attrs["long_name"]
+    np.testing.assert_allclose(remote.sar.values, local.sar.values, atol=1e-3)
+    with pytest.raises(geocodec.GeocodecError):
+        _open("memory://engine-conventions/nothing-here.zarr")
