@@ -2,11 +2,12 @@
 
 One joint neural encoder, one bitstream per chunk, independent optical and SAR decoders;
 a γ prompt trades optical against SAR fidelity and λ sets the rate.
+
+The public names are imported on first use (PEP 562), so reading a cube's metadata
+(``geocodec info``, opening a store lazily, STAC) never imports torch.
 """
 
-from geocodec.codec import compress, compress_batch, decompress, inspect
 from geocodec.errors import GeocodecError
-from geocodec.registry import load_model
 
 __version__ = "0.1.0"
 
@@ -21,18 +22,27 @@ __all__ = [
     "to_zarr",
 ]
 
+#: public name -> module that defines it
+_LAZY = {
+    "compress": "geocodec.codec",
+    "compress_batch": "geocodec.codec",
+    "decompress": "geocodec.codec",
+    "inspect": "geocodec.codec",
+    "load_model": "geocodec.registry",
+    "to_zarr": "geocodec.cube.writer",
+    "open_pair": "geocodec.io",
+}
 
-def __getattr__(name):  # the xarray/Zarr side is imported only when used
-    if name == "to_zarr":
-        from geocodec.cube.writer import to_zarr
 
-        return to_zarr
+def __getattr__(name):
+    import importlib
+
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     if name in ("stac", "cube"):
-        import importlib
-
         return importlib.import_module(f"geocodec.{name}")
-    if name == "open_pair":
-        from geocodec.io import open_pair
-
-        return open_pair
     raise AttributeError(f"module 'geocodec' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY, "stac", "cube"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -167,7 +168,7 @@ def test_sen1floods_picks_the_10m_bands_and_keeps_nodata(shared_data, tmp_path):
 
     crop = ds.isel(y=slice(0, 100), x=slice(0, 90))  # a small piece keeps the test fast; same CRS
     cube, opt_tif, sar_tif = _roundtrip(crop, tmp_path, "floods", chunks=64)
-    assert cube.attrs["geocodec"]["optical_nodata"] == 0
+    assert json.loads(cube.attrs["geocodec"])["optical_nodata"] == 0
     o = cube.optical.values
     assert np.array_equal(o == 0, crop.optical.values == 0)  # nodata exactly where it was
     s = cube.sar.values

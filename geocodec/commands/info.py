@@ -21,6 +21,10 @@ def register(subparsers) -> None:
 
 
 def describe(store) -> dict:
+    """What ``geocodec info`` prints, as a dict: the cube's record plus its array, chunks and CRS.
+
+    Metadata only, through ``open_cube``: nothing is decoded and torch is never imported.
+    """
     from geocodec.cube import open_cube
     from geocodec.cube.store import array_dims, list_chunk_keys, stored_bytes
 

@@ -1,7 +1,11 @@
 """``geocodec stac``: STAC Items/Collections for geocodec stores, validated offline.
 
-    geocodec stac item OUT.zarr -o item.json [--datetime ISO] [--collection collection.json]
+    geocodec stac model -o model.json [--model default]
+    geocodec stac item OUT.zarr -o item.json [--datetime ISO] [--collection collection.json] [--model-item model.json]
     geocodec stac validate item.json [collection.json ...]
+
+``model`` publishes the model itself as a STAC Item (MLM extension: architecture, input bands,
+framework, λ range, weights with file:checksum); ``item --model-item`` links a cube's Item to it.
 """
 
 from __future__ import annotations
@@ -40,7 +44,14 @@ def register(subparsers) -> None:
     it.add_argument("--collection-id", help="id of a new Collection (default: the file's folder name)")
     it.add_argument("--description", default="geocodec-compressed SAR + optical cubes",
                     help="description of a new Collection")
+    it.add_argument("--model-item", metavar="MODEL_JSON",
+                    help="the model's STAC Item (geocodec stac model); written here if missing, then linked")
     it.set_defaults(func=_item)
+
+    mo = sub.add_parser("model", help="write the STAC Item (MLM extension) of a geocodec model")
+    mo.add_argument("-o", "--output", required=True, help="Item JSON to write")
+    mo.add_argument("--model", default="default", help="registered model name or .safetensors path")
+    mo.set_defaults(func=_model)
 
     va = sub.add_parser("validate", help="validate STAC JSON files offline against the packaged schemas")
     va.add_argument("files", nargs="+")
@@ -54,12 +65,41 @@ def _item(args) -> int:
     kw = {"item_id": args.item_id, "datetime": args.datetime, "checksum": not args.no_checksum}
     if args.href:
         kw["href"] = args.href
+    if args.model_item:
+        model_json = Path(args.model_item)
+        if not model_json.exists():
+            _write_model_for_store(args.store, model_json)
+        kw["model_item"] = model_json
     item = write_item_for_store(args.store, args.output, **kw)
     print(f"wrote STAC Item {item.id!r} to {args.output} (valid offline)")
     if args.collection:
         c = add_item_to_collection_file(item, args.collection, collection_id=args.collection_id,
                                         description=args.description)
         print(f"Collection {c.id!r} at {args.collection} now holds {len(list(c.get_items()))} Item(s)")
+    return 0
+
+
+def _write_model_for_store(store, path: Path) -> None:
+    """The model Item of the model that wrote ``store`` (found in this installation by its sha256)."""
+    from geocodec.registry import registry
+    from geocodec.stac import write_model_item
+    from geocodec.stac.store import read_geocodec_attrs
+
+    model = read_geocodec_attrs(store)["model"]
+    names = [n for n, e in registry().items() if e["sha256"] == model["sha256"]]
+    if not names:
+        raise InvalidInputError(f"{store} was written by model {model['name']!r} (sha256 {model['sha256'][:16]}…), "
+                                "which is not installed here: write its Item with `geocodec stac model --model "
+                                "WEIGHTS.safetensors -o ...` and pass that file to --model-item")
+    write_model_item(path, names[0])
+    print(f"wrote the STAC Item of model {names[0]!r} to {path} (valid offline)")
+
+
+def _model(args) -> int:
+    from geocodec.stac import write_model_item
+
+    item = write_model_item(args.output, args.model)
+    print(f"wrote STAC Item {item.id!r} to {args.output} (valid offline)")
     return 0
 
 

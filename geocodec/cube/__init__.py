@@ -1,4 +1,5 @@
-"""What makes a geocodec cube: its record, its chunks, its store, its lock, and the writer.
+"""What makes a geocodec cube: its record, its chunks, its store, its lock, the writer, the
+xarray engine (``engine``) and the latent cache the engine shares between modalities (``cache``).
 
 ``record`` (``CubeRecord``, ``open_cube``) and ``store`` are metadata-only and import no torch;
 ``chunks`` imports torch only when a chunk is actually encoded or decoded.

@@ -1,13 +1,17 @@
-"""Band descriptions for the eo and raster extensions: which bands are what.
+"""Band descriptions for STAC: which bands are what, as pystac's eo / raster / sar objects.
 
-Sentinel-2 MSI bands get their eo common name, centre wavelength and FWHM (µm); SAR bands
-are described by polarisation. The joint array's band axis is optical bands then SAR bands,
-and both lists follow that order.
+Sentinel-2 MSI bands get their eo common name, centre wavelength and FWHM (µm) in ``eo:bands``
+(optical only); every band, optical then SAR as on the joint array's band axis, is in the STAC
+1.1 core ``bands`` and in ``raster:bands``; SAR bands are described by polarisation.
 """
 
 from __future__ import annotations
 
 import math
+
+from pystac.extensions.eo import Band
+from pystac.extensions.raster import DataType, RasterBand
+from pystac.extensions.sar import FrequencyBand, Polarization
 
 #: Sentinel-2 MSI band: (eo common_name, center_wavelength µm, full_width_half_max µm).
 SENTINEL2_BANDS = {
@@ -28,28 +32,14 @@ SENTINEL2_BANDS = {
 
 POLARIZATIONS = ("HH", "VV", "HV", "VH")
 
-#: Defaults of the sar extension for Sentinel-1 IW GRD, the data the shipped model is made for.
+#: Defaults of the sar extension for Sentinel-1 IW GRD, the data the shipped model is made for
+#: (keyword arguments of pystac's ``SarExtension.apply``).
 SENTINEL1_IW_GRD = {
-    "sar:instrument_mode": "IW",
-    "sar:frequency_band": "C",
-    "sar:center_frequency": 5.405,
-    "sar:product_type": "GRD",
+    "instrument_mode": "IW",
+    "frequency_band": FrequencyBand.C,
+    "center_frequency": 5.405,
+    "product_type": "GRD",
 }
-
-
-def eo_bands(optical: list[str], sar: list[str], sar_scale: str) -> list[dict]:
-    out = []
-    for name in optical:
-        b = {"name": name}
-        if name in SENTINEL2_BANDS:
-            common, center, fwhm = SENTINEL2_BANDS[name]
-            b.update(common_name=common, center_wavelength=center, full_width_half_max=fwhm)
-        b["description"] = f"optical band {name}"
-        out.append(b)
-    for name in sar:
-        out.append({"name": name, "description": f"SAR backscatter sigma0, polarisation {name} "
-                                                 f"({'dB' if sar_scale == 'db' else 'linear power'})"})
-    return out
 
 
 def _nodata(v):
@@ -59,29 +49,55 @@ def _nodata(v):
     return "nan" if math.isnan(v) else v
 
 
-def raster_bands(attrs: dict, dtype: str, pixel_size: float | None) -> list[dict]:
-    """``raster:bands`` of the joint array: storage dtype, nodata, unit, resolution."""
+def eo_bands(optical: list[str]) -> list[Band]:
+    """``eo:bands`` of the optical bands only: SAR bands have no wavelength and are not eo bands."""
+    out = []
+    for name in optical:
+        common, center, fwhm = SENTINEL2_BANDS.get(name, (None, None, None))
+        out.append(Band.create(name=name, common_name=common, center_wavelength=center, full_width_half_max=fwhm,
+                               description=f"Sentinel-2 band {name}"))
+    return out
+
+
+def _units(record: dict, which: str) -> str:
+    if which == "sar":
+        return "dB" if record.get("sar_scale", "db") == "db" else "linear power"
+    return "reflectance x 10000"
+
+
+def raster_bands(record: dict, pixel_size: float | None) -> list[RasterBand]:
+    """``raster:bands``, one per band of the joint array, with the data type the geocodec engine
+    returns for it (the record's ``optical_dtype`` / ``sar_dtype``), nodata, unit and resolution."""
     out = []
     for which in ("optical", "sar"):
-        nodata = _nodata(attrs.get(f"{which}_nodata"))
-        for _ in attrs[f"{which}_bands"]:
-            b: dict = {"data_type": dtype}
+        for _ in record[f"{which}_bands"]:
+            out.append(RasterBand.create(data_type=DataType(record[f"{which}_dtype"]),
+                                         nodata=_nodata(record.get(f"{which}_nodata")), unit=_units(record, which),
+                                         spatial_resolution=pixel_size))
+    return out
+
+
+def common_bands(record: dict) -> list[dict]:
+    """STAC 1.1 core ``bands`` of the asset: every band of the joint array, optical then SAR."""
+    out = []
+    for which in ("optical", "sar"):
+        for name in record[f"{which}_bands"]:
+            b = {"name": str(name), "data_type": str(record[f"{which}_dtype"]), "unit": _units(record, which),
+                 "description": (f"Sentinel-2 band {name}" if which == "optical"
+                                 else f"Sentinel-1 backscatter sigma0, polarisation {name}")}
+            nodata = _nodata(record.get(f"{which}_nodata"))
             if nodata is not None:
                 b["nodata"] = nodata
-            if which == "sar":
-                b["unit"] = "dB" if attrs.get("sar_scale", "db") == "db" else "linear power"
-            if pixel_size:
-                b["spatial_resolution"] = pixel_size
             out.append(b)
     return out
 
 
-def sar_polarizations(sar: list[str]) -> list[str]:
+def sar_polarizations(sar: list[str]) -> list[Polarization]:
     """The SAR band names as sar:polarizations (they must be HH/VV/HV/VH)."""
     from geocodec.errors import InvalidInputError
 
     bad = [b for b in sar if b.upper() not in POLARIZATIONS]
     if bad:
         raise InvalidInputError(f"SAR bands {bad} are not polarisations ({', '.join(POLARIZATIONS)}); "
-                                "pass sar={'sar:polarizations': [...]} to create_item")
-    return [b.upper() for b in sar]
+                                "pass sar={'polarizations': [...]} to create_item")
+    return [Polarization(b.upper()) for b in sar]

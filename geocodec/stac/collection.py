@@ -1,8 +1,10 @@
 """``create_collection``: a STAC Collection over geocodec Items, summarising their provenance.
 
 Summaries list every model (name, version, sha256, framework) and the ranges of λ, target
-bpp and γ, so a catalogue shows at Collection level which models and settings made its cubes.
-geocodec is declared as a provider with the processor role and its software versions.
+bpp and γ, so a catalogue shows at Collection level which models and settings made its cubes
+(written through ``GeocodecExtension.summaries`` and pystac's sar class). geocodec is declared
+as a provider with the processor role and its software versions. The licence is a real one,
+with its ``license`` link: by default the Copernicus Sentinel data legal notice.
 """
 
 from __future__ import annotations
@@ -11,8 +13,15 @@ from collections.abc import Iterable
 
 import pystac
 
+from pystac.extensions.sar import Polarization, SarExtension
+
 from geocodec.errors import InvalidInputError
+from geocodec.stac.extension import GAMMA_PROP, LAMBDA_PROP, TARGET_BPP_PROP, GeocodecExtension, ModelRef
 from geocodec.stac.schemas import EXTENSION_URIS, SCHEMA_URI, validate_dict
+
+#: What the cubes hold is Copernicus Sentinel data: its legal notice is their licence (not SPDX-listed).
+SENTINEL_LICENSE = "other"
+SENTINEL_LICENSE_HREF = "https://sentinel.esa.int/documents/247904/690755/Sentinel_Data_Legal_Notice"
 
 
 def _numbers(items, key) -> dict | None:
@@ -23,22 +32,35 @@ def _numbers(items, key) -> dict | None:
     return {"minimum": min(vals), "maximum": max(vals)}
 
 
-def _summaries(items: list[pystac.Item]) -> pystac.Summaries:
-    models = []
+def _apply_summaries(collection: pystac.Collection, items: list[pystac.Item]) -> None:
+    """geocodec summaries (models, format versions, λ / target bpp / γ ranges) and SAR polarisations."""
+    models: list[ModelRef] = []
     for it in items:
-        m = it.properties["geocodec:model"]
-        if m not in models:
+        m = GeocodecExtension.ext(it).model
+        if m is not None and m not in models:
             models.append(m)
-    s: dict = {"geocodec:model": models,
-               "geocodec:format_version": sorted({it.properties["geocodec:format_version"] for it in items})}
-    for key in ("geocodec:lambda", "geocodec:target_bpp", "geocodec:gamma"):
-        r = _numbers(items, key)
+    summ = GeocodecExtension.summaries(collection, add_if_missing=True)
+    summ.models = models
+    summ.format_versions = sorted({GeocodecExtension.ext(it).format_version for it in items})
+    for prop in ("lmbda", "target_bpp", "gamma"):
+        r = _numbers(items, {"lmbda": LAMBDA_PROP, "target_bpp": TARGET_BPP_PROP, "gamma": GAMMA_PROP}[prop])
         if r is not None:
-            s[key] = r
-    pols = sorted({p for it in items for p in it.properties.get("sar:polarizations", [])})
+            setattr(summ, prop, pystac.RangeSummary(minimum=r["minimum"], maximum=r["maximum"]))
+    pols = sorted({str(p) for it in items for p in (SarExtension.ext(it).polarizations or [])
+                   if SarExtension.has_extension(it)})
     if pols:
-        s["sar:polarizations"] = pols
-    return pystac.Summaries(s)
+        SarExtension.summaries(collection, add_if_missing=True).polarizations = [Polarization(p) for p in pols]
+
+
+def license_link(license: str, href: str | None) -> pystac.Link:
+    """The ``license`` link: ``href``, or the SPDX page of an SPDX identifier."""
+    if href is None:
+        if license == "other":
+            raise InvalidInputError("license='other' needs license_href= (the URL of the license text)")
+        href = f"https://spdx.org/licenses/{license}.html"
+    title = ("Legal notice on the use of Copernicus Sentinel data" if href == SENTINEL_LICENSE_HREF
+             else f"License: {license}")
+    return pystac.Link(rel=pystac.RelType.LICENSE, target=href, media_type=pystac.MediaType.HTML, title=title)
 
 
 def _software(items: list[pystac.Item]) -> dict[str, str]:
@@ -53,7 +75,8 @@ def _software(items: list[pystac.Item]) -> dict[str, str]:
 
 
 def create_collection(items: Iterable[pystac.Item], *, collection_id: str, description: str,
-                      title: str | None = None, license: str = "other",
+                      title: str | None = None, license: str = SENTINEL_LICENSE,
+                      license_href: str | None = SENTINEL_LICENSE_HREF,
                       providers: list[pystac.Provider] | None = None,
                       validate_collection: bool = True) -> pystac.Collection:
     """A validated Collection holding ``items`` (geocodec Items made by ``create_item``).
@@ -61,6 +84,25 @@ def create_collection(items: Iterable[pystac.Item], *, collection_id: str, descr
     Extent and summaries come from the Items; the Items are added as children (their
     ``collection`` is set). Save it with ``collection.normalize_hrefs(dir)`` and
     ``collection.save(pystac.CatalogType.SELF_CONTAINED)``.
+
+    Parameters
+    ----------
+    items
+        geocodec Items (``create_item``).
+    collection_id, description, title
+        The Collection's id, description and title.
+    license, license_href
+        SPDX identifier or ``"other"``, and the URL of the license text (a ``license`` link).
+        Default: the Copernicus Sentinel data legal notice, the licence of the data compressed.
+        An SPDX identifier without ``license_href`` links its SPDX page.
+    providers
+        Further providers (geocodec is added as the processor).
+    validate_collection
+        Validate offline before returning.
+
+    Returns
+    -------
+    pystac.Collection
     """
     items = list(items)
     if not items:
@@ -75,11 +117,10 @@ def create_collection(items: Iterable[pystac.Item], *, collection_id: str, descr
     collection = pystac.Collection(
         id=collection_id, description=description, title=title, license=license,
         extent=pystac.Extent.from_items(items), providers=[*(providers or []), processor],
-        summaries=_summaries(items),
-        stac_extensions=[SCHEMA_URI, EXTENSION_URIS["processing"]],
+        stac_extensions=[EXTENSION_URIS["processing"]],
     )
-    if "sar:polarizations" in collection.summaries.to_dict():
-        collection.stac_extensions.append(EXTENSION_URIS["sar"])
+    collection.add_link(license_link(license, license_href))
+    _apply_summaries(collection, items)
     collection.add_items(items)
     if validate_collection:
         d = collection.to_dict(include_self_link=False)

@@ -15,46 +15,57 @@ from pathlib import Path
 from typing import Any
 
 import pystac
+from pystac.extensions.eo import EOExtension
+from pystac.extensions.file import FileExtension
+from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import RasterExtension
+from pystac.extensions.sar import SarExtension
+from pystac.extensions.xarray_assets import XarrayAssetsExtension
 
+from geocodec.cube.record import CubeRecord
 from geocodec.errors import InvalidInputError
 from geocodec.stac import bands as band_meta
+from geocodec.stac.extension import MODEL_PROP, MODEL_REL, GeocodecExtension, ModelRef
 from geocodec.stac.schemas import EXTENSION_URIS, validate
 from geocodec.stac.store import Grid, StoreFacts, finite_or_none, read_store, store_size_and_checksum
 
 ASSET_KEY = "zarr"
-ZARR_MEDIA_TYPE = pystac.MediaType.ZARR  # "application/vnd+zarr"
+ZARR_MEDIA_TYPE = pystac.MediaType.VND_ZARR  # "application/vnd.zarr" (pystac's ZARR is the deprecated vnd+zarr)
+#: Media types a reader accepts for the Zarr asset (Items written before 0.2 used the deprecated one).
+ZARR_MEDIA_TYPES = (pystac.MediaType.VND_ZARR, "application/vnd+zarr")
 MODEL_FRAMEWORK = "pytorch"
+#: ``xarray:open_kwargs`` of the Zarr asset: what xpystac (or anyone) passes to ``xarray.open_dataset``.
+OPEN_KWARGS = {"engine": "geocodec", "chunks": {}}
 
 
 def _corners(grid: Grid) -> list[tuple[float, float]]:
-    a, b, c, d, e, f = grid.transform[:6]
-    w, h = grid.width, grid.height
-    pts = [(0, 0), (0, h), (w, h), (w, 0)]
-    return [(a * col + b * row + c, d * col + e * row + f) for col, row in pts]
+    from affine import Affine
+
+    tr = Affine(*grid.transform[:6])
+    return [tr * (col, row) for col, row in ((0, 0), (0, grid.height), (grid.width, grid.height), (grid.width, 0))]
 
 
 def _georef(grid: Grid) -> tuple[dict | None, list[float] | None, dict[str, Any], float | None]:
-    """(geometry, bbox) in WGS84, the proj: fields and the pixel size in metres (if known)."""
-    proj: dict[str, Any] = {"proj:shape": [grid.height, grid.width]}
+    """(geometry, bbox) in WGS84, ``ProjectionExtension.apply`` arguments and the pixel size in metres."""
+    proj: dict[str, Any] = {"shape": [grid.height, grid.width]}
     if grid.transform is None:
-        proj["proj:code"] = None
         return None, None, proj, None
-    proj["proj:transform"] = [float(v) for v in grid.transform]
+    proj["transform"] = [float(v) for v in grid.transform]
     corners = _corners(grid)
     xs, ys = zip(*corners)
-    proj["proj:bbox"] = [min(xs), min(ys), max(xs), max(ys)]
+    proj["bbox"] = [min(xs), min(ys), max(xs), max(ys)]
     if grid.crs_wkt is None:
-        proj["proj:code"] = None
         return None, None, proj, None
     from pyproj import CRS, Transformer
 
     crs = CRS.from_wkt(grid.crs_wkt)
     epsg = crs.to_epsg()
-    proj["proj:code"] = f"EPSG:{epsg}" if epsg else None
-    if epsg is None:
-        proj["proj:wkt2"] = crs.to_wkt()
+    if epsg:
+        proj["code"] = f"EPSG:{epsg}"
+    else:
+        proj["wkt2"] = crs.to_wkt()
     to_ll = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    lon_min, lat_min, lon_max, lat_max = to_ll.transform_bounds(*proj["proj:bbox"], densify_pts=21)
+    lon_min, lat_min, lon_max, lat_max = to_ll.transform_bounds(*proj["bbox"], densify_pts=21)
     lon, lat = to_ll.transform(list(xs), list(ys))
     ring = [[float(x), float(y)] for x, y in zip(lon, lat)]
     area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1]))
@@ -79,36 +90,43 @@ def _when(facts: StoreFacts, datetime, start_datetime, end_datetime):
                             "end_datetime=) to say when the data was acquired")
 
 
+def record_fields(rec: CubeRecord) -> dict[str, Any]:
+    """The one mapping from a cube's record to ``GeocodecExtension.apply`` arguments.
+
+    ``create_item`` writes these; ``open_dataset`` compares an Item with them (its store's).
+    """
+    return {
+        "format_version": rec.format_version,
+        "model": ModelRef(name=rec.model.name, version=str(rec.model.version), sha256=rec.model.sha256,
+                          framework=MODEL_FRAMEWORK, framework_version=str(rec.software.get("torch", ""))),
+        "lmbda": rec.lmbda,
+        "target_bpp": rec.target_bpp,
+        "gamma": rec.gamma,
+        "modalities": {
+            "optical": {"bands": list(rec.optical_bands), "data_type": rec.optical_dtype,
+                        "nodata": rec.optical_nodata},
+            "sar": {"bands": list(rec.sar_bands), "data_type": rec.sar_dtype, "scale": rec.sar_scale,
+                    "nodata": rec.sar_nodata},
+        },
+        "quality": finite_or_none(rec.quality or {}),
+        "array": rec.array,
+        "chunks": dict(rec.chunks),
+    }
+
+
 def _geocodec_fields(facts: StoreFacts) -> dict[str, Any]:
-    a = facts.attrs
-    if not isinstance(a.get("quality"), dict):
-        raise InvalidInputError(f"{facts.path}: the 'geocodec' attrs have no write-time 'quality' record "
+    """``record_fields`` of a store that can be catalogued (complete, with quality and software)."""
+    rec = facts.record
+    if not isinstance(rec.quality, dict):
+        raise InvalidInputError(f"{facts.path}: the 'geocodec' record has no write-time 'quality' "
                                 "(bpp, PSNR per modality); the STAC Item must carry it")
-    if a.get("complete") is False:
+    if not rec.complete:
         raise InvalidInputError(f"{facts.path} is an incomplete geocodec store (its write was interrupted): "
                                 "finish it (re-run geocodec.to_zarr with the same arguments) before cataloguing it")
-    software = a.get("software") or {}
-    if "torch" not in software:
-        raise InvalidInputError(f"{facts.path}: the 'geocodec' attrs do not record the torch version "
+    if "torch" not in rec.software:
+        raise InvalidInputError(f"{facts.path}: the 'geocodec' record does not say which torch version "
                                 "('software'.'torch') the model ran with")
-    model = a["model"]
-    return {
-        "geocodec:format_version": int(a["format_version"]),
-        "geocodec:model": {"name": model["name"], "version": str(model["version"]), "sha256": model["sha256"],
-                           "framework": MODEL_FRAMEWORK, "framework_version": str(software["torch"])},
-        "geocodec:lambda": a.get("lmbda"),
-        "geocodec:target_bpp": a.get("target_bpp"),
-        "geocodec:gamma": float(a["gamma"]),
-        "geocodec:modalities": {
-            "optical": {"bands": list(a["optical_bands"]), "data_type": a["optical_dtype"],
-                        "nodata": a.get("optical_nodata")},
-            "sar": {"bands": list(a["sar_bands"]), "data_type": a["sar_dtype"],
-                    "scale": a.get("sar_scale", "db"), "nodata": a.get("sar_nodata")},
-        },
-        "geocodec:quality": finite_or_none(a["quality"]),
-        "geocodec:array": facts.array,
-        "geocodec:chunks": {str(k): int(v) for k, v in (a.get("chunks") or {}).items()},
-    }
+    return record_fields(rec)
 
 
 def _processing(facts: StoreFacts) -> dict[str, Any]:
@@ -122,57 +140,92 @@ def _processing(facts: StoreFacts) -> dict[str, Any]:
     }
 
 
+def _sar_settings(overrides: dict | None) -> dict[str, Any]:
+    """Sentinel-1 IW GRD defaults, overridden by ``overrides`` (keys with or without ``sar:``)."""
+    out = dict(band_meta.SENTINEL1_IW_GRD)
+    for k, v in (overrides or {}).items():
+        out[k.removeprefix("sar:")] = v
+    return out
+
+
+def model_link(model_item: str | os.PathLike | pystac.Item, model: ModelRef) -> pystac.Link:
+    """The link from a cube Item to the STAC Item of the model that encoded it (rel ``geocodec:model``)."""
+    target = model_item if isinstance(model_item, pystac.Item) else os.fspath(model_item)
+    return pystac.Link(rel=MODEL_REL, target=target, media_type=pystac.MediaType.JSON,
+                       title=f"geocodec model {model.name} v{model.version} (sha256 {model.sha256[:12]}…)")
+
+
 def create_item(store, *, item_id: str | None = None, href: str | None = None,
                 datetime: dt.datetime | None = None, start_datetime: dt.datetime | None = None,
                 end_datetime: dt.datetime | None = None, properties: dict | None = None,
                 sar: dict | None = None, collection: str | pystac.Collection | None = None,
+                model_item: str | os.PathLike | pystac.Item | None = None,
                 checksum: bool = True, validate_item: bool = True) -> pystac.Item:
     """A validated STAC Item for the geocodec Zarr store at ``store`` (a local directory).
 
-    ``href`` is the asset's href (default: the store's absolute path). Without a ``time``
-    coordinate in the store, give ``datetime`` (or ``start_datetime``/``end_datetime``).
-    ``sar`` overrides the sar extension defaults (Sentinel-1 IW GRD, C band); ``properties``
-    adds Item properties (platform, instruments, ...). ``checksum=False`` skips hashing the
-    store (``file:checksum``), which reads every byte of it.
+    Parameters
+    ----------
+    store
+        Path of a complete geocodec Zarr store.
+    item_id
+        Item id (default: the store's name without ``.zarr``).
+    href
+        The Zarr asset's href (default: the store's absolute path; ``write_item_for_store``
+        makes it relative to the Item file).
+    datetime, start_datetime, end_datetime
+        Acquisition time; needed when the store has no ``time`` coordinate.
+    properties
+        Extra Item properties (platform, instruments, ...).
+    sar
+        Overrides of the sar extension's Sentinel-1 IW GRD defaults (``SarExtension.apply`` names).
+    collection
+        Collection (or its id) the Item belongs to.
+    model_item
+        The model's STAC Item (or its href), linked with rel ``geocodec:model``; see ``create_model_item``.
+    checksum
+        Hash the whole store for ``file:checksum`` (reads every byte).
+    validate_item
+        Validate offline against the packaged schemas before returning.
+
+    Returns
+    -------
+    pystac.Item
     """
     facts = read_store(store)
     geometry, bbox, proj, pixel = _georef(facts.grid)
     when, start, end = _when(facts, datetime, start_datetime, end_datetime)
     a = facts.attrs
-    props: dict[str, Any] = {}
-    props.update(_geocodec_fields(facts))
-    props.update(proj)
-    props.update(band_meta.SENTINEL1_IW_GRD)
-    props["sar:polarizations"] = band_meta.sar_polarizations(list(a["sar_bands"]))
-    props.update(sar or {})
-    props.update(_processing(facts))
-    if start is not None:
-        props["start_datetime"] = pystac.utils.datetime_to_str(start)
-        props["end_datetime"] = pystac.utils.datetime_to_str(end)
-    props.update(properties or {})
+    fields = _geocodec_fields(facts)
+    span = {} if start is None else {"start_datetime": pystac.utils.datetime_to_str(start),
+                                     "end_datetime": pystac.utils.datetime_to_str(end)}
+    item = pystac.Item(id=item_id or facts.path.name.removesuffix(".zarr"), geometry=geometry, bbox=bbox,
+                       datetime=when, properties=span)
+    GeocodecExtension.ext(item, add_if_missing=True).apply(**fields)
+    ProjectionExtension.ext(item, add_if_missing=True).apply(**proj)
+    if proj.get("code") is None and proj.get("wkt2") is None:
+        item.properties["proj:code"] = None  # unknown CRS: the projection schema wants the key, null allowed
+    SarExtension.ext(item, add_if_missing=True).apply(
+        polarizations=band_meta.sar_polarizations(list(a["sar_bands"])), **_sar_settings(sar))
+    item.properties.update(_processing(facts))
+    item.stac_extensions.append(EXTENSION_URIS["processing"])  # pystac has no class for processing
+    item.properties.update(properties or {})
 
-    item = pystac.Item(
-        id=item_id or facts.path.name.removesuffix(".zarr"),
-        geometry=geometry, bbox=bbox, datetime=when, properties=props,
-        stac_extensions=list(EXTENSION_URIS.values()),
-    )
-    asset_fields: dict[str, Any] = {
-        "xarray:open_kwargs": {"engine": "geocodec"},
-        "eo:bands": band_meta.eo_bands(list(a["optical_bands"]), list(a["sar_bands"]), a.get("sar_scale", "db")),
-        "raster:bands": band_meta.raster_bands(a, facts.dtype, pixel),
-    }
-    if checksum:
-        size, digest = store_size_and_checksum(facts.path)
-        asset_fields.update({"file:size": size, "file:checksum": digest})
-    else:
-        item.stac_extensions.remove(EXTENSION_URIS["file"])
-    item.add_asset(ASSET_KEY, pystac.Asset(
+    asset = pystac.Asset(
         href=href or str(facts.path), media_type=ZARR_MEDIA_TYPE, roles=["data"],
         title="geocodec-compressed co-registered SAR + optical cube (Zarr)",
         description=(f"Joint array '{facts.array}' {tuple(facts.dims)} with bands "
                      f"{', '.join(facts.bands)} (optical then SAR), each chunk one geocodec bitstream; "
                      "open with xarray engine 'geocodec'"),
-        extra_fields=asset_fields))
+        extra_fields={"bands": band_meta.common_bands(a)})
+    item.add_asset(ASSET_KEY, asset)
+    XarrayAssetsExtension.ext(asset, add_if_missing=True).open_kwargs = dict(OPEN_KWARGS)
+    EOExtension.ext(asset, add_if_missing=True).apply(bands=band_meta.eo_bands(list(a["optical_bands"])))
+    RasterExtension.ext(asset, add_if_missing=True).apply(bands=band_meta.raster_bands(a, pixel))
+    if checksum:
+        size, digest = store_size_and_checksum(facts.path)
+        FileExtension.ext(asset, add_if_missing=True).apply(size=size, checksum=digest)
+    if model_item is not None:
+        item.add_link(model_link(model_item, fields["model"]))
     if collection is not None:
         item.collection_id = collection.id if isinstance(collection, pystac.Collection) else str(collection)
     if validate_item:
@@ -180,15 +233,42 @@ def create_item(store, *, item_id: str | None = None, href: str | None = None,
     return item
 
 
-def write_item_for_store(store, path, **kw) -> pystac.Item:
+def write_item_for_store(store, path, *, model_item: str | os.PathLike | None = None, **kw) -> pystac.Item:
     """Create the Item for ``store`` and save it as JSON at ``path``, validated offline.
 
-    The asset href is written relative to the Item file, so the pair can be moved together.
+    The asset href (and the model link, if any) are written relative to the Item file, so the
+    pair can be moved together; pystac resolves them against the Item's self link, and the
+    geocodec engine opens ``item.assets["zarr"]`` from wherever the Item is read.
     This is what ``geocodec encode ... --stac item.json`` calls.
+
+    Parameters
+    ----------
+    store
+        Path of a complete geocodec Zarr store.
+    path
+        Where to write the Item JSON.
+    model_item
+        Path of the model's Item JSON (``write_model_item``), linked with rel ``geocodec:model``.
+    **kw
+        ``create_item`` arguments (``datetime``, ``item_id``, ``href``, ``checksum``, ...).
+
+    Returns
+    -------
+    pystac.Item
+        The saved Item, its self href set to ``path``.
     """
     path = Path(path).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    item = create_item(store, **kw)
+    if model_item is not None:
+        model_item = Path(model_item).expanduser().resolve()
+        if not model_item.is_file():
+            raise InvalidInputError(f"model Item {model_item} does not exist (write it with "
+                                    "geocodec.stac.write_model_item or `geocodec stac model`)")
+    item = create_item(store, model_item=None, **kw)
+    if model_item is not None:
+        ref = ModelRef.from_dict(item.properties[MODEL_PROP])
+        link = model_link(Path(os.path.relpath(model_item, path.parent)).as_posix(), ref)
+        item.add_link(link)
     item.set_self_href(str(path))
     if "href" not in kw:
         rel = os.path.relpath(Path(item.assets[ASSET_KEY].href), path.parent)

@@ -12,16 +12,20 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 import pystac
 
+if TYPE_CHECKING:
+    from geocodec.registry import GeocodecModel
+
 from geocodec.errors import InvalidInputError, ModelMismatchError
-from geocodec.registry import GeocodecModel
 from geocodec.stac.errors import InvalidStacError, ProvenanceError
-from geocodec.stac.item import ZARR_MEDIA_TYPE
+from geocodec.cube.record import CubeRecord, open_cube
+from geocodec.stac.extension import GeocodecExtension
+from geocodec.stac.item import ZARR_MEDIA_TYPES, record_fields
 from geocodec.stac.schemas import SCHEMA_URI, validate
-from geocodec.stac.store import finite_or_none, read_geocodec_attrs, store_size_and_checksum
+from geocodec.stac.store import store_size_and_checksum
 
 ENGINE = "geocodec"
 MODALITIES = (None, "both", "optical", "sar")
@@ -48,13 +52,13 @@ def load_item(item_or_href) -> pystac.Item:
 
 
 def zarr_asset(item: pystac.Item, key: str | None = None) -> tuple[str, pystac.Asset]:
-    """The geocodec Zarr asset: ``key``, or the one asset of type application/vnd+zarr opened by engine geocodec."""
+    """The geocodec Zarr asset: ``key``, or the one Zarr asset (``application/vnd.zarr``) opened by engine geocodec."""
     if key is not None:
         if key not in item.assets:
             raise InvalidStacError(f"Item {item.id!r} has no asset {key!r} (assets: {sorted(item.assets)})")
         return key, item.assets[key]
     found = [(k, a) for k, a in item.assets.items()
-             if a.media_type == ZARR_MEDIA_TYPE
+             if a.media_type in ZARR_MEDIA_TYPES
              and a.extra_fields.get("xarray:open_kwargs", {}).get("engine") == ENGINE]
     if len(found) != 1:
         raise InvalidStacError(f"Item {item.id!r} has {len(found)} Zarr assets opened by engine {ENGINE!r}; "
@@ -74,31 +78,26 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def check_item_matches_store(item: pystac.Item, store_attrs: dict[str, Any], where: str) -> None:
-    """The Item must describe the store: same model, settings, bands and write-time quality."""
-    p = item.properties
-    m_item, m_store = p["geocodec:model"], store_attrs["model"]
-    if m_item["sha256"] != m_store["sha256"]:
+def check_item_matches_store(item: pystac.Item, record: CubeRecord, where: str) -> None:
+    """The Item must describe the store: the fields ``create_item`` would write from the store's
+    record (model, settings, bands, write-time quality) must be the Item's."""
+    ext = GeocodecExtension.ext(item)
+    expected = record_fields(record)
+    m_item, m_store = ext.model, expected["model"]
+    if m_item.sha256 != m_store.sha256:
         raise ModelMismatchError(
-            f"STAC Item {item.id!r} records model {m_item['name']!r} v{m_item['version']} (sha256 "
-            f"{m_item['sha256'][:16]}…), but the store at {where} was written by model {m_store['name']!r} "
-            f"v{m_store['version']} (sha256 {m_store['sha256'][:16]}…): the Item does not describe this store")
-    mod = p["geocodec:modalities"]
+            f"STAC Item {item.id!r} records model {m_item.name!r} v{m_item.version} (sha256 "
+            f"{m_item.sha256[:16]}…), but the store at {where} was written by model {m_store.name!r} "
+            f"v{m_store.version} (sha256 {m_store.sha256[:16]}…): the Item does not describe this store")
     pairs = {
-        "model name": (m_item["name"], m_store["name"]),
-        "model version": (m_item["version"], str(m_store["version"])),
-        "format_version": (p["geocodec:format_version"], store_attrs["format_version"]),
-        "lambda": (p["geocodec:lambda"], store_attrs.get("lmbda")),
-        "target_bpp": (p["geocodec:target_bpp"], store_attrs.get("target_bpp")),
-        "gamma": (p["geocodec:gamma"], store_attrs["gamma"]),
-        "optical bands": (mod["optical"]["bands"], store_attrs["optical_bands"]),
-        "SAR bands": (mod["sar"]["bands"], store_attrs["sar_bands"]),
-        "optical dtype": (mod["optical"]["data_type"], store_attrs.get("optical_dtype")),
-        "SAR dtype": (mod["sar"]["data_type"], store_attrs.get("sar_dtype")),
-        "SAR scale": (mod["sar"]["scale"], store_attrs.get("sar_scale", "db")),
-        "optical nodata": (mod["optical"].get("nodata"), store_attrs.get("optical_nodata")),
-        "SAR nodata": (mod["sar"].get("nodata"), store_attrs.get("sar_nodata")),
-        "write-time quality": (p["geocodec:quality"], finite_or_none(store_attrs.get("quality") or {})),
+        "model name": (m_item.name, m_store.name),
+        "model version": (m_item.version, m_store.version),
+        "format_version": (ext.format_version, expected["format_version"]),
+        "lambda": (ext.lmbda, expected["lmbda"]),
+        "target_bpp": (ext.target_bpp, expected["target_bpp"]),
+        "gamma": (ext.gamma, expected["gamma"]),
+        "modalities (bands, dtypes, scale, nodata)": (ext.modalities, expected["modalities"]),
+        "write-time quality": (ext.quality, expected["quality"]),
     }
     bad = [f"{k}: Item says {a!r}, store says {b!r}" for k, (a, b) in pairs.items() if not _same(a, b)]
     if bad:
@@ -125,14 +124,8 @@ def decoding_model(item: pystac.Item, href: str, device: str = "auto") -> Geocod
     (the model the array's codec metadata pins, found in this installation); its sha256 must be the
     one the Item records, or ``ModelMismatchError`` says which is which.
     """
-    import zarr
-
-    from geocodec.zarr_store import codec_settings, open_store
-
     rec = item.properties["geocodec:model"]
-    store, _ = open_store(href, read_only=True)
-    arr = zarr.open_group(store, mode="r")[item.properties.get("geocodec:array", "pair")]
-    settings = codec_settings(arr)
+    settings = open_cube(href, allow_incomplete=True).settings
     if settings.model_sha256 != rec["sha256"]:
         raise ModelMismatchError(
             f"STAC Item {item.id!r} records model {rec['name']!r} v{rec['version']} (sha256 {rec['sha256'][:16]}…), "
@@ -161,17 +154,39 @@ def verify_store_checksum(asset: pystac.Asset, path: str) -> None:
                               f"{digest[:20]}… (size {size}) != recorded {expected[:20]}…")
 
 
-def open_dataset(item_or_href, modality: str | None = None, *, asset: str | None = None,
+def open_dataset(item_or_href, modality: Literal["both", "optical", "sar"] | None = None, *,
+                 asset: str | None = None,
                  device: str = "auto", validate_item: bool = True, verify_checksum: bool = False,
                  **open_kwargs):
-    """Open the geocodec cube a STAC Item describes as a lazy (Dask-backed) xarray Dataset.
+    """Open the geocodec cube a STAC Item describes as a lazy (Dask-backed) xarray Dataset, safely.
 
-    ``modality`` None/'both' gives ``optical`` and ``sar``; 'optical' or 'sar' gives only that
-    variable, so only that decoder ever runs. The model that will decode must have the sha256
-    the Item records (``ModelMismatchError`` otherwise), and the Item must describe the store
-    (``ProvenanceError``). ``verify_checksum=True`` also re-hashes the whole store against
-    ``file:checksum`` (reads every byte). Other keyword arguments go to ``xarray.open_dataset``
-    (default ``chunks={}``: one Dask chunk per stored chunk).
+    Before anything is decoded the Item is validated offline, checked against the store it
+    points to (``ProvenanceError``), and the decoding model is resolved: its sha256 must be the
+    one the Item records (``ModelMismatchError``).
+
+    Parameters
+    ----------
+    item_or_href
+        A pystac Item, its dict, or the path/URL of its JSON.
+    modality
+        None or ``"both"``: ``optical`` and ``sar``; ``"optical"`` / ``"sar"``: only that
+        variable, so only that decoder ever runs.
+    asset
+        Key of the Zarr asset (default: the one opened by engine ``geocodec``).
+    device
+        Device the decoders run on.
+    validate_item
+        Validate the Item offline first.
+    verify_checksum
+        Re-hash the whole store against ``file:checksum`` (reads every byte).
+    **open_kwargs
+        Passed to ``xarray.open_dataset`` over the asset's ``xarray:open_kwargs`` (default
+        ``chunks={}``: one Dask chunk per stored chunk). ``allow_incomplete`` is honoured only
+        from here, never from the Item.
+
+    Returns
+    -------
+    xarray.Dataset
     """
     import xarray as xr
 
@@ -186,12 +201,14 @@ def open_dataset(item_or_href, modality: str | None = None, *, asset: str | None
     href = a.get_absolute_href()
     if href is None:
         raise InvalidStacError(f"asset {key!r} of Item {item.id!r} has no resolvable href")
-    store_attrs = read_geocodec_attrs(href)
-    check_item_matches_store(item, store_attrs, href)
+    check_item_matches_store(item, open_cube(href, allow_incomplete=True).record, href)
     decoding_model(item, href, device)
     if verify_checksum:
         verify_store_checksum(a, href)
-    kwargs = {"chunks": {}, **a.extra_fields.get("xarray:open_kwargs", {}), **open_kwargs}
+    # The Item's open kwargs may say how to open, never what to accept: reading an incomplete
+    # store is the caller's decision alone.
+    from_item = {k: v for k, v in a.extra_fields.get("xarray:open_kwargs", {}).items() if k != "allow_incomplete"}
+    kwargs = {"chunks": {}, **from_item, **open_kwargs}
     if kwargs.get("engine") != ENGINE:
         raise InvalidStacError(f"asset {key!r} opens with engine {kwargs.get('engine')!r}, not {ENGINE!r}")
     if modality in ("optical", "sar"):

@@ -3,37 +3,51 @@
 Catalogue checks must not depend on the network: the STAC core schemas, every extension
 schema geocodec's Items use (at the exact versions named in their ``stac_extensions``) and
 geocodec's own extension schema are packaged, indexed by URI in ``schemas/index.json``, and
-served to pystac's validator from memory. A schema URI that is not packaged raises
+served to a validator from memory. A schema URI that is not packaged raises
 ``SchemaNotPackagedError`` instead of being fetched.
+
+pystac's process-wide validator is never replaced behind anyone's back: ``validate`` passes
+its own validator per call, and ``offline_validation()`` is a context manager that installs
+it for pystac's ``obj.validate()`` and restores whatever was there before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pystac
 import pystac.validation
+from pystac.extensions.eo import EOExtension
+from pystac.extensions.file import FileExtension
+from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import RasterExtension
+from pystac.extensions.sar import SarExtension
+from pystac.extensions.xarray_assets import XarrayAssetsExtension
 from pystac.validation.stac_validator import JsonSchemaSTACValidator
 
 from geocodec.stac.errors import InvalidStacError, SchemaNotPackagedError
+from geocodec.stac.extension import SCHEMA_URI
 
-#: geocodec's own STAC extension (its schema is stac/json-schema/schema.json in the repository).
-SCHEMA_URI = "https://geocodec.github.io/stac-extension/v1.0.0/schema.json"
+#: MLM (machine-learning model) extension, the version whose schema is packaged (pystac's class reads it).
+MLM_SCHEMA_URI = "https://stac-extensions.github.io/mlm/v1.3.0/schema.json"
 
-#: The extension schemas geocodec Items declare, by short name.
+#: The extension schemas geocodec Items declare, by short name (the versions pystac's classes write).
 EXTENSION_URIS = {
     "geocodec": SCHEMA_URI,
-    "eo": "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
-    "sar": "https://stac-extensions.github.io/sar/v1.0.0/schema.json",
-    "proj": "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
-    "raster": "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
-    "file": "https://stac-extensions.github.io/file/v2.1.0/schema.json",
-    "processing": "https://stac-extensions.github.io/processing/v1.1.0/schema.json",
-    "xarray": "https://stac-extensions.github.io/xarray-assets/v1.0.0/schema.json",
+    "eo": EOExtension.get_schema_uri(),
+    "sar": SarExtension.get_schema_uri(),
+    "proj": ProjectionExtension.get_schema_uri(),
+    "raster": RasterExtension.get_schema_uri(),
+    "file": FileExtension.get_schema_uri(),
+    "processing": "https://stac-extensions.github.io/processing/v1.1.0/schema.json",  # no pystac class
+    "xarray": XarrayAssetsExtension.get_schema_uri(),
+    "mlm": MLM_SCHEMA_URI,
 }
 
 
@@ -96,26 +110,59 @@ class OfflineSTACValidator(JsonSchemaSTACValidator):
 
 
 def install_offline_validator(allow_remote: bool = False) -> OfflineSTACValidator:
-    """Make pystac (``item.validate()`` etc.) validate against geocodec's packaged schemas."""
+    """Make pystac's process-wide validator geocodec's offline one, for good.
+
+    This changes global state for every library in the process; prefer ``offline_validation()``
+    (restores the previous validator) or ``validate(obj)`` (per call). Kept for callers that opt in.
+    """
     validator = OfflineSTACValidator(allow_remote=allow_remote)
     pystac.validation.set_validator(validator)
     return validator
 
 
-def _validator() -> OfflineSTACValidator:
-    current = pystac.validation.RegisteredValidator.get_validator()
-    if isinstance(current, OfflineSTACValidator):
-        return current
+@contextlib.contextmanager
+def offline_validation(allow_remote: bool = False) -> Iterator[OfflineSTACValidator]:
+    """Within the block, pystac's ``obj.validate()`` uses the packaged schemas; after it, the
+    validator that was installed before (pystac's default or another library's) is back."""
+    previous = pystac.validation.RegisteredValidator._validator  # None: pystac builds its default lazily
+    validator = OfflineSTACValidator(allow_remote=allow_remote)
+    pystac.validation.set_validator(validator)
+    try:
+        yield validator
+    finally:
+        pystac.validation.RegisteredValidator._validator = previous
+
+
+@functools.cache
+def _shared_validator() -> OfflineSTACValidator:
     return OfflineSTACValidator()
 
 
 def validate(obj: pystac.STACObject) -> list[str]:
-    """Validate a pystac object offline; a failure raises ``InvalidStacError`` saying what is wrong."""
+    """Validate a pystac object offline (packaged schemas only, pystac's global validator untouched).
+
+    Parameters
+    ----------
+    obj
+        A pystac Item, Collection or Catalog.
+
+    Returns
+    -------
+    list of str
+        The schema URIs it was validated against.
+
+    Raises
+    ------
+    InvalidStacError
+        The object fails a schema; the message says which and where.
+    SchemaNotPackagedError
+        It declares an extension whose schema geocodec does not ship.
+    """
     d = obj.to_dict(transform_hrefs=False)  # no link resolution: a moved Item still validates
     try:
         return pystac.validation.validate_dict(d, stac_object_type=obj.STAC_OBJECT_TYPE,
                                                extensions=obj.stac_extensions, href=obj.get_self_href(),
-                                               validator=_validator())
+                                               validator=_shared_validator())
     except pystac.STACValidationError as e:
         kind = type(obj).__name__
         raise InvalidStacError(f"STAC {kind} {obj.id!r} is not valid: {e}") from None
@@ -124,6 +171,6 @@ def validate(obj: pystac.STACObject) -> list[str]:
 def validate_dict(d: dict[str, Any]) -> list[str]:
     """Validate STAC JSON (as a dict) offline; see ``validate``."""
     try:
-        return pystac.validation.validate_dict(d, validator=_validator())
+        return pystac.validation.validate_dict(d, validator=_shared_validator())
     except pystac.STACValidationError as e:
         raise InvalidStacError(f"STAC {d.get('type', 'object')} {d.get('id')!r} is not valid: {e}") from None

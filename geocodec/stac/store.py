@@ -1,9 +1,9 @@
 """What a STAC Item says about a geocodec Zarr store, read from the store itself.
 
-Reads the group attrs ``geocodec`` (the writer's record of model, settings and quality), the
-joint array's shape and dims, the grid (``x``/``y`` coords and the rioxarray-style
-``spatial_ref`` variable), any ``time`` coordinate, and computes the store's size and a
-checksum. No chunk is decoded.
+Opens the cube with ``geocodec.cube.open_cube`` (its typed ``CubeRecord``: model, settings and
+quality), reads the joint array's shape and dims, the grid through rioxarray (``.rio.crs``,
+``.rio.transform()``) and any ``time`` coordinate through xarray's CF decoding, and computes the
+store's size and a checksum. No chunk is decoded, and torch is not imported.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from geocodec.cube.record import CubeRecord
 from geocodec.errors import InvalidInputError
 
 #: Multihash prefix of a SHA2-256 digest (code 0x12, length 0x20), as the file extension wants.
@@ -37,7 +38,7 @@ class Grid:
 @dataclass
 class StoreFacts:
     path: Path
-    attrs: dict[str, Any]
+    record: CubeRecord
     array: str
     dims: tuple[str, ...]
     shape: tuple[int, ...]
@@ -46,8 +47,13 @@ class StoreFacts:
     times: list[dt.datetime] = field(default_factory=list)
 
     @property
+    def attrs(self) -> dict[str, Any]:
+        """The record as the JSON dict stored in the group attrs."""
+        return self.record.to_attrs()
+
+    @property
     def bands(self) -> list[str]:
-        return list(self.attrs["optical_bands"]) + list(self.attrs["sar_bands"])
+        return list(self.record.optical_bands) + list(self.record.sar_bands)
 
 
 def finite_or_none(record: dict) -> dict:
@@ -70,99 +76,59 @@ def local_store_path(store) -> Path:
     return p
 
 
-def _open_group(store):
-    import zarr
-
-    try:
-        return zarr.open_group(str(store) if isinstance(store, Path) else store, mode="r")
-    except Exception as e:  # noqa: BLE001 - zarr raises several types for "not a group"
-        raise InvalidInputError(f"{store} is not a readable Zarr group: {e}") from None
-
-
 def read_geocodec_attrs(store) -> dict[str, Any]:
-    """The store's group attrs ``geocodec`` (clear error when it is not a geocodec store).
+    """The store's ``geocodec`` record as a dict (``CubeRecord.to_attrs``), read through ``open_cube``.
 
-    ``store`` may be a local path or any URL ``geocodec.zarr_store.open_store`` reads (fsspec).
+    ``store`` may be a local path or any URL ``open_cube`` reads (fsspec). Incomplete cubes are
+    read too: callers that must refuse them check ``complete``.
     """
-    s = os.fspath(store) if isinstance(store, (str, os.PathLike)) else None
-    if s is not None and "://" in s and not s.startswith("file://"):
-        from geocodec.zarr_store import open_store
+    from geocodec.cube.record import open_cube
 
-        where = s
-        group = _open_group(open_store(s, read_only=True)[0])
-    else:
-        where = local_store_path(store)
-        group = _open_group(where)
-    g = dict(group.attrs).get("geocodec")
-    if not isinstance(g, dict):
-        raise InvalidInputError(f"{where} is not a geocodec store: its group attrs have no 'geocodec' record "
-                                "(write it with geocodec.to_zarr)")
-    missing = [k for k in ("format_version", "model", "gamma", "optical_bands", "sar_bands", "array")
-               if k not in g]
-    if missing:
-        raise InvalidInputError(f"{where}: the 'geocodec' attrs lack {', '.join(missing)}")
-    return g
+    return open_cube(store, allow_incomplete=True).record.to_attrs()
 
 
-def _array_dims(arr) -> tuple[str, ...]:
-    names = getattr(arr.metadata, "dimension_names", None)
-    if names:
-        return tuple(names)
-    dims = arr.attrs.get("_ARRAY_DIMENSIONS")  # zarr v2 / xarray convention
-    if dims:
-        return tuple(dims)
-    raise InvalidInputError(f"array {arr.name!r} has no dimension names")
-
-
-def _grid(group, height: int, width: int) -> Grid:
-    crs_wkt, transform = None, None
-    if "spatial_ref" in group:
-        a = dict(group["spatial_ref"].attrs)
-        crs_wkt = a.get("crs_wkt") or a.get("spatial_ref")
-        gt = a.get("GeoTransform")
-        if gt is not None:
-            c, ta, tb, f, td, te = (float(v) for v in (gt.split() if isinstance(gt, str) else gt))
-            transform = (ta, tb, c, td, te, f)
-    if transform is None and "x" in group and "y" in group:
-        x, y = np.asarray(group["x"][:], float), np.asarray(group["y"][:], float)
-        if x.size >= 2 and y.size >= 2:
-            dx, dy = (x[-1] - x[0]) / (x.size - 1), (y[-1] - y[0]) / (y.size - 1)
-            transform = (dx, 0.0, x[0] - dx / 2, 0.0, dy, y[0] - dy / 2)
-    return Grid(crs_wkt=crs_wkt, transform=transform, height=height, width=width)
-
-
-def _times(group) -> list[dt.datetime]:
-    if "time" not in group:
-        return []
+def _grid_and_times(path: Path, height: int, width: int) -> tuple[Grid, list[dt.datetime]]:
+    """CRS and transform through rioxarray, times through xarray's CF decoding (engine "geocodec":
+    metadata only, nothing is decoded)."""
+    import rioxarray  # noqa: F401 - registers .rio
     import xarray as xr
+    from rioxarray.exceptions import RioXarrayError
 
-    t = group["time"]
-    values = xr.coding.times.decode_cf_datetime(t[:], t.attrs.get("units"), t.attrs.get("calendar")) \
-        if "units" in t.attrs else np.asarray(t[:])
-    out = []
-    for v in np.atleast_1d(values):
-        ts = np.datetime64(v, "us").astype(dt.datetime)
-        out.append(ts.replace(tzinfo=dt.timezone.utc))
-    return out
+    ds = xr.open_dataset(path, engine="geocodec", allow_incomplete=True)
+    da = ds["sar"]
+    crs = da.rio.crs
+    try:
+        transform = tuple(da.rio.transform(recalc=False))[:6]
+    except RioXarrayError:  # no x/y coordinates and no GeoTransform
+        transform = None
+    times = []
+    if "time" in ds.coords:
+        for v in np.atleast_1d(ds["time"].values):
+            times.append(np.datetime64(v, "us").astype(dt.datetime).replace(tzinfo=dt.timezone.utc))
+    grid = Grid(crs_wkt=crs.to_wkt() if crs is not None else None, transform=transform, height=height, width=width)
+    return grid, times
 
 
 def read_store(store) -> StoreFacts:
+    """What an Item says about a local store: its record, array layout, grid and times (metadata only)."""
+    from geocodec.cube.record import open_cube
+    from geocodec.cube.store import array_dims
+
     path = local_store_path(store)
-    attrs = read_geocodec_attrs(path)
-    group = _open_group(path)
-    name = attrs["array"]
-    if name not in group:
-        raise InvalidInputError(f"{path}: the 'geocodec' attrs name array {name!r}, which the group lacks")
-    arr = group[name]
-    dims = _array_dims(arr)
+    cube = open_cube(path, allow_incomplete=True)
+    rec = cube.record
+    if rec.array not in cube.group:
+        raise InvalidInputError(f"{path}: the 'geocodec' record names array {rec.array!r}, which the group lacks")
+    arr = cube.array
+    dims = array_dims(arr)
     if dims[-3:] != ("band", "y", "x"):
-        raise InvalidInputError(f"{path}: array {name!r} has dims {dims}; expected (..., 'band', 'y', 'x')")
-    n_bands = len(attrs["optical_bands"]) + len(attrs["sar_bands"])
-    if arr.shape[-3] != n_bands:
-        raise InvalidInputError(f"{path}: array {name!r} has {arr.shape[-3]} bands but the attrs list {n_bands}")
-    grid = _grid(group, arr.shape[-2], arr.shape[-1])
-    return StoreFacts(path=path, attrs=attrs, array=name, dims=dims, shape=tuple(arr.shape),
-                      dtype=str(arr.dtype), grid=grid, times=_times(group))
+        raise InvalidInputError(f"{path}: array {rec.array!r} has dims {dims}; expected (..., 'band', 'y', 'x')")
+    if arr.shape[-3] != rec.n_optical + rec.n_sar:
+        raise InvalidInputError(f"{path}: array {rec.array!r} has {arr.shape[-3]} bands but the record lists "
+                                f"{rec.n_optical + rec.n_sar}")
+    grid, times = _grid_and_times(path, arr.shape[-2], arr.shape[-1])
+    return StoreFacts(path=path, record=rec, array=rec.array, dims=dims, shape=tuple(arr.shape),
+                      dtype=str(arr.dtype), grid=grid, times=times)
 
 
 def store_size_and_checksum(store) -> tuple[int, str]:

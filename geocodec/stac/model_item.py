@@ -1,0 +1,193 @@
+"""The model itself as a STAC Item (MLM extension), so a catalogue says which model decodes which cube.
+
+The Item describes one registered model (or weights file): architecture, input bands (optical,
+SAR), outputs (one reconstruction per decoder), framework, the λ range it serves and the γ
+range of its fidelity prompt (``mlm:hyperparameters``), and its weights as an asset with role
+``mlm:model`` and ``file:checksum`` (SHA2-256 multihash of the file's bytes). The tensor
+digest every chunk header pins (``geocodec:model.sha256`` of a cube Item) starts the Item id's
+suffix and is spelled out in its description. Cube Items link here with rel ``geocodec:model``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pystac
+from pystac.extensions.file import FileExtension
+from pystac.extensions.mlm import (
+    Hyperparameters,
+    InputStructure,
+    MLMExtension,
+    ModelInput,
+    ModelOutput,
+    ResultStructure,
+    TaskType,
+)
+from pystac.extensions.raster import DataType, RasterBand, RasterExtension
+
+from geocodec.stac.schemas import MLM_SCHEMA_URI, validate
+from geocodec.stac.store import MULTIHASH_SHA256
+
+WEIGHTS_ASSET = "weights"
+ARCHITECTURE = ("geocodec joint SAR-optical learned image codec: attentive-fusion encoder, ELIC-style entropy "
+                "model (hyperprior, uneven channel groups, checkerboard context), two independent decoders")
+DIM_ORDER = ["batch", "channel", "height", "width"]
+
+
+def _weights(model: str) -> tuple[Path, dict, dict]:
+    """(weights path, the file's metadata, its registry entry or {}) of a registered name or a weights path."""
+    from geocodec.registry import _locate, registry
+    from geocodec.model_file import read_metadata
+
+    path, _ = _locate(model)
+    meta = read_metadata(path)
+    entry = registry().get(model, {}) if not Path(model).suffix else {}
+    return Path(path), meta, entry
+
+
+def _file_facts(path: Path) -> tuple[int, str, int]:
+    """(size, sha2-256 multihash of the bytes, number of tensor elements) of a safetensors file."""
+    from safetensors import safe_open
+
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    n = 0
+    with safe_open(str(path), framework="numpy") as f:
+        for k in f.keys():
+            shape = f.get_slice(k).get_shape()
+            count = 1
+            for s in shape:
+                count *= int(s)
+            n += count
+    return path.stat().st_size, MULTIHASH_SHA256 + h.hexdigest(), n
+
+
+def model_item_id(name: str, version: str, sha256: str) -> str:
+    """Id of a model's STAC Item: name, version and the tensor digest's first 12 hex digits."""
+    return f"geocodec-model-{name}-{version}-{sha256[:12]}"
+
+
+def create_model_item(model: str = "default", *, weights_href: str | None = None,
+                      datetime: dt.datetime | None = None, validate_item: bool = True) -> pystac.Item:
+    """The STAC Item (MLM extension) of a geocodec model.
+
+    Parameters
+    ----------
+    model
+        Registered model name (``"default"``) or the path of a geocodec ``.safetensors`` file.
+    weights_href
+        Href of the weights asset (default: the file's absolute path).
+    datetime
+        The Item's datetime (default: the weights file's modification time, UTC).
+    validate_item
+        Validate offline (STAC 1.1 core, MLM, file, raster) before returning.
+
+    Returns
+    -------
+    pystac.Item
+        Id ``geocodec-model-<name>-<version>-<sha256[:12]>``; asset ``weights`` (role ``mlm:model``).
+    """
+    path, meta, entry = _weights(model)
+    cfg = json.loads(meta["config"])
+    size, checksum, n_params = _file_facts(path)
+    optical, sar = list(cfg["optical_bands"]), list(cfg["sar_bands"])
+    when = datetime or dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc)
+    import torch  # the framework version the Item records; publishing a model is not a metadata-only path
+
+    item = pystac.Item(
+        id=model_item_id(meta["name"], meta["version"], meta["sha256"]), geometry=None, bbox=None,
+        datetime=when,
+        properties={
+            "title": f"geocodec model {meta['name']} v{meta['version']}",
+            "description": (f"{meta.get('note') or entry.get('note') or 'geocodec model'}. Tensor digest (the sha256 "
+                            f"every chunk header and cube Item names): {meta['sha256']}"),
+        })
+    mlm = MLMExtension.ext(item, add_if_missing=True)
+    mlm.apply(
+        name=f"geocodec-{meta['name']}",
+        architecture=ARCHITECTURE,
+        tasks=[TaskType.GENERATIVE],
+        input=[
+            ModelInput.create(name="optical", bands=optical,
+                              input=InputStructure.create(shape=[-1, len(optical), -1, -1], dim_order=DIM_ORDER,
+                                                          data_type=DataType.FLOAT32),
+                              description="Sentinel-2 reflectance (integers x 10000, any of uint8/uint16/int16/"
+                                          "float32), scaled per chunk and band inside the codec"),
+            ModelInput.create(name="sar", bands=sar,
+                              input=InputStructure.create(shape=[-1, len(sar), -1, -1], dim_order=DIM_ORDER,
+                                                          data_type=DataType.FLOAT32),
+                              description="Sentinel-1 backscatter sigma0 in dB (or linear power, coded in dB)"),
+        ],
+        output=[
+            ModelOutput.create(name=which, tasks=[TaskType.GENERATIVE],
+                               result=ResultStructure.create(shape=[-1, n, -1, -1], dim_order=DIM_ORDER,
+                                                             data_type=DataType.FLOAT32),
+                               description=f"{which} reconstruction from the shared latent (its own decoder)")
+            for which, n in (("optical", len(optical)), ("sar", len(sar)))
+        ],
+        framework="PyTorch",
+        framework_version=torch.__version__.split("+")[0],
+        total_parameters=n_params,
+        pretrained=False,
+        pretrained_source=None,
+        batch_size_suggestion=4,
+        hyperparameters=Hyperparameters.create(lambda_min=float(cfg["lmbda_min"]), lambda_max=float(cfg["lmbda_max"]),
+                                               gamma_min=0.0, gamma_max=1.0),
+    )
+    item.properties["mlm:pretrained_source"] = None  # required null when trained from scratch (pystac pops None)
+    # pystac's class writes the newest MLM URI; the packaged schema (offline validation) is v1.3.0,
+    # whose fields are the ones used here.
+    item.stac_extensions = [MLM_SCHEMA_URI if "/mlm/" in u else u for u in item.stac_extensions]
+    asset = pystac.Asset(href=weights_href or str(path.resolve()), media_type="application/octet-stream",
+                         roles=["mlm:model", "mlm:weights", "data"],
+                         title=f"{meta['name']} v{meta['version']} weights (safetensors)",
+                         description=f"safetensors weights; tensor digest sha256 {meta['sha256']}")
+    item.add_asset(WEIGHTS_ASSET, asset)
+    FileExtension.ext(asset, add_if_missing=True).apply(size=size, checksum=checksum)
+    # MLM resolves its input band names through raster:bands (with a name) on the model asset.
+    bands = []
+    for name, unit in [*((b, "reflectance x 10000") for b in optical), *((b, "dB") for b in sar)]:
+        band = RasterBand.create(data_type=DataType.FLOAT32, unit=unit)
+        band.properties["name"] = name
+        bands.append(band)
+    RasterExtension.ext(asset, add_if_missing=True).apply(bands=bands)
+    if validate_item:
+        validate(item)
+    return item
+
+
+def write_model_item(path: str | os.PathLike, model: str = "default", **kw) -> pystac.Item:
+    """Create the model's Item and save it at ``path`` (weights href relative to it when possible).
+
+    Parameters
+    ----------
+    path
+        Where to write the Item JSON.
+    model
+        Registered model name or ``.safetensors`` path.
+    **kw
+        ``create_model_item`` arguments (``weights_href``, ``datetime``, ``validate_item``).
+
+    Returns
+    -------
+    pystac.Item
+        The saved Item, its self href set to ``path``.
+    """
+    path = Path(path).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    item = create_model_item(model, **kw)
+    item.set_self_href(str(path))
+    if "weights_href" not in kw:
+        weights = Path(item.assets[WEIGHTS_ASSET].href)
+        try:
+            item.assets[WEIGHTS_ASSET].href = Path(os.path.relpath(weights, path.parent)).as_posix()
+        except ValueError:  # another drive (Windows): keep it absolute
+            pass
+    item.save_object(include_self_link=False, dest_href=str(path))
+    return item
