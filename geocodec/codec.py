@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from geocodec import bitstream
+from geocodec.chunk_info import inspect  # noqa: F401 - public name, torch-free home
 from geocodec.errors import (
     CorruptStreamError,
     EntropyParameterMismatchError,
@@ -22,13 +23,10 @@ from geocodec.errors import (
 )
 from geocodec.model.entropy import EntropyMismatch, LatentStreams
 from geocodec.model.joint import STRIDE
+from geocodec.options import MODALITIES, OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES  # noqa: F401
 from geocodec.normalize import BandScaling, apply_scaling, db_to_linear, fit_scaling, invert_scaling, linear_to_db
 from geocodec.registry import GeocodecModel, find_model_for, load_model
 
-MODALITIES = ("both", "optical", "sar")
-OPTICAL_DTYPES = ("uint8", "uint16", "int16", "float32")
-SAR_DTYPES = ("float32", "float64")
-SAR_SCALES = ("db", "linear")
 #: Target-bitrate mode: relative tolerance and the most entropy-coding passes per item.
 TARGET_TOLERANCE = 0.03
 TARGET_MAX_PASSES = 10
@@ -208,7 +206,7 @@ def _encode_group(model: GeocodecModel, items: list[_Item], lmbda, target) -> li
     x_opt = torch.from_numpy(np.stack([_pad(i.optical.normalized, hw) for i in items])).to(dev)
     x_sar = torch.from_numpy(np.stack([_pad(i.sar.normalized, hw) for i in items])).to(dev)
     gamma = torch.tensor([i.gamma for i in items], dtype=torch.float32, device=dev)
-    with torch.no_grad():
+    with torch.inference_mode():
         features = net.encoder(x_opt, x_sar, gamma)  # the analysis transform runs once per item
 
         def code(lmbdas: list[float], which: list[int] | None = None) -> list[bytes]:
@@ -294,12 +292,12 @@ def compress_batch(pairs, *, lmbda=None, gamma=0.5, model="default", device="aut
     groups: dict[tuple[int, int], list[int]] = {}
     for k, it in enumerate(items):
         groups.setdefault(it.padded, []).append(k)
-    with m.lock:
-        for idx in groups.values():
-            for start in range(0, len(idx), max(1, batch_size)):
-                part = idx[start:start + batch_size]
-                for k, data in zip(part, _encode_group(m, [items[k] for k in part], lam, target)):
-                    out[k] = data
+    # no model lock: coding only reads the model, so Dask threads encode in parallel
+    for idx in groups.values():
+        for start in range(0, len(idx), max(1, batch_size)):
+            part = idx[start:start + batch_size]
+            for k, data in zip(part, _encode_group(m, [items[k] for k in part], lam, target)):
+                out[k] = data
     return out
 
 
@@ -404,13 +402,12 @@ def entropy_decode(chunks, device="auto", model=None) -> list[DecodedLatent]:
                 raise CorruptStreamError("chunk header does not match its model's band or stage counts")
         streams = [LatentStreams(z=c.z, y=c.y, checks=c.checks) for c in cs]
         lam = torch.tensor([c.lmbda for c in cs], dtype=torch.float32, device=m.device)
-        with m.lock:
-            try:
-                y_dec = m.net.decompress_latent(streams, (hp // 16, wp // 16), lam)
-            except EntropyMismatch as e:
-                raise EntropyParameterMismatchError(
-                    f"cannot decode chunk safely: {e}. Decode on the kind of device that encoded it, "
-                    "or re-encode") from None
+        try:
+            y_dec = m.net.decompress_latent(streams, (hp // 16, wp // 16), lam)
+        except EntropyMismatch as e:
+            raise EntropyParameterMismatchError(
+                f"cannot decode chunk safely: {e}. Decode on the kind of device that encoded it, "
+                "or re-encode") from None
         y_cpu = y_dec.cpu()
         for j, (k, c) in enumerate(zip(idx, cs)):
             results[k] = DecodedLatent(chunk=c, latent=y_cpu[j], model=m)
@@ -429,10 +426,9 @@ def synthesize(latents: list[DecodedLatent], modality: str = "both") -> list:
         m = latents[idx[0]].model
         y_dec = torch.stack([latents[k].latent for k in idx]).to(m.device)
         outs = {}
-        with m.lock:
-            for which in ("optical", "sar"):
-                if modality in (which, "both"):
-                    outs[which] = m.net.synthesize(y_dec, which).float().cpu().numpy()
+        for which in ("optical", "sar"):
+            if modality in (which, "both"):
+                outs[which] = m.net.synthesize(y_dec, which).float().cpu().numpy()
         for j, k in enumerate(idx):
             c = latents[k].chunk
             dec = {w: _restore(v[j, :, :c.height, :c.width], c, w) for w, v in outs.items()}
@@ -454,30 +450,3 @@ def decompress(data, modality: str = "both", device="auto", model=None):
     they were. ``modality='sar'`` (or ``'optical'``) runs only that modality's decoder.
     """
     return decompress_batch([data], modality=modality, device=device, model=model)[0]
-
-
-def inspect(data) -> dict:
-    """Header fields of a chunk (verifies its CRC; decodes nothing)."""
-    c = bitstream.unpack(data)
-    total = len(data)
-    return {
-        "format_version": c.format_version,
-        "model": {"name": c.model_name, "version": c.model_version, "sha256": c.model_sha256},
-        "lmbda": c.lmbda,
-        "gamma": c.gamma,
-        "target_bpp": c.target_bpp,
-        "height": c.height,
-        "width": c.width,
-        "optical_shape": (c.n_optical, c.height, c.width),
-        "sar_shape": (c.n_sar, c.height, c.width),
-        "optical_dtype": c.optical_dtype,
-        "sar_dtype": c.sar_dtype,
-        "sar_scale": "linear" if c.sar_linear else "db",
-        "optical_nodata": c.optical_nodata,
-        "sar_nodata": c.sar_nodata,
-        "masked_samples": {k: int(v.sum()) for k, v in c.masks.items()},
-        "scaling": {"lo": c.scaling[:, 0].tolist(), "hi": c.scaling[:, 1].tolist(),
-                    "min": c.scaling[:, 2].tolist(), "max": c.scaling[:, 3].tolist()},
-        "bytes": {"total": total, "z": len(c.z), "y": len(c.y), "header": total - len(c.z) - len(c.y)},
-        "bpp": 8 * total / (2 * c.height * c.width),
-    }

@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 
-from geocodec.codec import compress_batch, decompress_batch, entropy_decode, synthesize
 from geocodec.errors import CorruptStreamError, InvalidInputError, ModelMismatchError
 from numcodecs_plugin import frame as framing
 from numcodecs_plugin.settings import CodecSettings, default_device
@@ -98,6 +97,8 @@ class ChunkCoder:
                     pairs.append(pair)
                     where.append((k, i))
         if pairs:
+            from geocodec.codec import compress_batch  # torch loads only when something is coded
+
             coded = compress_batch(pairs, gamma=s.gamma, model=model, device=self.device,
                                    optical_nodata=s.optical_nodata, sar_nodata=s.sar_nodata,
                                    sar_scale=s.sar_scale, batch_size=self.batch_size, **s.rate)
@@ -144,6 +145,8 @@ class ChunkCoder:
         jobs = [(k, i, item) for k, f in enumerate(frames) for i, item in enumerate(f.items) if item is not None]
         decoded: list[dict[int, tuple]] = [{} for _ in frames]
         if jobs:
+            from geocodec.codec import decompress_batch
+
             model = self.settings.load_for_decoding(self.device)
             for start in range(0, len(jobs), self.batch_size):
                 part = jobs[start:start + self.batch_size]
@@ -161,6 +164,8 @@ class ChunkCoder:
         jobs = [(k, i, item) for k, f in enumerate(frames) for i, item in enumerate(f.items) if item is not None]
         out: list[list] = [[None] * len(f.items) for f in frames]
         if jobs:
+            from geocodec.codec import entropy_decode
+
             model = self.settings.load_for_decoding(self.device)
             for start in range(0, len(jobs), self.batch_size):
                 part = jobs[start:start + self.batch_size]
@@ -171,6 +176,8 @@ class ChunkCoder:
 
 def synthesize_items(latents: list, modality: str) -> list:
     """Per-modality synthesis of many entropy-decoded items (one batch per size)."""
+    from geocodec.codec import synthesize
+
     present = [lat for lat in latents if lat is not None]
     res = iter(synthesize(present, modality)) if present else iter(())
     return [next(res) if lat is not None else None for lat in latents]

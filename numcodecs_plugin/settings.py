@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from geocodec.codec import OPTICAL_DTYPES, SAR_SCALES
+from geocodec.options import OPTICAL_DTYPES, SAR_SCALES
 from geocodec.errors import InvalidInputError, ModelMismatchError, UnknownModelError
 
 #: Environment variable that picks the device codecs run on when nobody passes one.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 import zlib
 from dataclasses import dataclass
 
@@ -28,6 +29,10 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from geocodec.model.layers import conv, deconv
 
 SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
+
+#: Guards the lazily built coding caches (float64 nets, CDF lists). Coding itself is lock-free:
+#: it only reads weights and tables, so threads may encode and decode with one model at once.
+_INIT_LOCK = threading.Lock()
 
 
 def scale_table() -> list[float]:
@@ -160,9 +165,12 @@ class LatentEntropyModel(nn.Module):
 
     # ------------------------------------------------------------------ coding
     def _coding(self) -> ParameterNets:
-        if not self._coding_nets:
-            self._coding_nets.append(copy.deepcopy(self.nets).double().eval())
-        return self._coding_nets[0]
+        nets = self._coding_nets
+        if not nets:
+            with _INIT_LOCK:
+                if not nets:
+                    nets.append(copy.deepcopy(self.nets).double().eval())
+        return nets[0]
 
     @staticmethod
     def _trimmed(model) -> tuple[list[list[int]], list[int], list[int]]:
@@ -176,9 +184,13 @@ class LatentEntropyModel(nn.Module):
 
     def _cdfs(self):
         """(y tables, z tables), converted once per model and cached (``freeze_tables`` resets it)."""
-        if self._cdf_cache is None:
-            self._cdf_cache = (self._trimmed(self.y_model), self._trimmed(self.z_model))
-        return self._cdf_cache
+        cache = self._cdf_cache
+        if cache is None:
+            with _INIT_LOCK:
+                if self._cdf_cache is None:
+                    self._cdf_cache = (self._trimmed(self.y_model), self._trimmed(self.z_model))
+                cache = self._cdf_cache
+        return cache
 
     def _indexes(self, scales: torch.Tensor) -> torch.Tensor:
         table = self.y_model.scale_table.to(scales)
