@@ -82,11 +82,11 @@ def synthetic_tiles(tile: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
 class Geocodec:
     name = "geocodec"
 
-    def __init__(self, device: str, lmbda: float, batch_size: int):
+    def __init__(self, device: str, lmbda: float, batch_size: int, backend: str = "torch"):
         from geocodec.registry import load_model
 
         self.model = load_model("default", device)
-        self.device, self.lmbda, self.batch_size = device, lmbda, batch_size
+        self.device, self.lmbda, self.batch_size, self.backend = device, lmbda, batch_size, backend
 
     def _sync(self):
         if str(self.device).startswith("cuda"):
@@ -107,7 +107,8 @@ class Geocodec:
 
         out = []
         for i in range(0, len(coded), self.batch_size):
-            out += decompress_batch(coded[i:i + self.batch_size], modality, device=self.device, model=self.model)
+            out += decompress_batch(coded[i:i + self.batch_size], modality, device=self.device, model=self.model,
+                                    backend=self.backend)
         self._sync()
         return out
 
@@ -178,6 +179,20 @@ class Zstd:
         return sum(len(a) + len(b) for a, b in coded)
 
 
+def _int8(args):
+    return Geocodec(args.device, args.lmbda, args.batch_size, backend="onnx-int8") if args.int8 else None
+
+
+def _psnr(tiles, decoded) -> dict:
+    """Mean PSNR per modality over the tiles (peaks as in the model card; NaN samples skipped)."""
+    from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+
+    opt = [psnr(o.astype(np.float64), d[0].astype(np.float64), PEAK_OPTICAL) for (o, _), d in zip(tiles, decoded)]
+    sar = [psnr(s.astype(np.float64), d[1].astype(np.float64), PEAK_SAR_DB, valid=~np.isnan(s))
+           for (_, s), d in zip(tiles, decoded)]
+    return {"optical": float(np.mean(opt)), "sar": float(np.mean(sar))}
+
+
 # ---------------------------------------------------------------------------- measuring
 def _clock(fn):
     w, c = time.perf_counter(), time.process_time()
@@ -191,6 +206,8 @@ def bench_tile(tiles, tile: int, args, tmp: Path) -> dict:
     geo = Geocodec(args.device, args.lmbda, args.batch_size)
     geo_coded = geo.encode(tiles[:1])  # warm-up: kernels, caches, the float64 coding nets
     geo.decode(geo_coded, "both")
+    if args.int8:
+        _int8(args).decode(geo_coded, "both")  # builds the int8 graphs (seconds; once per process)
     geo_coded = geo.encode(tiles)
     bpp = 8 * geo.nbytes(geo_coded) / (2 * px)
     n_bands = tiles[0][0].shape[0] + tiles[0][1].shape[0]
@@ -199,11 +216,12 @@ def bench_tile(tiles, tile: int, args, tmp: Path) -> dict:
     zstd = Zstd()
     codecs = {
         "geocodec": (geo, tiles, geo_coded),
+        **({"geocodec-int8": (int8, tiles, geo_coded)} if (int8 := _int8(args)) else {}),
         "openjpeg": (j2k, j2k_in, j2k.encode(j2k_in)),
         "zstd": (zstd, tiles, zstd.encode(tiles)),
     }
     bytes_ = {k: c.nbytes(coded) for k, (c, _, coded) in codecs.items()}
-    jobs = [(k, op) for k in codecs for op in OPERATIONS]
+    jobs = [(k, op) for k in codecs for op in OPERATIONS if not (k == "geocodec-int8" and op == "encode")]
     samples = {job: {"wall": [], "cpu": []} for job in jobs}
     for r in range(args.rounds):
         shift = r % len(jobs)
@@ -217,10 +235,18 @@ def bench_tile(tiles, tile: int, args, tmp: Path) -> dict:
             samples[(key, op)]["cpu"].append(cpu / n)
         print(f"  {tile}²: round {r + 1}/{args.rounds} done", flush=True)
     ms = {k: {op: {w: 1e3 * statistics.median(samples[(k, op)][w]) for w in ("wall", "cpu")}
-              for op in OPERATIONS} for k in codecs}
+              for op in OPERATIONS if (k, op) in samples} for k in codecs}
     ratios = {base: {op: {w: ms["geocodec"][op][w] / ms[base][op][w] for w in ("wall", "cpu")}
                      for op in OPERATIONS} for base in ("openjpeg", "zstd")}
-    return {
+    extra = {}
+    if "geocodec-int8" in codecs:
+        extra["int8_over_openjpeg"] = {op: {w: ms["geocodec-int8"][op][w] / ms["openjpeg"][op][w]
+                                            for w in ("wall", "cpu")} for op in OPERATIONS if op != "encode"}
+        extra["int8_speedup"] = {op: {w: ms["geocodec"][op][w] / ms["geocodec-int8"][op][w] for w in ("wall", "cpu")}
+                                 for op in OPERATIONS if op != "encode"}
+        extra["psnr_db"] = {b: _psnr(tiles, codecs[k][0].decode(geo_coded, "both"))
+                            for b, k in (("torch", "geocodec"), ("onnx-int8", "geocodec-int8"))}
+    return {**extra,
         "tile": tile, "pairs": n, "bpp": {k: 8 * b / (2 * px) for k, b in bytes_.items()},
         "openjpeg_bits_per_sample": bpp * 2 / n_bands, "ms_per_pair": ms, "geocodec_over": ratios,
         "mpx_pairs_per_s": {k: {op: tile * tile / 1e3 / v["wall"] for op, v in d.items()} for k, d in ms.items()},
@@ -240,9 +266,23 @@ def markdown(results: list[dict]) -> str:
             lines.append(f"| {r['tile']}² | {names[op]} | {g['wall']:.1f} / {g['cpu']:.1f} | {j['wall']:.2f} "
                          f"| {z['wall']:.2f} | **{over['openjpeg'][op]['wall']:.1f}×** / "
                          f"{over['openjpeg'][op]['cpu']:.1f}× | {over['zstd'][op]['wall']:.0f}× |")
+    for r in results:
+        if "int8_over_openjpeg" in r:
+            for op in OPERATIONS[1:]:
+                g = r["ms_per_pair"]["geocodec-int8"][op]
+                o = r["int8_over_openjpeg"][op]
+                lines.append(f"| {r['tile']}² | {names[op]}, `backend=\"onnx-int8\"` | {g['wall']:.1f} / {g['cpu']:.1f} "
+                             f"| {r['ms_per_pair']['openjpeg'][op]['wall']:.2f} | — | **{o['wall']:.1f}×** / "
+                             f"{o['cpu']:.1f}× | — |")
+    psnr = [f"{r['tile']}²: torch optical {r['psnr_db']['torch']['optical']:.2f} / SAR "
+            f"{r['psnr_db']['torch']['sar']:.2f} dB, onnx-int8 optical {r['psnr_db']['onnx-int8']['optical']:.2f} / SAR "
+            f"{r['psnr_db']['onnx-int8']['sar']:.2f} dB" for r in results if "psnr_db" in r]
     bpp = "; ".join(f"{r['tile']}²: geocodec {r['bpp']['geocodec']:.3f}, OpenJPEG {r['bpp']['openjpeg']:.3f}, "
                     f"Zstd {r['bpp']['zstd']:.1f}" for r in results)
-    return "\n".join(lines) + f"\n\nbpp (joint, bits / (2·H·W)) — {bpp}"
+    tail = f"\n\nbpp (joint, bits / (2·H·W)) — {bpp}"
+    if psnr:
+        tail += "\n\nPSNR of geocodec's decoders (peaks 10000 / 70 dB) — " + "; ".join(psnr)
+    return "\n".join(lines) + tail
 
 
 def main(argv=None) -> int:
@@ -253,6 +293,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="CPU threads for torch (and glymur)")
     ap.add_argument("--batch-size", type=int, default=1, help="geocodec pairs per device batch")
     ap.add_argument("--lmbda", type=float, default=0.01)
+    ap.add_argument("--int8", action="store_true", help='also time decode with backend="onnx-int8" (and its PSNR)')
     ap.add_argument("--synthetic", action="store_true", help="synthetic tiles even when the real pair is there")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/throughput-<device>.json)")
     args = ap.parse_args(argv)

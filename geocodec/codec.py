@@ -23,7 +23,7 @@ from geocodec.errors import (
 )
 from geocodec.model.entropy import EntropyMismatch, LatentStreams
 from geocodec.model.joint import STRIDE
-from geocodec.options import MODALITIES, OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES  # noqa: F401
+from geocodec.options import BACKENDS, MODALITIES, OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, Backend  # noqa: F401
 from geocodec.normalize import BandScaling, apply_scaling, db_to_linear, fit_scaling, invert_scaling, linear_to_db
 from geocodec.registry import GeocodecModel, find_model_for, load_model
 
@@ -414,10 +414,17 @@ def entropy_decode(chunks, device="auto", model=None) -> list[DecodedLatent]:
     return results
 
 
-def synthesize(latents: list[DecodedLatent], modality: str = "both") -> list:
+def _check_backend(backend) -> str:
+    if backend not in BACKENDS:
+        raise InvalidInputError(f"backend={backend!r}: use one of {BACKENDS}")
+    return backend
+
+
+def synthesize(latents: list[DecodedLatent], modality: str = "both", backend: Backend = "torch") -> list:
     """Run only the requested decoder(s) on entropy-decoded latents → arrays as ``decompress`` gives."""
     if modality not in MODALITIES:
         raise InvalidInputError(f"modality={modality!r}: use one of {MODALITIES}")
+    _check_backend(backend)
     results: list = [None] * len(latents)
     groups: dict[tuple, list[int]] = {}
     for k, d in enumerate(latents):
@@ -428,7 +435,12 @@ def synthesize(latents: list[DecodedLatent], modality: str = "both") -> list:
         outs = {}
         for which in ("optical", "sar"):
             if modality in (which, "both"):
-                outs[which] = m.net.synthesize(y_dec, which).float().cpu().numpy()
+                if backend == "onnx-int8":
+                    from geocodec.model import int8_synthesis
+
+                    outs[which] = int8_synthesis.synthesize(m, y_dec, which)
+                else:
+                    outs[which] = m.net.synthesize(y_dec, which).float().cpu().numpy()
         for j, k in enumerate(idx):
             c = latents[k].chunk
             dec = {w: _restore(v[j, :, :c.height, :c.width], c, w) for w, v in outs.items()}
@@ -436,17 +448,20 @@ def synthesize(latents: list[DecodedLatent], modality: str = "both") -> list:
     return results
 
 
-def decompress_batch(chunks, modality: str = "both", device="auto", model=None) -> list:
+def decompress_batch(chunks, modality: str = "both", device="auto", model=None, backend: Backend = "torch") -> list:
     """Decode many chunks; chunks of the same model and size share device batches."""
     if modality not in MODALITIES:
         raise InvalidInputError(f"modality={modality!r}: use one of {MODALITIES}")
-    return synthesize(entropy_decode(chunks, device=device, model=model), modality)
+    _check_backend(backend)
+    return synthesize(entropy_decode(chunks, device=device, model=model), modality, backend)
 
 
-def decompress(data, modality: str = "both", device="auto", model=None):
+def decompress(data, modality: str = "both", device="auto", model=None, backend: Backend = "torch"):
     """Decode one chunk: ``(optical, sar)`` for ``modality='both'``, else one array.
 
     Arrays come back in the shapes and dtypes that were compressed, NaN/nodata exactly where
     they were. ``modality='sar'`` (or ``'optical'``) runs only that modality's decoder.
+    ``backend='onnx-int8'`` runs the decoders as int8 ONNX Runtime graphs built from the model
+    (faster on a CPU, slightly lossier; needs ``geocodec[fast]``); ``'torch'`` is exact.
     """
-    return decompress_batch([data], modality=modality, device=device, model=model)[0]
+    return decompress_batch([data], modality=modality, device=device, model=model, backend=backend)[0]

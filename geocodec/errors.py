@@ -27,3 +27,7 @@ class ModelMismatchError(GeocodecError):
 
 class EntropyParameterMismatchError(GeocodecError):
     """The decoder's entropy parameters differ from the encoder's (CompressAI issue #279)."""
+
+
+class BackendUnavailableError(GeocodecError):
+    """An optional decode backend (e.g. ``backend="onnx-int8"``) whose packages are not installed."""
