@@ -78,3 +78,28 @@ def test_geocodec_threads_sets_torch_threads():
     r = _fresh("import geocodec\ntry:\n    geocodec.load_model('default', device='cpu')\n"
                "except geocodec.GeocodecError as e:\n    print('refused:', e)", {"GEOCODEC_THREADS": "many"})
     assert "refused: GEOCODEC_THREADS='many'" in r.stdout, r.stdout + r.stderr
+
+
+#: Modules that metadata paths import; they must stay importable without torch (import it inside the
+#: functions that encode or decode instead).
+TORCH_FREE = (
+    "geocodec", "geocodec.errors", "geocodec.threads", "geocodec.options", "geocodec.chunk_info",
+    "geocodec.bitstream", "geocodec.registry", "geocodec.zarr_store", "geocodec.cli", "geocodec.commands.info",
+    "geocodec.xarray_backend", "geocodec.latent_cache", "geocodec.stac",
+    "numcodecs_plugin", "numcodecs_plugin.settings", "numcodecs_plugin.frame", "numcodecs_plugin.chunk_coder",
+    "numcodecs_plugin.numcodecs_codec", "numcodecs_plugin.zarr_codec",
+)
+
+
+def test_metadata_modules_stay_torch_free():
+    code = ("import importlib, sys\n"
+            f"for name in {TORCH_FREE!r}:\n"
+            "    importlib.import_module(name)\n"
+            "    if 'torch' in sys.modules:\n"
+            "        print('torch imported by', name); break\n"
+            "else:\n    print('ok')\n"
+            "from geocodec.cli import build_parser\nbuild_parser()\n"
+            "print('parser', 'torch' not in sys.modules)")
+    r = _fresh(code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["ok", "parser", "True"], r.stdout
