@@ -8,8 +8,25 @@ from __future__ import annotations
 from geocodec import bitstream
 
 
-def inspect(data) -> dict:
-    """Header fields of a chunk (verifies its CRC; decodes nothing)."""
+def inspect(data: bytes) -> dict:
+    """Header fields of a chunk (verifies its CRC; decodes nothing, imports no torch).
+
+    Parameters
+    ----------
+    data : bytes
+        One geocodec chunk, as ``compress`` returns it.
+
+    Returns
+    -------
+    dict
+        Format version, model (name, version, sha256), λ, γ, target bpp, shape, dtypes, SAR scale,
+        nodata values, masked sample counts, per-band scaling, byte counts and joint bpp.
+
+    Raises
+    ------
+    CorruptStreamError
+        When ``data`` is not a valid chunk (bad magic, truncated, CRC mismatch).
+    """
     c = bitstream.unpack(data)
     total = len(data)
     return {
