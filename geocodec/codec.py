@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from geocodec import bitstream
+from geocodec.chunk_info import inspect  # noqa: F401 - public name, torch-free home
 from geocodec.errors import (
     CorruptStreamError,
     EntropyParameterMismatchError,
@@ -22,11 +23,11 @@ from geocodec.errors import (
 )
 from geocodec.model.entropy import EntropyMismatch, LatentStreams
 from geocodec.model.joint import STRIDE
+from geocodec.options import BACKENDS, MODALITIES, OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, Backend  # noqa: F401
 from geocodec.normalize import BandScaling, apply_scaling, db_to_linear, fit_scaling, invert_scaling, linear_to_db
 from geocodec.registry import GeocodecModel, find_model_for, load_model
-from geocodec.settings import OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, check_gamma, check_rate
+from geocodec.settings import check_gamma, check_rate
 
-MODALITIES = ("both", "optical", "sar")
 #: Target-bitrate mode: relative tolerance and the most entropy-coding passes per item.
 TARGET_TOLERANCE = 0.03
 TARGET_MAX_PASSES = 10
@@ -180,7 +181,7 @@ def _encode_group(model: GeocodecModel, items: list[_Item], lmbda, target) -> li
     x_opt = torch.from_numpy(np.stack([_pad(i.optical.normalized, hw) for i in items])).to(dev)
     x_sar = torch.from_numpy(np.stack([_pad(i.sar.normalized, hw) for i in items])).to(dev)
     gamma = torch.tensor([i.gamma for i in items], dtype=torch.float32, device=dev)
-    with torch.no_grad():
+    with torch.inference_mode():
         features = net.encoder(x_opt, x_sar, gamma)  # the analysis transform runs once per item
 
         def code(lmbdas: list[float], which: list[int] | None = None) -> list[bytes]:
@@ -266,12 +267,12 @@ def compress_batch(pairs, *, lmbda=None, gamma=0.5, model="default", device="aut
     groups: dict[tuple[int, int], list[int]] = {}
     for k, it in enumerate(items):
         groups.setdefault(it.padded, []).append(k)
-    with m.lock:
-        for idx in groups.values():
-            for start in range(0, len(idx), max(1, batch_size)):
-                part = idx[start:start + batch_size]
-                for k, data in zip(part, _encode_group(m, [items[k] for k in part], lam, target)):
-                    out[k] = data
+    # no model lock: coding only reads the model, so Dask threads encode in parallel
+    for idx in groups.values():
+        for start in range(0, len(idx), max(1, batch_size)):
+            part = idx[start:start + batch_size]
+            for k, data in zip(part, _encode_group(m, [items[k] for k in part], lam, target)):
+                out[k] = data
     return out
 
 
@@ -376,23 +377,29 @@ def entropy_decode(chunks, device="auto", model=None) -> list[DecodedLatent]:
                 raise CorruptStreamError("chunk header does not match its model's band or stage counts")
         streams = [LatentStreams(z=c.z, y=c.y, checks=c.checks) for c in cs]
         lam = torch.tensor([c.lmbda for c in cs], dtype=torch.float32, device=m.device)
-        with m.lock:
-            try:
-                y_dec = m.net.decompress_latent(streams, (hp // 16, wp // 16), lam)
-            except EntropyMismatch as e:
-                raise EntropyParameterMismatchError(
-                    f"cannot decode chunk safely: {e}. Decode on the kind of device that encoded it, "
-                    "or re-encode") from None
+        try:
+            y_dec = m.net.decompress_latent(streams, (hp // 16, wp // 16), lam)
+        except EntropyMismatch as e:
+            raise EntropyParameterMismatchError(
+                f"cannot decode chunk safely: {e}. Decode on the kind of device that encoded it, "
+                "or re-encode") from None
         y_cpu = y_dec.cpu()
         for j, (k, c) in enumerate(zip(idx, cs)):
             results[k] = DecodedLatent(chunk=c, latent=y_cpu[j], model=m)
     return results
 
 
-def synthesize(latents: list[DecodedLatent], modality: str = "both") -> list:
+def _check_backend(backend) -> str:
+    if backend not in BACKENDS:
+        raise InvalidInputError(f"backend={backend!r}: use one of {BACKENDS}")
+    return backend
+
+
+def synthesize(latents: list[DecodedLatent], modality: str = "both", backend: Backend = "torch") -> list:
     """Run only the requested decoder(s) on entropy-decoded latents → arrays as ``decompress`` gives."""
     if modality not in MODALITIES:
         raise InvalidInputError(f"modality={modality!r}: use one of {MODALITIES}")
+    _check_backend(backend)
     results: list = [None] * len(latents)
     groups: dict[tuple, list[int]] = {}
     for k, d in enumerate(latents):
@@ -401,9 +408,13 @@ def synthesize(latents: list[DecodedLatent], modality: str = "both") -> list:
         m = latents[idx[0]].model
         y_dec = torch.stack([latents[k].latent for k in idx]).to(m.device)
         outs = {}
-        with m.lock:
-            for which in ("optical", "sar"):
-                if modality in (which, "both"):
+        for which in ("optical", "sar"):
+            if modality in (which, "both"):
+                if backend == "onnx-int8":
+                    from geocodec.model import int8_synthesis
+
+                    outs[which] = int8_synthesis.synthesize(m, y_dec, which)
+                else:
                     outs[which] = m.net.synthesize(y_dec, which).float().cpu().numpy()
         for j, k in enumerate(idx):
             c = latents[k].chunk
@@ -412,44 +423,20 @@ def synthesize(latents: list[DecodedLatent], modality: str = "both") -> list:
     return results
 
 
-def decompress_batch(chunks, modality: str = "both", device="auto", model=None) -> list:
+def decompress_batch(chunks, modality: str = "both", device="auto", model=None, backend: Backend = "torch") -> list:
     """Decode many chunks; chunks of the same model and size share device batches."""
     if modality not in MODALITIES:
         raise InvalidInputError(f"modality={modality!r}: use one of {MODALITIES}")
-    return synthesize(entropy_decode(chunks, device=device, model=model), modality)
+    _check_backend(backend)
+    return synthesize(entropy_decode(chunks, device=device, model=model), modality, backend)
 
 
-def decompress(data, modality: str = "both", device="auto", model=None):
+def decompress(data, modality: str = "both", device="auto", model=None, backend: Backend = "torch"):
     """Decode one chunk: ``(optical, sar)`` for ``modality='both'``, else one array.
 
     Arrays come back in the shapes and dtypes that were compressed, NaN/nodata exactly where
     they were. ``modality='sar'`` (or ``'optical'``) runs only that modality's decoder.
+    ``backend='onnx-int8'`` runs the decoders as int8 ONNX Runtime graphs built from the model
+    (faster on a CPU, slightly lossier; needs ``geocodec[fast]``); ``'torch'`` is exact.
     """
-    return decompress_batch([data], modality=modality, device=device, model=model)[0]
-
-
-def inspect(data) -> dict:
-    """Header fields of a chunk (verifies its CRC; decodes nothing)."""
-    c = bitstream.unpack(data)
-    total = len(data)
-    return {
-        "format_version": c.format_version,
-        "model": {"name": c.model_name, "version": c.model_version, "sha256": c.model_sha256},
-        "lmbda": c.lmbda,
-        "gamma": c.gamma,
-        "target_bpp": c.target_bpp,
-        "height": c.height,
-        "width": c.width,
-        "optical_shape": (c.n_optical, c.height, c.width),
-        "sar_shape": (c.n_sar, c.height, c.width),
-        "optical_dtype": c.optical_dtype,
-        "sar_dtype": c.sar_dtype,
-        "sar_scale": "linear" if c.sar_linear else "db",
-        "optical_nodata": c.optical_nodata,
-        "sar_nodata": c.sar_nodata,
-        "masked_samples": {k: int(v.sum()) for k, v in c.masks.items()},
-        "scaling": {"lo": c.scaling[:, 0].tolist(), "hi": c.scaling[:, 1].tolist(),
-                    "min": c.scaling[:, 2].tolist(), "max": c.scaling[:, 3].tolist()},
-        "bytes": {"total": total, "z": len(c.z), "y": len(c.y), "header": total - len(c.z) - len(c.y)},
-        "bpp": 8 * total / (2 * c.height * c.width),
-    }
+    return decompress_batch([data], modality=modality, device=device, model=model, backend=backend)[0]

@@ -39,3 +39,7 @@ class CubeLockedError(GeocodecError):
 
 class ChunkIdentityError(CorruptStreamError):
     """A chunk frame that belongs elsewhere: another position in the cube, or another cube."""
+
+
+class BackendUnavailableError(GeocodecError):
+    """An optional decode backend (e.g. ``backend="onnx-int8"``) whose packages are not installed."""

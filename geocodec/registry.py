@@ -3,6 +3,7 @@
 ``weights/registry.json`` is the single source of truth; ``load_model`` verifies the weights'
 sha256 against it (and against the file's own metadata) and never unpickles anything.
 A path to a ``.safetensors`` file is accepted wherever a model name is, for models you train.
+Importing this module does not import torch; ``load_model`` does.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from geocodec.errors import InvalidInputError, UnknownModelError
-from geocodec.model import JointCodecModel
-from geocodec.model_file import load_model_file, read_metadata
+from geocodec.threads import apply_torch_threads
+
+if TYPE_CHECKING:  # torch loads only when a model is (this module stays importable without it)
+    import torch
+
+    from geocodec.model import JointCodecModel
 
 _REGISTRY = "registry.json"
 
@@ -36,6 +40,8 @@ def available_models() -> list[str]:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    import torch
+
     if isinstance(device, torch.device):
         return device
     if device == "auto":
@@ -61,7 +67,9 @@ class GeocodecModel:
     note: str = ""
 
     def __post_init__(self):
-        self.lock = threading.RLock()  # coding is not re-entrant across threads on one module
+        # Coding runs without it (it only reads the model; see geocodec.threads). Kept for callers
+        # that mutate a loaded model (training, weight swaps) and must exclude coders meanwhile.
+        self.lock = threading.RLock()
 
     @property
     def optical_bands(self) -> tuple[str, ...]:
@@ -103,9 +111,12 @@ def load_model(name: str | GeocodecModel = "default", device: str = "auto") -> G
     if not isinstance(name, (str, Path)):
         raise UnknownModelError(f"model must be a registered name or a weights path, got {type(name).__name__}")
     dev = resolve_device(device)
+    apply_torch_threads()
     key = (str(name), str(dev))
     with _cache_lock:
         if key not in _cache:
+            from geocodec.model_file import load_model_file
+
             path, expected = _locate(str(name))
             net, meta = load_model_file(path, expected_sha256=expected)
             _cache[key] = GeocodecModel(
@@ -127,12 +138,16 @@ def find_model_for(name: str, sha256: str, device: str = "auto") -> GeocodecMode
 
 def model_summary(path) -> dict:
     """Metadata of a weights file without loading its tensors."""
+    from geocodec.model_file import read_metadata
+
     return read_metadata(path)
 
 
 def publish_model(weights_path, *, training_data: str, note: str = "") -> dict:
     """Copy a trained weights file into the package and (re)write its registry entry."""
     import shutil
+
+    from geocodec.model_file import read_metadata
 
     meta = read_metadata(weights_path)
     cfg = json.loads(meta["config"])

@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from geocodec.errors import InvalidInputError, ModelMismatchError, UnknownModelError
+from geocodec.options import OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from geocodec.registry import GeocodecModel
 
-#: Supported sample types, SAR scales and device policies.
-OPTICAL_DTYPES = ("uint8", "uint16", "int16", "float32")
-SAR_DTYPES = ("float32", "float64")
-SAR_SCALES = ("db", "linear")
+#: Device policies (the sample types and SAR scales are ``geocodec.options``').
 SarScale = Literal["db", "linear"]
 #: Environment variable that picks the device codecs run on when nobody passes one.
 DEVICE_ENV = "GEOCODEC_DEVICE"

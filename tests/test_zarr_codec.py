@@ -156,17 +156,17 @@ def test_zarr_codec_dict_round_trip():
 def test_zarr_v3_batch_hook_sends_all_chunks_in_one_batch(rng, monkeypatch):
     import zarr
 
-    import geocodec.codec as chunk_coder
+    import geocodec.codec as codec_module  # the chunk coder imports it when it codes (no torch before)
     from numcodecs_plugin.zarr_codec import GeocodecZarrCodec
 
     batches = []
-    real = chunk_coder.compress_batch
+    real = codec_module.compress_batch
 
     def counting(pairs, **kw):
         batches.append(len(pairs))
         return real(pairs, **kw)
 
-    monkeypatch.setattr(chunk_coder, "compress_batch", counting)
+    monkeypatch.setattr(codec_module, "compress_batch", counting)
     data = _chunk(rng, 1, 100, 90)[0]
     with zarr.config.set({"codec_pipeline.batch_size": 8}):  # read when an array is opened
         z = zarr.create_array(store={}, shape=(6, 100, 90), chunks=(6, 64, 64), dtype="float32",

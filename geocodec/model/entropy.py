@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 import zlib
 from dataclasses import dataclass
 
@@ -28,6 +29,10 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from geocodec.model.layers import conv, deconv
 
 SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
+
+#: Guards the lazily built coding caches (float64 nets, CDF lists). Coding itself is lock-free:
+#: it only reads weights and tables, so threads may encode and decode with one model at once.
+_INIT_LOCK = threading.Lock()
 
 
 def scale_table() -> list[float]:
@@ -142,7 +147,13 @@ class LatentEntropyModel(nn.Module):
 
     def train(self, mode: bool = True):
         self._coding_nets.clear()  # weights may change: rebuild the float64 copy when coding
+        self._cdf_cache = None
         return super().train(mode)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._coding_nets.clear()  # new weights and z tables: rebuild the coding copies
+        self._cdf_cache = None
+        return super()._load_from_state_dict(*args, **kwargs)
 
     def freeze_tables(self) -> None:
         """Compute the hyper-latent CDF tables from the trained density (done once, at export).
@@ -154,43 +165,86 @@ class LatentEntropyModel(nn.Module):
 
     # ------------------------------------------------------------------ coding
     def _coding(self) -> ParameterNets:
-        if not self._coding_nets:
-            self._coding_nets.append(copy.deepcopy(self.nets).double().eval())
-        return self._coding_nets[0]
+        nets = self._coding_nets
+        if not nets:
+            with _INIT_LOCK:
+                if not nets:
+                    nets.append(copy.deepcopy(self.nets).double().eval())
+        return nets[0]
+
+    @staticmethod
+    def _trimmed(model) -> tuple[list[list[int]], list[int], list[int]]:
+        """A compressai entropy model's CDF table as the rANS coder's arguments, each row cut to its
+        real length. compressai pads every row to the longest one and converts the whole padded table
+        from Python on every call; the coder reads only ``length`` entries of a row, so trimmed rows
+        code identical bytes at a fraction of the conversion cost."""
+        lengths = model._cdf_length.reshape(-1).int().tolist()
+        rows = model._quantized_cdf.tolist()
+        return [row[:n] for row, n in zip(rows, lengths)], lengths, model._offset.reshape(-1).int().tolist()
 
     def _cdfs(self):
-        if self._cdf_cache is None:
-            gc = self.y_model
-            self._cdf_cache = (
-                gc._quantized_cdf.tolist(),
-                gc._cdf_length.reshape(-1).int().tolist(),
-                gc._offset.reshape(-1).int().tolist(),
-            )
-        return self._cdf_cache
+        """(y tables, z tables), converted once per model and cached (``freeze_tables`` resets it)."""
+        cache = self._cdf_cache
+        if cache is None:
+            with _INIT_LOCK:
+                if self._cdf_cache is None:
+                    self._cdf_cache = (self._trimmed(self.y_model), self._trimmed(self.z_model))
+                cache = self._cdf_cache
+        return cache
 
     def _indexes(self, scales: torch.Tensor) -> torch.Tensor:
         table = self.y_model.scale_table.to(scales)
         s = scales.clamp_min(table[0])
         # index = number of table entries strictly below s (compressai's build_indexes rule)
-        return (s[..., None] > table[:-1]).sum(-1).int()
+        return torch.searchsorted(table[:-1].contiguous(), s.contiguous(), right=False).int()
+
+    def _z_medians(self, n: int, hw) -> torch.Tensor:
+        med = self.z_model._get_medians().detach().reshape(1, -1, 1, 1)
+        return med.expand(n, -1, *hw)
+
+    def _compress_z(self, z: torch.Tensor) -> tuple[list[bytes], torch.Tensor]:
+        """``EntropyBottleneck.compress`` + ``decompress`` with the cached tables: same bytes, same ẑ."""
+        cdfs, lengths, offsets = self._cdfs()[1]
+        med = self._z_medians(z.shape[0], z.shape[-2:])
+        sym = torch.round(z - med).int()
+        sym_cpu = sym.cpu()
+        idx = torch.arange(z.shape[1], dtype=torch.int32).reshape(-1, 1).expand(-1, z[0, 0].numel())
+        idx = idx.reshape(-1).tolist()
+        strings = []
+        for b in range(z.shape[0]):
+            enc = BufferedRansEncoder()
+            enc.encode_with_indexes(sym_cpu[b].reshape(-1).tolist(), idx, cdfs, lengths, offsets)
+            strings.append(enc.flush())
+        return strings, sym.to(med.dtype) + med
+
+    def _decompress_z(self, strings: list[bytes], hw) -> torch.Tensor:
+        cdfs, lengths, offsets = self._cdfs()[1]
+        c = len(lengths)
+        idx = torch.arange(c, dtype=torch.int32).reshape(-1, 1).expand(-1, hw[0] * hw[1]).reshape(-1).tolist()
+        sym = torch.empty(len(strings), c, *hw, dtype=torch.int32)
+        dec = RansDecoder()
+        for b, s in enumerate(strings):
+            sym[b] = torch.tensor(dec.decode_with_indexes(s, idx, cdfs, lengths, offsets),
+                                  dtype=torch.int32).reshape(c, *hw)
+        med = self._z_medians(len(strings), hw)
+        return sym.to(med.device).type_as(med) + med
 
     @staticmethod
     def _check(idx: torch.Tensor) -> int:
         return zlib.crc32(idx.cpu().numpy().astype("<i4").tobytes()) & 0xFFFF
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def compress(self, y: torch.Tensor) -> list[LatentStreams]:
         nets = self._coding()
         z = self.h_a(y)
-        z_strings = self.z_model.compress(z)
-        z_hat = self.z_model.decompress(z_strings, z.shape[-2:])
+        z_strings, z_hat = self._compress_z(z)
         hyper = nets.h_s(z_hat.double())
         y = y.double()
         anchors = anchor_mask(*y.shape[-2:], device=y.device)
         stages = (anchors, ~anchors)
         encoders = [BufferedRansEncoder() for _ in range(y.shape[0])]
         checks: list[list[int]] = [[] for _ in range(y.shape[0])]
-        cdfs, lengths, offsets = self._cdfs()
+        cdfs, lengths, offsets = self._cdfs()[0]
         y_hats = []
         for k, y_k in enumerate(y.split(self.groups, dim=1)):
             ctx = nets.context(k, y_hats)
@@ -211,12 +265,12 @@ class LatentEntropyModel(nn.Module):
             y_hats.append(y_hat_k)
         return [LatentStreams(z=z_strings[b], y=enc.flush(), checks=checks[b]) for b, enc in enumerate(encoders)]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def decompress(self, streams: list[LatentStreams], latent_hw: tuple[int, int], device) -> torch.Tensor:
         """Entropy-decode a batch of items (same latent size) → ŷ (float32)."""
         nets = self._coding()
         h, w = latent_hw
-        z_hat = self.z_model.decompress([s.z for s in streams], ((h + 3) // 4, (w + 3) // 4))
+        z_hat = self._decompress_z([s.z for s in streams], ((h + 3) // 4, (w + 3) // 4))
         hyper = nets.h_s(z_hat.to(device).double())[..., :h, :w]
         anchors = anchor_mask(h, w, device=device)
         stages = (anchors, ~anchors)
@@ -225,7 +279,7 @@ class LatentEntropyModel(nn.Module):
             dec = RansDecoder()
             dec.set_stream(s.y)
             decoders.append(dec)
-        cdfs, lengths, offsets = self._cdfs()
+        cdfs, lengths, offsets = self._cdfs()[0]
         n = len(streams)
         y_hats = []
         stage_no = 0

@@ -52,13 +52,13 @@ class JointCodecModel(nn.Module):
     def compress_latent(self, y: torch.Tensor) -> list[LatentStreams]:
         return self.entropy.compress(y)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def decompress_latent(self, streams: list[LatentStreams], latent_hw, lmbda: torch.Tensor) -> torch.Tensor:
         device = lmbda.device
         y_hat = self.entropy.decompress(streams, latent_hw, device)
         return y_hat * self.decoder_gain(lmbda)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def synthesize(self, y_dec: torch.Tensor, modality: str) -> torch.Tensor:
         decoder = self.optical_decoder if modality == "optical" else self.sar_decoder
         return decoder(y_dec)

@@ -1,0 +1,188 @@
+"""Optional fast CPU decode: the synthesis transforms as int8 ONNX Runtime graphs (``backend="onnx-int8"``).
+
+On a CPU the synthesis networks are about 60 % of a decode. This backend builds, from the loaded
+model at run time (no extra weight files), for each modality:
+
+1. an exact float copy of the decoder in which every 5×5 stride-2 transposed convolution is
+   rewritten as a 3×3 convolution to 4× the channels followed by ``PixelShuffle(2)`` (the same
+   sums in another order: float32 rounding apart, identical), which int8 kernels run well;
+2. its ONNX graph (``torch.onnx.export``, dynamic height and width);
+3. a statically quantised QDQ graph (int8 weights per channel, uint8 activations), calibrated on
+   latents that the model's own encoder makes from fixed synthetic pairs (seeded), so every build
+   on every machine calibrates identically.
+
+Decoding through it is lossy beyond the codec itself (the PSNR cost is measured in
+``benchmarks/throughput.py --backend onnx-int8`` and stated in the README) and deterministic: a
+session with fixed threads maps the same latent to the same output. Entropy decoding is unchanged;
+chunks are the same. Needs ``onnxruntime`` and ``onnx`` (the ``fast`` extra).
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from geocodec.errors import BackendUnavailableError
+
+#: Calibration: fixed seeds, sizes and rates (λ spread over the model's range, γ over [0, 1]).
+CALIBRATION_SEEDS = (11, 12, 13, 14, 15, 16)
+CALIBRATION_SIZE = 128
+
+_sessions: dict[tuple[str, str], object] = {}
+_build_lock = threading.Lock()
+
+
+def _require():
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime
+        from onnxruntime import quantization  # noqa: F401
+    except ImportError as e:
+        raise BackendUnavailableError(
+            f"backend='onnx-int8' needs onnxruntime and onnx ({e.name} is missing): "
+            "pip install 'geocodec[fast]', or use backend='torch'") from None
+    return onnxruntime
+
+
+class _PixelShuffleDeconv(nn.Module):
+    """A 5×5, stride-2, padding-2, output-padding-1 ``ConvTranspose2d`` as 3×3 conv + PixelShuffle(2).
+
+    Output pixel (2m + r) of the transposed convolution sums input pixels m + d (d ∈ {−1, 0, 1})
+    times kernel tap k = r + 2 − 2d (when 0 ≤ k < 5); each output phase (ry, rx) becomes 1/4 of
+    the conv's output channels, which ``PixelShuffle`` interleaves back."""
+
+    def __init__(self, t: nn.ConvTranspose2d):
+        super().__init__()
+        assert t.kernel_size == (5, 5) and t.stride == (2, 2) and t.padding == (2, 2) \
+            and t.output_padding == (1, 1), "only the codec's 5×5 stride-2 deconvolutions are rewritten"
+        w_t = t.weight.detach()  # (in, out, 5, 5)
+        c_in, c_out = w_t.shape[:2]
+        w = w_t.new_zeros(c_out, 2, 2, c_in, 3, 3)
+        for ry in range(2):
+            for rx in range(2):
+                for dy in (-1, 0, 1):
+                    for dx in (-1, 0, 1):
+                        ky, kx = ry + 2 - 2 * dy, rx + 2 - 2 * dx
+                        if 0 <= ky < 5 and 0 <= kx < 5:
+                            w[:, ry, rx, :, dy + 1, dx + 1] = w_t[:, :, ky, kx].T
+        self.conv = nn.Conv2d(c_in, 4 * c_out, 3, padding=1)
+        self.conv.weight.data = w.reshape(4 * c_out, c_in, 3, 3).contiguous()
+        self.conv.bias.data = t.bias.detach().repeat_interleave(4)
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, x):
+        return self.shuffle(self.conv(x))
+
+
+def rewrite_deconvolutions(module: nn.Module) -> nn.Module:
+    """A float copy of ``module`` with every transposed convolution as conv + PixelShuffle."""
+    import copy
+
+    out = copy.deepcopy(module).float().cpu().eval()
+
+    def swap(parent: nn.Module):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.ConvTranspose2d):
+                setattr(parent, name, _PixelShuffleDeconv(child))
+            else:
+                swap(child)
+
+    swap(out)
+    for m in out.modules():  # in-place activations would not survive export as separate nodes cleanly
+        if isinstance(m, nn.LeakyReLU):
+            m.inplace = False
+    return out
+
+
+def _calibration_latents(model) -> list[np.ndarray]:
+    """Gained, decoded latents ŷ of fixed synthetic pairs: what the decoders see in use."""
+    from scipy.ndimage import gaussian_filter
+
+    from geocodec.codec import compress, entropy_decode
+
+    lo, hi = model.lmbda_range
+    lams = np.exp(np.linspace(np.log(lo), np.log(hi), len(CALIBRATION_SEEDS)))
+    out = []
+    for k, seed in enumerate(CALIBRATION_SEEDS):
+        rng = np.random.default_rng(seed)
+        s = CALIBRATION_SIZE
+        base = gaussian_filter(rng.standard_normal((s, s)), 3 + k)
+        base = (base - base.min()) / (np.ptp(base) + 1e-9)
+        opt = np.stack([300 + 4000 * base ** (1 + 0.3 * b) + 60 * gaussian_filter(rng.standard_normal((s, s)), 1)
+                        for b in range(len(model.optical_bands))]).astype(np.uint16)
+        sar = np.stack([-18 + 12 * base + rng.normal(0, 1.5, (s, s)) - 6 * b
+                        for b in range(len(model.sar_bands))]).astype(np.float32)
+        data = compress(opt, sar, lmbda=float(lams[k]), gamma=k / (len(CALIBRATION_SEEDS) - 1), model=model,
+                        device=str(model.device))
+        out.append(entropy_decode([data], device=str(model.device), model=model)[0].latent[None].numpy())
+    return out
+
+
+def _build(model, modality: str):
+    ort = _require()
+    from onnxruntime.quantization import CalibrationDataReader
+
+    decoder = model.net.optical_decoder if modality == "optical" else model.net.sar_decoder
+    net = rewrite_deconvolutions(decoder)
+    m = model.net.config.latent_channels
+    calib = _calibration_latents(model)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"latent": x} for x in calib])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    import logging
+
+    quiet = logging.getLogger()  # onnxruntime.quantization advises on the root logger
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        graph = _quantized_graph(net, m, Reader())
+    finally:
+        quiet.setLevel(level)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, torch.get_num_threads())
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(graph, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def _quantized_graph(net: nn.Module, latent_channels: int, reader) -> bytes:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    example = torch.zeros(1, latent_channels, 4, 4)
+    with tempfile.TemporaryDirectory(prefix="geocodec-int8-") as tmp:
+        f32, q8 = Path(tmp) / "f32.onnx", Path(tmp) / "int8.onnx"
+        buf = io.BytesIO()
+        torch.onnx.export(net, (example,), buf, input_names=["latent"], output_names=["image"],
+                          dynamic_axes={"latent": {0: "n", 2: "h", 3: "w"}, "image": {0: "n", 2: "H", 3: "W"}},
+                          opset_version=17, dynamo=False)
+        f32.write_bytes(buf.getvalue())
+        quantize_static(str(f32), str(q8), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        return q8.read_bytes()
+
+
+def session(model, modality: str):
+    """The int8 synthesis session of one model's modality (built on first use, then cached)."""
+    key = (model.sha256, modality)
+    if key not in _sessions:
+        with _build_lock:
+            if key not in _sessions:
+                _sessions[key] = _build(model, modality)
+    return _sessions[key]
+
+
+def synthesize(model, y_dec: torch.Tensor, modality: str) -> np.ndarray:
+    """Decoded latents (N, M, h, w) → that modality's normalised bands (N, C, H, W) float32."""
+    x = np.ascontiguousarray(y_dec.detach().float().cpu().numpy())
+    return session(model, modality).run(None, {"latent": x})[0]

@@ -1,0 +1,81 @@
+"""Bit-exactness of the coding path against chunks written before the entropy speed-ups.
+
+``tests/data/prechange/`` holds chunks encoded by the unmodified v0.1 coding path (commit in its
+manifest) with the shipped default model, and the sha256 of the arrays they decoded to. Any
+change to entropy coding (CDF handling, scale→index, threading, backends) must decode them to
+identical bytes and re-encode their inputs to identical chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import smooth_pair
+
+FIXTURES = Path(__file__).parent / "data" / "prechange"
+MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
+CASES = sorted(MANIFEST["chunks"])
+
+
+def _sha(a) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def _inputs(case: dict):
+    opt, sar = smooth_pair(np.random.default_rng(case["seed"]), *case["shape"])
+    if case["sar_nan_box"]:
+        sar[:, 5:9, 10:20] = np.nan
+    assert hashlib.sha256(opt.tobytes() + sar.tobytes()).hexdigest() == case["sha256_input"], \
+        "synthetic input generator changed: the fixture inputs cannot be reproduced"
+    return opt, sar
+
+
+@pytest.fixture(scope="module")
+def model():
+    import geocodec
+
+    m = geocodec.load_model("default", device="cpu")
+    if m.sha256 != MANIFEST["model"]["sha256"]:
+        pytest.skip("the shipped default model changed since the fixtures were written")
+    return m
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_prechange_chunk_decodes_identically(model, name):
+    import geocodec
+
+    case = MANIFEST["chunks"][name]
+    data = (FIXTURES / f"{name}.geoc").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == case["sha256_chunk"]
+    opt, sar = geocodec.decompress(data, device="cpu")
+    assert (str(opt.dtype), str(sar.dtype)) == (case["optical_dtype"], case["sar_dtype"])
+    assert _sha(opt) == case["sha256_optical"]
+    assert _sha(sar) == case["sha256_sar"]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_prechange_input_reencodes_identically(model, name):
+    import geocodec
+
+    case = MANIFEST["chunks"][name]
+    opt, sar = _inputs(case)
+    data = geocodec.compress(opt, sar, lmbda=case["lmbda"], gamma=case["gamma"], device="cpu")
+    assert data == (FIXTURES / f"{name}.geoc").read_bytes()
+
+
+def test_prechange_batch_reencodes_identically(model):
+    """Items coded together in device batches (two sizes, two items each) give their reference chunks."""
+    import geocodec
+
+    names = [n for n in CASES if MANIFEST["chunks"][n]["lmbda"] == 0.01] * 2
+    assert len({tuple(MANIFEST["chunks"][n]["shape"]) for n in names}) == 2
+    cases = [MANIFEST["chunks"][n] for n in names]
+    out = geocodec.compress_batch([_inputs(c) for c in cases], lmbda=0.01, gamma=[c["gamma"] for c in cases],
+                                  device="cpu")
+    for n, data in zip(names, out):
+        assert data == (FIXTURES / f"{n}.geoc").read_bytes(), n
