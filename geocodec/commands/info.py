@@ -56,7 +56,8 @@ def run(args) -> int:
     rate = f"λ={d['lmbda']}" if d.get("lmbda") is not None else f"target {d['target_bpp']} bpp"
     lines = [
         f"{d['store']}  (Zarr v{d['zarr_format']}, {'complete' if d.get('complete') else 'INCOMPLETE'})",
-        f"  array     {d['array']} {dict(zip(d['dims'], d['shape']))} float32, chunks {d['chunk_shape']}",
+        f"  array     {d['array']} {dict(zip(d['dims'], d['shape']))} float32, chunks {d['chunk_shape']}"
+        + (f" in shards {d['shard_shape']}" if d["shard_shape"] else ""),
         f"  bands     optical {d['optical_bands']} ({d['optical_dtype']}), SAR {d['sar_bands']} "
         f"({d['sar_dtype']}, {d['sar_scale']})",
         f"  model     {m['name']} v{m['version']} sha256 {m['sha256'][:16]}…",
