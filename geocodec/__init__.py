@@ -39,10 +39,10 @@ def __getattr__(name):
 
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name == "stac":
-        return importlib.import_module("geocodec.stac")
+    if name in ("stac", "cube"):
+        return importlib.import_module(f"geocodec.{name}")
     raise AttributeError(f"module 'geocodec' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted([*globals(), *_LAZY, "stac"])
+    return sorted([*globals(), *_LAZY, "stac", "cube"])

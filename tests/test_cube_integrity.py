@@ -202,3 +202,44 @@ def test_frame_version_1_chunks_still_decode(rng):
     bad[-4:] = struct.pack("<I", zlib.crc32(bytes(bad[:-4])))
     with pytest.raises(Exception, match="frame version 7"):
         codec.decode(bytes(bad))
+
+
+RACER = """
+import sys
+sys.path.insert(0, {tests!r})
+import geocodec
+from geocodec.errors import CubeLockedError
+from zarr_data import dataset
+try:
+    geocodec.to_zarr(dataset(96, 96, seed=8), {store!r}, mode="w", lmbda=float(sys.argv[1]), chunks=32,
+                     batch_chunks=1, device="cpu", progress=False, quality_chunks=1)
+    print("wrote")
+except CubeLockedError as e:
+    print("locked:", e)
+"""
+
+
+@pytest.mark.slow
+def test_two_writers_with_different_settings_never_leave_a_mixed_cube(tmp_path):
+    """Two processes replace one cube at once with different λ: whatever the interleaving, the result is
+    one cube at one λ (or a clean CubeLockedError for the loser), never a mix."""
+    import time
+
+    store = tmp_path / "race.zarr"
+    geocodec.to_zarr(dataset(96, 96, seed=8), str(store), **KW)
+    script = tmp_path / "race.py"
+    script.write_text(RACER.format(tests=str(__import__("pathlib").Path(__file__).parent), store=str(store)))
+    first = subprocess.Popen([sys.executable, str(script), "0.002"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    deadline = time.monotonic() + 120  # start the second one while the first is writing
+    while time.monotonic() < deadline and not any(k.startswith(".geocodec-lock-") for k in chunk_files(store)):
+        time.sleep(0.05)
+    second = subprocess.Popen([sys.executable, str(script), "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    outs = [p.communicate(timeout=300) for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], [o[1][-1500:] for o in outs]
+    assert any("wrote" in o[0] for o in outs)
+    rec = open_cube(store).record
+    lams = {round(geocodec.inspect(framing.unpack(v).items[0])["lmbda"], 6)
+            for k, v in chunk_files(store).items() if not k.startswith(".geocodec-")}
+    assert rec.complete and lams == {round(rec.lmbda, 6)} and len(rec.fingerprints) == 9

@@ -25,24 +25,26 @@ def describe(store) -> dict:
 
     Metadata only, through ``open_cube``: nothing is decoded and torch is never imported.
     """
-    from geocodec.cube.record import open_cube
+    from geocodec.cube import open_cube
     from geocodec.cube.store import array_dims, list_chunk_keys, stored_bytes
 
     cube = open_cube(store, allow_incomplete=True)
-    arr = cube.array
-    keys = list_chunk_keys(arr)
-    crs = dict(cube.group["spatial_ref"].attrs).get("crs_wkt") if "spatial_ref" in cube.group else None
     record = cube.record.to_attrs()
-    record.pop("fingerprints", None)  # one hex digest per chunk: not for a summary
+    arr = cube.array
+    keys = {k for k in list_chunk_keys(arr) if not k.startswith(".geocodec-")}
+    stored = stored_bytes(arr, keys)
+    crs = None
+    if "spatial_ref" in cube.group:
+        crs = dict(cube.group["spatial_ref"].attrs).get("crs_wkt")
     shards = getattr(arr, "shards", None)
-    objects = math.prod(-(-n // s) for n, s in zip(arr.shape, shards)) if shards else int(arr.nchunks)
     return {
         "store": str(store), "zarr_format": arr.metadata.zarr_format, "array": cube.record.array,
         "dims": list(array_dims(arr)), "shape": list(arr.shape), "chunk_shape": list(arr.chunks),
-        "shard_shape": list(shards) if shards else None,
-        # stored objects: chunks, or shards when sharded (shard_shape)
-        "chunks_stored": len(keys), "chunks_total": objects, "bytes_stored": stored_bytes(arr, keys),
-        "crs_wkt": crs, **{k: v for k, v in record.items() if k != "array"},
+        "shard_shape": list(shards) if shards else None, "objects_stored": len(keys),
+        "chunks_stored": len(cube.record.fingerprints) if shards else len(keys),
+        "chunks_total": math.prod(-(-s // c) for s, c in zip(arr.shape, arr.chunks)),
+        "bytes_stored": stored, "crs_wkt": crs,
+        **{k: v for k, v in record.items() if k not in ("array", "fingerprints", "quality_samples")},
     }
 
 
@@ -62,8 +64,8 @@ def run(args) -> int:
         f"({d['sar_dtype']}, {d['sar_scale']})",
         f"  model     {m['name']} v{m['version']} sha256 {m['sha256'][:16]}…",
         f"  settings  {rate}, γ={d['gamma']}, nodata optical={d['optical_nodata']} SAR={d['sar_nodata']}",
-        f"  stored    {d['chunks_stored']}/{d['chunks_total']} {'shards' if d['shard_shape'] else 'chunks'}, "
-        f"{d['bytes_stored']} bytes",
+        f"  stored    {d['chunks_stored']}/{d['chunks_total']} chunks"
+        + (f" in {d['objects_stored']} shard objects" if d["shard_shape"] else "") + f", {d['bytes_stored']} bytes",
     ]
     if q:
         ms = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731

@@ -110,7 +110,31 @@ def _write_block(block: np.ndarray, origin: tuple[int, ...], job: dict, lock: Cu
             out[arr.metadata.encode_chunk_key(coords[k])] = [fps[k], len(frame), True, coords[k][0]]
     if lock is not None:  # compute=False: the tasks keep the lock fresh themselves
         lock.renew()
+    del chunks, stored
+    _release_free_memory()
     return out
+
+
+_malloc_trim = None
+
+
+def _release_free_memory() -> None:
+    """Hand freed heap pages back to the OS after a task (glibc only; a no-op elsewhere).
+
+    glibc raises its mmap threshold after large frees, so later activations come from the heap and
+    its free pages stay resident: without this, peak RSS creeps up over a long write although the
+    working set per task is constant (benchmarks/memory.py).
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
 
 
 def _tasks(joint, plan: Plan, inp: WriteInput, job: dict, batch_chunks: int, gate=None):
