@@ -69,9 +69,15 @@ def modality_attrs(record: dict, which: Literal["optical", "sar"], has_grid_mapp
     return attrs
 
 
+#: Record keys that describe the store's chunks, not the data: left out of the Dataset's attrs
+#: (one digest per chunk would make a multi-megabyte attribute on a big cube).
+STORE_ONLY_KEYS = ("fingerprints", "quality_samples")
+
+
 def record_attrs(record: dict) -> dict[str, str]:
     """Dataset attrs: the group record as a JSON string (netCDF attributes cannot be dicts)."""
-    return {"Conventions": "CF-1.8", "geocodec": json.dumps(record, allow_nan=True, sort_keys=True)}
+    kept = {k: v for k, v in record.items() if k not in STORE_ONLY_KEYS}
+    return {"Conventions": "CF-1.8", "geocodec": json.dumps(kept, allow_nan=True, sort_keys=True)}
 
 
 def _stac_target(obj) -> tuple[Any, dict[str, Any]]:
