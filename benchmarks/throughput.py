@@ -122,7 +122,7 @@ def bench_zstd(pairs, repeat: int) -> dict:
 
 
 def bench_jpeg2000(pairs, bits_per_sample: float, repeat: int) -> dict | None:
-    from geocodec.baselines import jpeg2000 as j2k
+    from geocodec.evaluation.baselines import jpeg2000 as j2k
 
     if not j2k.available():
         print("  JPEG 2000 skipped: glymur/OpenJPEG not available", flush=True)
