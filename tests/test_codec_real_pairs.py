@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import geocodec
-from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
-from geocodec.validation import load_validation_sets
+from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+from geocodec.evaluation.datasets import load_validation_sets
 
 
 @pytest.fixture(scope="module")

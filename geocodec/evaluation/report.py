@@ -29,7 +29,7 @@ def _set_section(name: str, su: dict, result: dict) -> list[str]:
                 for w in su["winners"]]
         lines += ["Where each codec wins (highest joint PSNR on the envelopes, joint bpp; a codec competes "
                   "only inside its own rate range):", ""]
-        lines += _table(["best", "joint bpp", "runner-up", "lead (dB)"], rows) + [""]
+        lines += _table(["best", "joint bpp", "runner-up (where it starts)", "lead (dB)"], rows) + [""]
     rows = []
     for g, pts in su["geocodec"]["curves"].items():
         for p in pts:
