@@ -129,9 +129,11 @@ def test_seams_measured_on_a_scene_of_several_chunks(evaluated):
     result, _, opt, _ = evaluated
     (seam,) = result["seams"]  # the 64 px pair in 32 px chunks: 2 × 2 chunks
     assert seam["chunk"] == 32 and seam["shape"] == [64, 64]
-    assert [(d["scaling"], d["overlap_px"]) for d in seam["decoded"]] == \
-        [("per-chunk", 0), ("per-scene", 0), ("per-chunk", 8)]
-    per_chunk, _, overlapped = seam["decoded"]
+    assert [(d["scaling"], d["overlap_px"], d["decoded_together"]) for d in seam["decoded"]] == \
+        [("per-chunk", 0, False), ("per-scene", 0, False), ("per-chunk", 8, False), ("per-chunk", 0, True),
+         ("per-scene", 0, True)]
+    per_chunk, per_scene, overlapped, _, together = seam["decoded"]
+    assert together["bpp"] == per_scene["bpp"]  # decoding with the neighbours costs no bytes
     assert overlapped["bpp"] > per_chunk["bpp"]  # the overlap's bytes are counted
     for d in seam["decoded"]:
         for m in ("optical", "sar"):

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import smooth_pair
 from geocodec.errors import InvalidInputError
-from geocodec.evaluation.seams import border_error, border_gradients, code_in_chunks, scene_scaling
+from geocodec.evaluation.seams import (
+    border_error, border_gradients, code_decoded_together, code_in_chunks, scene_scaling)
 
 
 def test_a_step_at_the_chunk_border_is_counted_there():
@@ -54,3 +55,18 @@ def test_chunked_coding_reassembles_and_scene_scaling_is_shared(rng, model):
     assert np.array_equal(scal[0][:2], scal[1][:2])
     assert not np.array_equal(scal[0][2:], scal[1][2:])
     assert codec.fit_scaling.__module__ == "geocodec.normalize"  # restored after the block
+
+
+def test_decoding_chunks_together_costs_no_bytes(rng, model):
+    opt, sar = smooth_pair(rng, 64, 64)
+    sar[1, 5:9, 40:44] = np.nan
+    o, s, nbytes = code_decoded_together(model, opt, sar, 32, 0.01, 0.5, device="cpu")
+    _, s_apart, n_apart = code_in_chunks(model, opt, sar, 32, 0.01, 0.5, scaling="per-scene", device="cpu")
+    assert nbytes == n_apart  # the same chunks; only the synthesis sees the neighbours
+    assert o.dtype == opt.dtype and s.dtype == sar.dtype
+    assert np.array_equal(np.isnan(s), np.isnan(sar)) and np.array_equal(np.isnan(s_apart), np.isnan(sar))
+    from geocodec.evaluation.metrics import PEAK_OPTICAL, psnr
+
+    assert psnr(opt, o, PEAK_OPTICAL) > 25
+    with pytest.raises(InvalidInputError, match="whole 24 px chunks"):
+        code_decoded_together(model, opt, sar, 24, 0.01, 0.5, device="cpu")

@@ -66,14 +66,16 @@ def _seam_section(seams: list[dict]) -> list[str]:
              "vertical), and decoded RMSE within 2 px of a chunk border against elsewhere. The scene is coded "
              "chunk by chunk with each chunk's own scaling (as the writer does now), with one scaling "
              "for the whole scene, and with each chunk's own scaling but coded with its neighbours' pixels "
-             "around it (overlap; all bytes counted) and cropped.", ""]
+             "around it (overlap; all bytes counted) and cropped, and with the scene's scaling but decoded together "
+             "with its neighbours (all chunks' latents synthesised side by side, then cropped; no extra bytes).", ""]
     for s in seams:
         i = s["input"]
         lines += [f"{s['pair']} ({s['shape'][0]}×{s['shape'][1]}) in {s['chunk']} px chunks, γ = {s['gamma']}; "
                   f"input |Δ| border / elsewhere: optical {i['optical']['border']:.1f} / "
                   f"{i['optical']['elsewhere']:.1f}, SAR {i['sar']['border']:.3f} / {i['sar']['elsewhere']:.3f} dB.",
                   ""]
-        rows = [[f"{d['lmbda']:.4g}", d["scaling"] + (f", {d['overlap_px']} px overlap" if d.get("overlap_px") else ""),
+        rows = [[f"{d['lmbda']:.4g}", d["scaling"] + (f", {d['overlap_px']} px overlap" if d.get("overlap_px") else "")
+                 + (", decoded with neighbours" if d.get("decoded_together") else ""),
                  _f(d["bpp"], 3), _f(d["psnr_optical"]), _f(d["psnr_sar"]),
                  f"{d['optical']['border']:.1f} / {d['optical']['elsewhere']:.1f}",
                  f"{d['optical']['rmse_near_border']:.1f} / {d['optical']['rmse_elsewhere']:.1f}",

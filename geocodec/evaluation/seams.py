@@ -146,24 +146,84 @@ def code_in_chunks(model, optical, sar, chunk: int, lmbda: float, gamma: float, 
     return o_hat, s_hat, sum(len(c) for c in chunks)
 
 
+def code_decoded_together(model, optical, sar, chunk: int, lmbda: float, gamma: float, *,
+                          scaling: ScalingMode = "per-scene", optical_nodata=None, device="cpu",
+                          batch_size: int = 16) -> tuple[np.ndarray, np.ndarray, int]:
+    """Code the chunks apart but synthesise the scene from all chunks' latents side by side, then crop:
+    neighbour-aware decoding at no extra bytes. Each chunk's part is mapped back with its own header's
+    scaling; with ``scaling='per-chunk'`` neighbouring latents were coded on different scales.
+
+    Needs whole chunks whose side is a multiple of the model's stride (16 px). Returns as
+    ``code_in_chunks``.
+    """
+    import torch
+
+    from geocodec.codec import compress_batch, entropy_decode, inspect
+    from geocodec.normalize import BandScaling, invert_scaling
+
+    h, w = optical.shape[1:]
+    if chunk % 16 or h % chunk or w % chunk:
+        raise InvalidInputError(f"decoding chunks together needs whole {chunk} px chunks (a multiple of 16 px); "
+                                f"the scene is {h}×{w}")
+    wins = chunk_windows(h, w, chunk)
+    jobs = [(np.ascontiguousarray(optical[:, ys, xs]), np.ascontiguousarray(sar[:, ys, xs])) for ys, xs in wins]
+    if scaling not in SCALING_MODES:
+        raise InvalidInputError(f"scaling={scaling!r}: use one of {list(SCALING_MODES)}")
+    ctx = scene_scaling(optical, sar, optical_nodata) if scaling == "per-scene" else contextlib.nullcontext()
+    with ctx:
+        chunks = compress_batch(jobs, lmbda=lmbda, gamma=gamma, model=model, device=device,
+                                optical_nodata=optical_nodata, batch_size=batch_size)
+    lat = entropy_decode(chunks, device=device, model=model)
+    cols = w // chunk
+    rows = [torch.cat([d.latent for d in lat[r * cols:(r + 1) * cols]], dim=2) for r in range(h // chunk)]
+    y = torch.cat(rows, dim=1)[None]
+    m = lat[0].model
+    with m.lock:
+        scene = {which: m.net.synthesize(y.to(m.device), which).float().cpu().numpy()[0]
+                 for which in ("optical", "sar")}
+    o_hat, s_hat = np.empty_like(optical), np.empty_like(sar)
+    n_opt = optical.shape[0]
+    for (ys, xs), data in zip(wins, chunks):
+        sc = inspect(data)["scaling"]
+        band = [np.asarray(sc[k], np.float32) for k in ("lo", "hi", "min", "max")]
+        for which, out, sl in (("optical", o_hat, slice(0, n_opt)), ("sar", s_hat, slice(n_opt, None))):
+            x = invert_scaling(scene[which][:, ys, xs], BandScaling(*(b[sl] for b in band)))
+            if out.dtype.kind in "ui":
+                info = np.iinfo(out.dtype)
+                x = np.clip(np.rint(x), info.min, info.max)
+            out[:, ys, xs] = x.astype(out.dtype)
+    if sar.dtype.kind == "f":
+        s_hat[np.isnan(sar)] = np.nan  # the codec restores NaN exactly
+    return o_hat, s_hat, sum(len(c) for c in chunks)
+
+
 def measure_seams(model, pair, chunk: int, lmbdas, gamma: float = 0.5, *, overlap: int = 0, device="cpu") -> dict:
     """Border against elsewhere gradients for the input and, per λ and way of chunking, the decoded scene.
 
-    Ways: each chunk with its own scaling, with the scene's scaling, and (``overlap`` > 0) with its own
-    scaling coded with ``overlap`` px of context."""
+    Ways: each chunk with its own scaling, with the scene's scaling, (``overlap`` > 0) with its own
+    scaling coded with ``overlap`` px of context, and (whole stride-multiple chunks) with the scene's
+    scaling and decoded together with its neighbours."""
     from geocodec.evaluation.sweeps import pixels, quality
 
     out = {"pair": pair.name, "shape": list(pair.shape), "chunk": chunk, "gamma": gamma,
            "input": {"optical": border_gradients(_valid_float(pair.optical, pair.optical_nodata), chunk),
                      "sar": border_gradients(pair.sar, chunk)},
            "decoded": []}
-    ways = [(m, 0) for m in SCALING_MODES] + ([("per-chunk", overlap)] if overlap > 0 else [])
+    ways = [(m, 0, False) for m in SCALING_MODES] + ([("per-chunk", overlap, False)] if overlap > 0 else [])
+    h, w = pair.shape
+    if chunk % 16 == 0 and h % chunk == 0 and w % chunk == 0:
+        ways += [("per-chunk", 0, True), ("per-scene", 0, True)]
     for lam in lmbdas:
-        for mode, ov in ways:
-            o, s, nbytes = code_in_chunks(model, pair.optical, pair.sar, chunk, lam, gamma, scaling=mode,
-                                          overlap=ov, optical_nodata=pair.optical_nodata, device=device)
+        for mode, ov, together in ways:
+            if together:
+                o, s, nbytes = code_decoded_together(model, pair.optical, pair.sar, chunk, lam, gamma, scaling=mode,
+                                                     optical_nodata=pair.optical_nodata, device=device)
+            else:
+                o, s, nbytes = code_in_chunks(model, pair.optical, pair.sar, chunk, lam, gamma, scaling=mode,
+                                              overlap=ov, optical_nodata=pair.optical_nodata, device=device)
             out["decoded"].append({
-                "lmbda": float(np.float32(lam)), "scaling": mode, "overlap_px": ov, "bpp": 8 * nbytes / pixels(pair),
+                "lmbda": float(np.float32(lam)), "scaling": mode, "overlap_px": ov, "decoded_together": together,
+                "bpp": 8 * nbytes / pixels(pair),
                 **quality(pair, o, s, with_ms_ssim=False),
                 "optical": {**border_gradients(_valid_float(o, pair.optical_nodata), chunk),
                             **border_error(_valid_float(pair.optical, pair.optical_nodata), o, chunk)},
