@@ -118,12 +118,12 @@ class Geocodec:
 
 
 class OpenJpeg:
-    """Each modality one raw .j2k codestream, as ``geocodec.baselines.jpeg2000`` codes it."""
+    """Each modality one raw .j2k codestream, as ``geocodec.evaluation.baselines.jpeg2000`` codes it."""
 
     def __init__(self, bits_per_sample: float, tmp: Path):
         import glymur
 
-        from geocodec.baselines import jpeg2000 as j2k
+        from geocodec.evaluation.baselines import jpeg2000 as j2k
 
         self.glymur, self.j2k, self.tmp = glymur, j2k, tmp
         self.ratio = j2k.BITS_PER_SAMPLE / bits_per_sample
@@ -185,7 +185,7 @@ def _int8(args):
 
 def _psnr(tiles, decoded) -> dict:
     """Mean PSNR per modality over the tiles (peaks as in the model card; NaN samples skipped)."""
-    from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+    from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
 
     opt = [psnr(o.astype(np.float64), d[0].astype(np.float64), PEAK_OPTICAL) for (o, _), d in zip(tiles, decoded)]
     sar = [psnr(s.astype(np.float64), d[1].astype(np.float64), PEAK_SAR_DB, valid=~np.isnan(s))

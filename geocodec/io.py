@@ -1,4 +1,8 @@
-"""GeoTIFF in and out: ``open_pair`` builds the Dataset ``to_zarr`` takes; ``write_geotiff`` writes one back.
+"""GeoTIFF in and out, the one raster layer (rioxarray): every GeoTIFF geocodec reads or writes goes here.
+
+``open_pair`` builds the lazy Dataset ``to_zarr`` takes; ``write_geotiff`` writes one back;
+``read_bands`` / ``read_pair`` / ``read_band_folder`` / ``read_optical_scene`` read eagerly (evaluation,
+training); ``check_one_grid`` is the one grid check and ``bigearthnet_pairs`` the one BigEarthNet pairing.
 
 ``open_pair(optical, sar)`` accepts, for each side, a multi-band GeoTIFF (bands picked by their
 descriptions, e.g. the 13-band Sentinel-2 stacks, or by 1-based index), a folder with one
@@ -41,15 +45,174 @@ class _Source:
     name: str
 
 
-def _describe(path: Path):
-    import rasterio
+@dataclass(frozen=True)
+class Grid:
+    """What puts a raster on the ground: pixel shape, CRS and affine transform (from rioxarray)."""
+
+    shape: tuple[int, int]
+    crs: object
+    transform: object  # affine.Affine
+
+    def matches(self, other: "Grid") -> bool:
+        return self.shape == other.shape and self.crs == other.crs and self.transform.almost_equals(other.transform)
+
+    def describe(self) -> str:
+        return f"shape {self.shape}, CRS {self.crs}, transform {tuple(self.transform)[:6]}"
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """A GeoTIFF's header: band count, canonical band names (None where undescribed), grid, nodata, dtype."""
+
+    count: int
+    names: list
+    grid: Grid
+    nodata: float | None
+    dtype: np.dtype
+
+
+def _open(path, **kwargs):
+    """The one place a GeoTIFF is opened (rioxarray, lazily); unreadable files are InvalidInputError."""
+    import rasterio.errors
+    import rioxarray
 
     try:
-        with rasterio.open(path) as src:
-            return src.count, [canonical_band(d) if d else None for d in src.descriptions], \
-                (src.height, src.width), src.crs, src.transform, src.nodata, src.dtypes[0]
-    except rasterio.errors.RasterioIOError as e:
+        return rioxarray.open_rasterio(path, mask_and_scale=False, **kwargs)
+    except (rasterio.errors.RasterioIOError, OSError) as e:
         raise InvalidInputError(f"cannot read {path} as a GeoTIFF: {e}") from None
+
+
+def _grid(da) -> Grid:
+    return Grid((int(da.sizes["y"]), int(da.sizes["x"])), da.rio.crs, da.rio.transform(recalc=False))
+
+
+def describe(path) -> RasterInfo:
+    """Header of one GeoTIFF (nothing is read but metadata)."""
+    da = _open(path)
+    try:
+        count = int(da.sizes["band"])
+        desc = da.attrs.get("long_name")
+        desc = [desc] if isinstance(desc, str) else list(desc) if desc is not None else [None] * count
+        names = [canonical_band(d) if d else None for d in desc] if len(desc) == count else [None] * count
+        nodata = da.rio.nodata
+        return RasterInfo(count, names, _grid(da), None if nodata is None else float(nodata), da.dtype)
+    finally:
+        da.close()
+
+
+def check_one_grid(grids, labels=None) -> Grid:
+    """The one grid check: every grid equals the first (shape, CRS, transform); geocodec never resamples.
+
+    Parameters
+    ----------
+    grids : sequence of Grid
+    labels : sequence of str, optional
+        What each grid belongs to, for the error message.
+
+    Returns
+    -------
+    Grid
+        The shared grid.
+    """
+    grids = list(grids)
+    labels = list(labels) if labels is not None else [f"raster {k}" for k in range(len(grids))]
+    for g, lab in zip(grids[1:], labels[1:]):
+        if not g.matches(grids[0]):
+            raise InvalidInputError(
+                f"{lab} is not on the grid of {labels[0]}: {g.describe()} vs {grids[0].describe()}; "
+                "geocodec never resamples, bring them onto one grid first")
+    return grids[0]
+
+
+def read_bands(path, indexes=None) -> tuple[np.ndarray, RasterInfo]:
+    """Read bands of one GeoTIFF eagerly: ((C, H, W) array in the file dtype, header).
+
+    Parameters
+    ----------
+    path : str or Path
+    indexes : sequence of int, optional
+        1-based band indexes (rasterio style); all bands by default.
+
+    Returns
+    -------
+    (numpy.ndarray, RasterInfo)
+    """
+    info = describe(path)
+    if indexes is not None:
+        bad = [i for i in indexes if not 1 <= int(i) <= info.count]
+        if bad:
+            raise InvalidInputError(f"{path} has {info.count} bands; bands {list(indexes)} requested (1-based)")
+    da = _open(path)
+    try:
+        sel = da if indexes is None else da.isel(band=[int(i) - 1 for i in indexes])
+        return np.asarray(sel.values), info
+    finally:
+        da.close()
+
+
+def default_optical_indexes(path) -> tuple[int, ...]:
+    """1-based optical bands of a multi-band file: 2, 3, 4, 8 of a 13-band Sentinel-2 stack, else all."""
+    count = describe(path).count
+    return S2_13BAND_INDEXES if count == 13 else tuple(range(1, count + 1))
+
+
+def read_optical_scene(path, n_bands: int) -> np.ndarray:
+    """An optical-only GeoTIFF's first ``n_bands`` bands as float32, nodata (default 0) → NaN (pretraining)."""
+    info = describe(path)
+    if info.count < n_bands:
+        raise InvalidInputError(f"{path} has {info.count} bands; the optical branch needs {n_bands}")
+    a, _ = read_bands(path, range(1, n_bands + 1))
+    a = a.astype(np.float32)
+    a[a == (info.nodata if info.nodata is not None else 0)] = np.nan
+    return a
+
+
+def read_pair(optical_path, sar_path, *, optical_indexes=None, sar_indexes=(1, 2)):
+    """Two multi-band GeoTIFFs on one grid → (optical (C, H, W) file dtype, SAR float32, optical header)."""
+    optical_indexes = default_optical_indexes(optical_path) if optical_indexes is None else optical_indexes
+    opt, oi = read_bands(optical_path, optical_indexes)
+    sar, si = read_bands(sar_path, sar_indexes)
+    check_one_grid([oi.grid, si.grid], [str(optical_path), str(sar_path)])
+    return opt, sar.astype(np.float32), oi
+
+
+#: 1-based band indexes of B02, B03, B04, B08 in a 13-band Sentinel-2 stack (B01…B12 with B8A).
+S2_13BAND_INDEXES = (2, 3, 4, 8)
+_ROW_COL = re.compile(r"_(\d+)_(\d+)$")
+
+
+def bigearthnet_pairs(root) -> list[tuple[str, Path, Path]]:
+    """The one BigEarthNet pairing: (``row_col`` key, S2 patch folder, S1 patch folder) per pair.
+
+    BigEarthNet ships one GeoTIFF per band in patch folders under ``*S1*/`` and ``*S2*/``; an S1
+    and an S2 folder form a pair when their trailing tile row/col (``…_87_48``) agree.
+    """
+    root = Path(root)
+    s1_dirs = [d for d in sorted(root.glob("*S1*/*")) if d.is_dir()]
+    s2_dirs = [d for d in sorted(root.glob("*S2*/*")) if d.is_dir()]
+    if not s1_dirs or not s2_dirs:
+        raise InvalidInputError(f"{root} holds no BigEarthNet S1/S2 patch folders")
+
+    def key(d: Path):
+        m = _ROW_COL.search(d.name)
+        return f"{m.group(1)}_{m.group(2)}" if m else None
+
+    s2_by_key = {key(d): d for d in s2_dirs if key(d)}
+    pairs = [(key(d), s2_by_key[key(d)], d) for d in s1_dirs if key(d) in s2_by_key]
+    if not pairs:
+        raise InvalidInputError(f"{root}: no S1 folder matches an S2 folder by its trailing _row_col")
+    return pairs
+
+
+def read_band_folder(folder, bands) -> tuple[np.ndarray, RasterInfo]:
+    """One single-band GeoTIFF per band in a folder (``<patch>_B02.tif`` …) → ((C, H, W), header), one grid."""
+    files = [_band_file(Path(folder), b) for b in bands]
+    parts = [read_bands(f) for f in files]
+    for f, (a, info) in zip(files, parts):
+        if info.count != 1:
+            raise InvalidInputError(f"{f} has {info.count} bands; a band folder holds one band per file")
+    check_one_grid([i.grid for _, i in parts], [f.name for f in files])
+    return np.concatenate([a for a, _ in parts]), parts[0][1]
 
 
 def _band_file(folder: Path, band: str) -> Path:
@@ -75,7 +238,8 @@ def _sources(spec, which: str, wanted: list[str], picks) -> list[_Source]:
         return [_Source(_band_file(p, b), 1, b) for b in wanted]
     if not p.is_file():
         raise InvalidInputError(f"{which}: {p} is neither a GeoTIFF nor a folder of per-band GeoTIFFs")
-    count, names, *_ = _describe(p)
+    info = describe(p)
+    count, names = info.count, info.names
     if picks is not None:
         out = []
         for b in picks:
@@ -99,24 +263,12 @@ def _sources(spec, which: str, wanted: list[str], picks) -> list[_Source]:
         f"{which}_bands=[2, 3, 4, 8] for a 13-band Sentinel-2 stack")
 
 
-def _check_one_grid(sources: list[_Source]) -> tuple:
-    ref = None
-    for s in sources:
-        count, _, hw, crs, transform, nodata, dtype = _describe(s.path)
-        grid = (hw, crs, transform)
-        if ref is None:
-            ref, ref_src = grid, s
-            continue
-        if hw != ref[0] or crs != ref[1] or not transform.almost_equals(ref[2]):
-            raise InvalidInputError(
-                f"{s.path.name} (band {s.name}) is not on the grid of {ref_src.path.name} (band {ref_src.name}): "
-                f"shape {hw} vs {ref[0]}, CRS {crs} vs {ref[1]}, transform {tuple(transform)[:6]} vs "
-                f"{tuple(ref[2])[:6]}; geocodec never resamples, bring them onto one grid first")
-    return ref
+def _check_sources_grid(sources: list[_Source]) -> Grid:
+    return check_one_grid([describe(s.path).grid for s in sources],
+                          [f"{s.path.name} (band {s.name})" for s in sources])
 
 
 def _open_band_stack(sources: list[_Source], band_dim: str, chunks: int):
-    import rioxarray
     import xarray as xr
 
     parts = []
@@ -125,8 +277,7 @@ def _open_band_stack(sources: list[_Source], band_dim: str, chunks: int):
         by_file.setdefault(s.path, []).append(s)
     opened = {}
     for path in by_file:
-        opened[path] = rioxarray.open_rasterio(path, chunks={"band": 1, "y": chunks, "x": chunks},
-                                               mask_and_scale=False, lock=False)
+        opened[path] = _open(path, chunks={"band": 1, "y": chunks, "x": chunks}, lock=False)
     for s in sources:
         parts.append(opened[s.path].isel(band=[s.index - 1]))
     da = xr.concat(parts, dim="band", combine_attrs="drop_conflicts") if len(parts) > 1 else parts[0]
@@ -157,7 +308,7 @@ def open_pair(optical, sar, *, optical_bands=None, sar_bands=None, model="defaul
         opt_names, sar_names = list(m.optical_bands), list(m.sar_bands)
     opt_src = _sources(optical, "optical", opt_names, optical_bands)
     sar_src = _sources(sar, "sar", sar_names, sar_bands)
-    _check_one_grid(opt_src + sar_src)
+    _check_sources_grid(opt_src + sar_src)
     opt = _open_band_stack(opt_src, "optical_band", chunks)
     sr = _open_band_stack(sar_src, "sar_band", chunks)
     sr = sr.assign_coords(x=opt.x, y=opt.y)  # equal transforms, bit-identical coords

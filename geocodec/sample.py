@@ -1,8 +1,8 @@
 """A small real sample for the demo: the six BigEarthNet Sentinel-1/Sentinel-2 example pairs.
 
-They are found, in order, in ``$GEOCODEC_SAMPLE_DIR``, in ``../shared/data/bigearthnet-example-geotiff``
-(beside the working directory or the repository), or in the PyPI package
-``bigearthnet-common==2.8.0`` (installed by ``scripts/install.sh`` with ``--no-deps``), whose
+They are found, in order, in a folder given by the caller (``geocodec demo --data``), in
+``$GEOCODEC_SAMPLE_DIR``, or in the PyPI package ``bigearthnet-common==2.8.0`` (installed by
+``scripts/install.sh`` with ``--no-deps``), whose
 wheel ships them as two ``.tar.bz2`` files; those are unpacked once into ``~/.cache/geocodec``.
 """
 
@@ -35,16 +35,20 @@ def _from_package() -> Path | None:
     return cache
 
 
-def sample_dir() -> Path:
-    """Folder holding ``BigEarthNet-S1-Example/`` and ``BigEarthNet-S2-Example/``."""
-    candidates = []
-    if os.environ.get("GEOCODEC_SAMPLE_DIR"):
-        candidates.append(Path(os.environ["GEOCODEC_SAMPLE_DIR"]))
-    repo = Path(__file__).resolve().parents[1]
-    candidates += [Path.cwd().parent / "shared" / "data" / _FOLDER, repo.parent / "shared" / "data" / _FOLDER]
+def sample_dir(folder=None) -> Path:
+    """Folder holding ``BigEarthNet-S1-Example/`` and ``BigEarthNet-S2-Example/``.
+
+    Parameters
+    ----------
+    folder : str or Path, optional
+        Look here first; then ``$GEOCODEC_SAMPLE_DIR``; then the ``bigearthnet-common`` wheel.
+    """
+    candidates = [Path(c) for c in (folder, os.environ.get("GEOCODEC_SAMPLE_DIR")) if c]
     for c in candidates:
         if (c / "BigEarthNet-S1-Example").is_dir() and (c / "BigEarthNet-S2-Example").is_dir():
             return c
+    if folder is not None:
+        raise GeocodecError(f"{folder} holds no BigEarthNet-S1-Example/ and BigEarthNet-S2-Example/ folders")
     found = _from_package()
     if found is not None:
         return found
@@ -52,12 +56,8 @@ def sample_dir() -> Path:
                         "or set GEOCODEC_SAMPLE_DIR to a folder with BigEarthNet-S1-Example/ and -S2-Example/")
 
 
-def sample_pairs() -> list[tuple[str, Path, Path]]:
-    """(name, S2 patch folder, S1 patch folder) for every pair, matched by trailing ``_row_col``."""
-    root = sample_dir()
-    def key(d: Path) -> str:
-        return "_".join(d.name.rsplit("_", 2)[-2:])
+def sample_pairs(folder=None) -> list[tuple[str, Path, Path]]:
+    """(name, S2 patch folder, S1 patch folder) for every pair (paired by ``geocodec.io.bigearthnet_pairs``)."""
+    from geocodec.io import bigearthnet_pairs
 
-    s2 = {key(d): d for d in sorted((root / "BigEarthNet-S2-Example").iterdir()) if d.is_dir()}
-    return [(key(d), s2[key(d)], d) for d in sorted((root / "BigEarthNet-S1-Example").iterdir())
-            if d.is_dir() and key(d) in s2]
+    return bigearthnet_pairs(sample_dir(folder))

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 import geocodec
-from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
-from geocodec.validation import load_validation_sets
+from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+from geocodec.evaluation.datasets import load_validation_sets
 
 
 @pytest.fixture(scope="module")
 def pairs(shared_data):
-    return [p for ps in load_validation_sets(shared_data).values() for p in ps]
+    sets = load_validation_sets(shared_data, ["bigearthnet-geotiff", "sen1floods11-spain"])
+    return [p for ps in sets.values() for p in ps]
 
 
 def _measure(p, **kw):

@@ -10,9 +10,9 @@ import pytest
 
 import geocodec
 from conftest import smooth_pair
-from geocodec.baselines import jpeg2000
+from geocodec.evaluation.baselines import jpeg2000, jpegxl
 from geocodec.errors import InvalidInputError
-from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
 
 
 def _cli(argv):
@@ -65,6 +65,7 @@ def evaluated(tmp_path_factory, indep_models):
     out = tmp / "out"
     assert _cli(["evaluate", "--pair", str(tmp / "s2.tif"), str(tmp / "s1.tif"), "--lambdas", "2",
                  "--lambdas-indep", "2", "--gammas", "0.1,0.5", "--j2k-targets", "0.1,0.4,1.5",
+                 "--jxl-distances", "1,4,16", "--seam-chunk", "32", "--seam-lambdas", "0.01", "--seam-overlap", "8",
                  "--target-fractions", "0.5", "--target-bpps", "0.05,50", "--indep-optical", str(indep_models[0]),
                  "--indep-sar", str(indep_models[1]), "--out", str(out)]) == 0
     return json.loads((out / "evaluation.json").read_text()), out, opt, sar
@@ -76,6 +77,8 @@ def test_writes_strict_json_and_plots(evaluated):
     for name in result["plots"]:
         assert (out / name).stat().st_size > 10_000
     assert {"rd_joint_pairs.png", "rd_modalities_pairs.png", "target_bpp.png"} <= set(result["plots"])
+    summary = (out / "summary.md").read_text()
+    assert "## pairs (1 pairs, 64x64)" in summary and "## Chunk seams" in summary
     json.loads((out / "evaluation.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
 
 
@@ -112,11 +115,30 @@ def test_summary_curves_envelopes_and_baselines(evaluated):
     assert sorted((round(p["bpp"], 9), round(p["quality"], 9)) for p in ind["envelope"]) == \
         sorted({(round(r, 9), round(q, 9)) for r, q in front})
     assert "geocodec_vs_independent" in s["bd_rate_percent"]
-    if jpeg2000.available():
-        assert s["jpeg2000"]["n_combinations"] == 9
-        assert "geocodec_vs_jpeg2000" in s["bd_rate_percent"]
-        assert "joint_bd_rate_le_minus_20" in s["checks"]
-        assert len(s["equal_bits_gamma_0.5"]["points"]) == 2
+    for codec in (jpeg2000, jpegxl):
+        name = codec.__name__.rsplit(".", 1)[-1]
+        if codec.available():
+            assert s[name]["n_combinations"] == 9
+            assert f"geocodec_vs_{name}" in s["bd_rate_percent"]
+            assert len(s["equal_bits_gamma_0.5"][name]["points"]) == 2
+            assert {r["setting"] for r in pair[name]["optical"]} == set(result["baselines"][name]["settings"])
+    assert s["winners"] and all(w["from_bpp"] <= w["to_bpp"] for w in s["winners"])
+
+
+def test_seams_measured_on_a_scene_of_several_chunks(evaluated):
+    result, _, opt, _ = evaluated
+    (seam,) = result["seams"]  # the 64 px pair in 32 px chunks: 2 × 2 chunks
+    assert seam["chunk"] == 32 and seam["shape"] == [64, 64]
+    assert [(d["scaling"], d["overlap_px"], d["decoded_together"]) for d in seam["decoded"]] == \
+        [("per-chunk", 0, False), ("per-scene", 0, False), ("per-chunk", 8, False), ("per-chunk", 0, True),
+         ("per-scene", 0, True)]
+    per_chunk, per_scene, overlapped, _, together = seam["decoded"]
+    assert together["bpp"] == per_scene["bpp"]  # decoding with the neighbours costs no bytes
+    assert overlapped["bpp"] > per_chunk["bpp"]  # the overlap's bytes are counted
+    for d in seam["decoded"]:
+        for m in ("optical", "sar"):
+            assert d[m]["border"] > 0 and d[m]["elsewhere"] > 0
+            assert d[m]["ratio"] == pytest.approx(d[m]["border"] / d[m]["elsewhere"])
 
 
 def test_target_bitrate_sweep(evaluated):
@@ -141,12 +163,15 @@ def test_bad_arguments_are_clear_errors(tmp_path):
         _cli(["evaluate", "--data-root", str(tmp_path), "--lambdas", "1"])
     with pytest.raises(InvalidInputError, match="no validation data"):
         _cli(["evaluate", "--data-root", str(tmp_path), "--out", str(tmp_path / "o")])
+    with pytest.raises(InvalidInputError, match="unknown.*webp"):
+        _cli(["evaluate", "--data-root", str(tmp_path), "--baselines", "jpeg2000,webp"])
 
 
 def test_one_real_pair(shared_data, tmp_path):
     assert _cli(["evaluate", "--data-root", str(shared_data), "--sets", "bigearthnet-geotiff", "--max-pairs", "1",
-                 "--lambdas", "2", "--gammas", "0.5", "--j2k-targets", "0.1,0.5", "--target-fractions", "0.5",
-                 "--target-bpps", "", "--no-plots", "--out", str(tmp_path)]) == 0
+                 "--lambdas", "2", "--gammas", "0.5", "--j2k-targets", "0.1,0.5", "--jxl-distances", "2,8",
+                 "--target-fractions", "0.5", "--target-bpps", "", "--seam-chunk", "0", "--no-plots",
+                 "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "evaluation.json").read_text())
     (pair,) = result["sets"]["bigearthnet-geotiff"]["pairs"]
     assert pair["shape"] == [120, 120] and len(pair["geocodec"]) == 2

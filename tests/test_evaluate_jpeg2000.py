@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import smooth_pair
-from geocodec.baselines import jpeg2000
+from geocodec.evaluation.baselines import jpeg2000
 from geocodec.errors import InvalidInputError
-from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
 
 pytestmark = pytest.mark.skipif(not jpeg2000.available(), reason="OpenJPEG (libopenjp2) not installed")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from geocodec.metrics import (
+from geocodec.evaluation.metrics import (
     PEAK_OPTICAL,
     PEAK_SAR_DB,
     bd_rate,

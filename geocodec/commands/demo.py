@@ -19,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("--gamma", type=float, default=0.5, help="optical (1) vs SAR (0) fidelity, default 0.5")
     p.add_argument("--model", default="default")
     p.add_argument("--device", default="auto")
+    p.add_argument("--data", help="folder with BigEarthNet-S1-Example/ and -S2-Example/ (default: "
+                                  "$GEOCODEC_SAMPLE_DIR, else the bigearthnet-common wheel's sample)")
     p.set_defaults(func=run)
 
 
@@ -29,7 +31,7 @@ def run(args) -> int:
 
     import geocodec
     from geocodec.io import write_geotiff
-    from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+    from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
     from geocodec.sample import sample_pairs
 
     out = Path(args.out)
@@ -37,7 +39,7 @@ def run(args) -> int:
     m = geocodec.load_model(args.model, args.device)
     print(f"model {m.name} v{m.version} sha256 {m.sha256[:16]}… on {m.device}; λ={args.lmbda} γ={args.gamma}")
     rows = []
-    for name, s2_dir, s1_dir in sample_pairs():
+    for name, s2_dir, s1_dir in sample_pairs(args.data):
         ds = geocodec.open_pair(s2_dir, s1_dir, model=args.model).load()
         store = out / f"{name}.zarr"
         t0 = time.perf_counter()

@@ -1,4 +1,5 @@
-"""``geocodec evaluate``: rate–distortion sweep against JPEG 2000 and independent coding → JSON + PNGs."""
+"""``geocodec evaluate``: rate–distortion sweep against JPEG 2000, JPEG XL and independent coding, chunk seams
+→ JSON, PNGs and a Markdown summary."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ def _floats(text: str) -> tuple[float, ...]:
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate", help="rate–distortion evaluation (JSON + PNG plots)",
-        description="Sweep λ × γ of a geocodec model on real validation pairs and compare with JPEG 2000 "
-                    "and with independent coding (two single-modality models); writes "
-                    "OUT/evaluation.json and PNG plots.")
+        description="Sweep λ × γ of a geocodec model on real validation pairs (120 px BigEarthNet pairs and "
+                    "256² tiles) and compare with JPEG 2000, JPEG XL and independent coding (two "
+                    "single-modality models); measure chunk seams; writes OUT/evaluation.json, "
+                    "OUT/summary.md and PNG plots.")
     p.add_argument("--model", default="default", help="registered model name or .safetensors path")
-    p.add_argument("--data-root", help="folder holding the validation sets (e.g. ../shared/data)")
+    p.add_argument("--data-root", help="folder holding the validation sets (bigearthnet-example-geotiff/, "
+                                       "sen1floods11-spain/)")
     p.add_argument("--sets", type=lambda s: [v for v in s.split(",") if v],
-                   help="comma-separated validation sets (default: all found under --data-root)")
+                   help="comma-separated validation sets (default: bigearthnet-geotiff,sen1floods11-spain-256)")
     p.add_argument("--pair", action="append", nargs=2, default=[], metavar=("OPTICAL_TIF", "SAR_TIF"),
                    help="an extra multi-band GeoTIFF pair to evaluate (repeatable)")
     p.add_argument("--optical-bands", type=lambda s: tuple(int(v) for v in s.split(",")),
@@ -28,8 +31,17 @@ def register(subparsers) -> None:
     p.add_argument("--lambdas", type=int, default=6, help="λ values per γ curve (log-spaced over the range)")
     p.add_argument("--lambdas-indep", type=int, default=8, help="λ values per independent model")
     p.add_argument("--gammas", type=_floats, default=(0.1, 0.5, 0.9), help="comma-separated γ values")
+    p.add_argument("--baselines", type=lambda s: tuple(v for v in s.split(",") if v), default=("jpeg2000", "jpegxl"),
+                   help="image-codec baselines, comma-separated (default: jpeg2000,jpegxl; '' for none)")
     p.add_argument("--j2k-targets", type=_floats, default=None,
                    help="JPEG 2000 target bits per sample, comma-separated")
+    p.add_argument("--jxl-distances", type=_floats, default=None,
+                   help="JPEG XL Butteraugli distances (0.1–25), comma-separated")
+    p.add_argument("--seam-chunk", type=int, default=256,
+                   help="chunk side of the seam measurement on scenes ≥ 2×2 chunks (0: skip)")
+    p.add_argument("--seam-lambdas", type=_floats, default=None, help="λ values of the seam measurement")
+    p.add_argument("--seam-overlap", type=int, default=32,
+                   help="also code the seam scene's chunks with this many px of context (0: not)")
     p.add_argument("--target-bpps", type=_floats, default=None,
                    help="absolute joint-bpp targets of the target-bitrate sweep, comma-separated")
     p.add_argument("--target-fractions", type=_floats, default=None,
@@ -39,14 +51,14 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--no-ms-ssim", action="store_true", help="skip MS-SSIM")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument("--out", default="evaluation", help="output folder (default: evaluation)")
+    p.add_argument("--out", default="geocodec-evaluation", help="output folder (default: geocodec-evaluation)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from geocodec.errors import InvalidInputError
-    from geocodec.evaluate import EvalConfig, run_evaluation
-    from geocodec.validation import S2_13BAND_INDEXES, load_geotiff_pair
+    from geocodec.evaluation import EvalConfig, run_evaluation
+    from geocodec.evaluation.datasets import load_geotiff_pair
 
     if args.threads:
         import torch
@@ -58,21 +70,21 @@ def run(args) -> int:
         raise InvalidInputError("--lambdas and --lambdas-indep must be ≥ 2 (a curve needs two points)")
     if any(not 0 <= g <= 1 for g in args.gammas) or not args.gammas:
         raise InvalidInputError(f"--gammas must lie in [0, 1], got {args.gammas}")
-    extra = []
-    for opt_path, sar_path in args.pair:
-        import rasterio
+    extra = [load_geotiff_pair(opt_path, sar_path, name=Path(opt_path).stem, dataset="pairs",
+                               optical_indexes=args.optical_bands)
+             for opt_path, sar_path in args.pair]
+    from geocodec.evaluation.baselines import IMAGE_CODECS
 
-        with rasterio.open(opt_path) as src:
-            count = src.count
-        bands = args.optical_bands or (S2_13BAND_INDEXES if count == 13 else tuple(range(1, count + 1)))
-        extra.append(load_geotiff_pair(opt_path, sar_path, name=Path(opt_path).stem, dataset="pairs",
-                                       optical_indexes=tuple(bands)))
+    unknown = [b for b in args.baselines if b not in IMAGE_CODECS]
+    if unknown:
+        raise InvalidInputError(f"--baselines: unknown {unknown}; known: {list(IMAGE_CODECS)}")
     cfg = EvalConfig(model=args.model, indep_optical=args.indep_optical, indep_sar=args.indep_sar,
                      data_root=args.data_root, sets=args.sets, n_lambdas=args.lambdas,
                      n_lambdas_indep=args.lambdas_indep, gammas=tuple(args.gammas), max_pairs=args.max_pairs,
                      device=args.device, out_dir=args.out, plots=not args.no_plots,
-                     with_ms_ssim=not args.no_ms_ssim, extra_pairs=extra)
-    for name in ("j2k_targets", "target_bpps", "target_fractions"):
+                     with_ms_ssim=not args.no_ms_ssim, extra_pairs=extra, baselines=tuple(args.baselines),
+                     seam_chunk=args.seam_chunk, seam_overlap=args.seam_overlap)
+    for name in ("j2k_targets", "jxl_distances", "target_bpps", "target_fractions", "seam_lambdas"):
         v = getattr(args, name)
         if v is not None:
             setattr(cfg, name, tuple(v))

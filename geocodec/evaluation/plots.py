@@ -1,10 +1,29 @@
-"""PNG plots of an evaluation result (``geocodec.evaluate``): R-D curves per set, target-bpp accuracy."""
+"""PNG plots of an evaluation result (``geocodec.evaluation.run``): R-D curves per set, target-bpp accuracy."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 GAMMA_STYLE = {"0.1": "tab:red", "0.5": "tab:purple", "0.9": "tab:blue"}
+BASELINE_STYLE = {"independent": ("s", "tab:green", "independent coding"), "jpeg2000": ("^", "tab:orange", "JPEG 2000"),
+                  "jpegxl": ("v", "tab:brown", "JPEG XL")}
+
+
+def _style(name):
+    return BASELINE_STYLE.get(name, ("d", "gray", name))
+
+
+def _log_rate_axis(ax, rates):
+    """Log rate axis with labelled 1-2-5 ticks, so a range inside one decade still reads (the old plot of
+    the 512 px pair had a single tick)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    lo, hi = min(rates), max(rates)
+    ax.set_xscale("log")
+    ax.set_xlim(lo / 1.15, hi * 1.15)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _xy(points, key):
@@ -29,24 +48,25 @@ def plot_set(name: str, summary: dict, out: Path) -> list[str]:
     for g, pts in geo["curves"].items():
         ax.plot(*_xy(pts, "quality"), "o--", lw=1, ms=3, color=GAMMA_STYLE.get(g, "gray"), label=f"geocodec γ={g}")
     ax.plot(*_xy(geo["envelope"], "quality"), "-", lw=2.5, color="black", label="geocodec envelope")
-    if "independent" in summary:
-        ax.plot(*_xy(summary["independent"]["envelope"], "quality"), "s-", lw=2, ms=3, color="tab:green",
-                label="independent coding (envelope)")
-    if "jpeg2000" in summary:
-        ax.plot(*_xy(summary["jpeg2000"]["envelope"], "quality"), "^-", lw=2, ms=3, color="tab:orange",
-                label="JPEG 2000 (envelope)")
-    # JPEG 2000 budgets too small for anything but headers decode to nonsense: keep them off-scale
-    ours = [p["quality"] for p in geo["envelope"]] + [p["quality"] for p in summary.get("independent", {}).get("envelope", [])]
-    ax.set_ylim(bottom=min(ours) - 8)
-    our_bpp = [p["bpp"] for pts in geo["curves"].values() for p in pts] + \
-        [p["bpp"] for p in summary.get("independent", {}).get("envelope", [])]
-    ax.set_xlim(right=4 * max(our_bpp))  # the baselines' curves go on far beyond the tested rates
-    ax.set_xscale("log")
+    for b in summary.get("baselines", []):
+        marker, color, label = _style(b)
+        ax.plot(*_xy(summary[b]["envelope"], "quality"), marker + "-", lw=2, ms=3, color=color,
+                label=f"{label} (envelope)")
+    # the x range: geocodec's rates, widened 4× upwards and 2× downwards (baselines go on far beyond;
+    # budgets too small for anything but headers decode to nonsense and stay off-scale)
+    our_bpp = [p["bpp"] for pts in geo["curves"].values() for p in pts]
+    _log_rate_axis(ax, [min(our_bpp) / 2, 4 * max(our_bpp)])
+    ours = [p["quality"] for p in geo["envelope"]]
+    x_hi = 4 * max(our_bpp)
+    shown = ours + [p["quality"] for b in summary.get("baselines", []) for p in summary[b]["envelope"]
+                    if p["bpp"] <= x_hi]
+    ax.set_ylim(min(ours) - 6, max(shown) + 1)
     ax.set_xlabel("joint rate: total bits / (2·H·W)")
     ax.set_ylabel("joint quality: mean of optical and SAR PSNR (dB)")
-    ax.set_title(f"{name} ({summary['n_pairs']} pairs, {', '.join(summary['shape'])})\n"
-                 f"BD-rate vs JPEG 2000 {_fmt(bd.get('geocodec_vs_jpeg2000', {}).get('pchip'))}, "
-                 f"vs independent {_fmt(bd.get('geocodec_vs_independent', {}).get('pchip'))}", fontsize=10)
+    bds = ", ".join(f"vs {_style(b)[2]} {_fmt(bd.get(f'geocodec_vs_{b}', {}).get('pchip'))}"
+                    for b in summary.get("baselines", []))
+    ax.set_title(f"{name} ({summary['n_pairs']} pairs, {', '.join(summary['shape'])})\nBD-rate {bds}",
+                 fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -56,19 +76,18 @@ def plot_set(name: str, summary: dict, out: Path) -> list[str]:
     files.append(f.name)
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    our_bpp = [p["bpp"] for pts in geo["curves"].values() for p in pts]
     panels = [("psnr_optical", "optical PSNR (dB, peak 10000)"), ("psnr_sar", "SAR PSNR (dB, peak 70 dB)"),
               ("ms_ssim_optical", "optical MS-SSIM"), ("ms_ssim_sar", "SAR MS-SSIM")]
     for ax, (key, label) in zip(axes.ravel(), panels):
         for g, pts in geo["curves"].items():
             ax.plot(*_xy(pts, key), "o-", lw=1.2, ms=3, color=GAMMA_STYLE.get(g, "gray"), label=f"geocodec γ={g}")
         # baselines: their joint-envelope points (each a different optical/SAR split), unconnected
-        if "independent" in summary:
-            ax.plot(*_xy(summary["independent"]["envelope"], key), "s", ms=3, color="tab:green",
-                    label="independent (joint-envelope splits)")
-        if "jpeg2000" in summary:
-            ax.plot(*_xy(summary["jpeg2000"]["envelope"], key), "^", ms=3, color="tab:orange",
-                    label="JPEG 2000 (joint-envelope splits)")
-        ax.set_xscale("log")
+        for b in summary.get("baselines", []):
+            marker, color, label = _style(b)
+            ax.plot(*_xy(summary[b]["envelope"], key), marker, ms=3, color=color,
+                    label=f"{label} (joint-envelope splits)")
+        _log_rate_axis(ax, [min(our_bpp) / 2, 4 * max(our_bpp)])
         ax.set_xlabel("joint rate (bpp)")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
@@ -101,7 +120,7 @@ def plot_target_bpp(result: dict, out: Path) -> str | None:
     hi = max(max(r["target_bpp"], r["achieved_bpp"]) for _, r in rows)
     ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
     ax.fill_between([lo, hi], [lo * 0.97, hi * 0.97], [lo * 1.03, hi * 1.03], color="gray", alpha=0.3, label="±3 %")
-    ax.set_xscale("log")
+    _log_rate_axis(ax, [lo, hi])
     ax.set_yscale("log")
     ax.set_xlabel("target bpp")
     ax.set_ylabel("achieved bpp")
