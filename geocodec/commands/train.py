@@ -37,6 +37,8 @@ def register(subparsers) -> None:
     p.add_argument("--model", type=json.loads, default=None, metavar="JSON",
                    help='architecture overrides on the configuration\'s, e.g. \'{"latent_stride": 8}\'')
     p.add_argument("--probe-every", type=int, default=None, help="probe every N steps (default: at checkpoints)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint (weights, optimiser state, log)")
     p.add_argument("--out", help="run folder (checkpoint, train_log.json); default runs/<config>")
     p.add_argument("--modality", choices=("joint", "optical", "sar"), default=None,
                    help="joint (default) or a single-modality independent-coding baseline")
@@ -102,6 +104,12 @@ def run(args) -> int:
             raise InvalidInputError(f"--{field} must be ≥ 1, got {v}")
     if cfg.device != "auto":
         resolve_device(cfg.device)  # clear error when CUDA is asked for but absent
+    has_checkpoint = (Path(cfg.out_dir) / "checkpoint.safetensors").exists()
+    if args.resume and not has_checkpoint:
+        raise InvalidInputError(f"--resume: {cfg.out_dir} holds no checkpoint.safetensors to continue from")
+    if has_checkpoint and not args.resume:
+        raise InvalidInputError(f"{cfg.out_dir} already holds a training run: pass --resume to continue it, "
+                                "or choose another --out")
     mc = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.model.items()})
     sets = _sets(args, mc)
     probe = None
