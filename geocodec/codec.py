@@ -22,7 +22,6 @@ from geocodec.errors import (
     ModelMismatchError,
 )
 from geocodec.model.entropy import EntropyMismatch, LatentStreams
-from geocodec.model.joint import STRIDE
 from geocodec.options import BACKENDS, MODALITIES, OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, Backend  # noqa: F401
 from geocodec.normalize import BandScaling, apply_scaling, db_to_linear, fit_scaling, invert_scaling, linear_to_db
 from geocodec.registry import GeocodecModel, find_model_for, load_model
@@ -123,9 +122,8 @@ class _Item:
     gamma: float
     sar_linear: bool
 
-    @property
-    def padded(self) -> tuple[int, int]:
-        return (-(-self.height // STRIDE) * STRIDE, -(-self.width // STRIDE) * STRIDE)
+    def padded(self, net) -> tuple[int, int]:
+        return net.padded_hw(self.height, self.width)
 
 
 def _pad(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -177,7 +175,7 @@ def _f32(x: float) -> float:
 def _encode_group(model: GeocodecModel, items: list[_Item], lmbda, target) -> list[bytes]:
     """Encode items of one padded size as one device batch."""
     net, dev = model.net, model.device
-    hw = items[0].padded
+    hw = items[0].padded(net)
     x_opt = torch.from_numpy(np.stack([_pad(i.optical.normalized, hw) for i in items])).to(dev)
     x_sar = torch.from_numpy(np.stack([_pad(i.sar.normalized, hw) for i in items])).to(dev)
     gamma = torch.tensor([i.gamma for i in items], dtype=torch.float32, device=dev)
@@ -266,7 +264,7 @@ def compress_batch(pairs, *, lmbda=None, gamma=0.5, model="default", device="aut
     out: list[bytes | None] = [None] * len(items)
     groups: dict[tuple[int, int], list[int]] = {}
     for k, it in enumerate(items):
-        groups.setdefault(it.padded, []).append(k)
+        groups.setdefault(it.padded(m.net), []).append(k)
     # no model lock: coding only reads the model, so Dask threads encode in parallel
     for idx in groups.values():
         for start in range(0, len(idx), max(1, batch_size)):
@@ -349,7 +347,7 @@ class DecodedLatent:
     """
 
     chunk: bitstream.Chunk
-    latent: torch.Tensor  # (M, h/16, w/16) float32 on the CPU (h, w padded to the stride)
+    latent: torch.Tensor  # (M, h', w') float32 on the CPU: the latent of the padded chunk
     model: GeocodecModel
 
     @property
@@ -358,18 +356,14 @@ class DecodedLatent:
         return self.latent.numel() * self.latent.element_size() + masks + len(self.chunk.z) + len(self.chunk.y)
 
 
-def _padded_hw(c: bitstream.Chunk) -> tuple[int, int]:
-    return -(-c.height // STRIDE) * STRIDE, -(-c.width // STRIDE) * STRIDE
-
-
 def entropy_decode(chunks, device="auto", model=None) -> list[DecodedLatent]:
     """Parse, verify and entropy-decode chunks (no synthesis); same model and size share a batch."""
     parsed = [bitstream.unpack(d) for d in chunks]
     results: list = [None] * len(parsed)
     groups: dict[tuple, list[int]] = {}
     for k, c in enumerate(parsed):
-        groups.setdefault((c.model_sha256, c.model_name, *_padded_hw(c)), []).append(k)
-    for (_, _, hp, wp), idx in groups.items():
+        groups.setdefault((c.model_sha256, c.model_name, c.height, c.width), []).append(k)
+    for (_, _, h, w), idx in groups.items():
         m = _model_for_chunk(parsed[idx[0]], model, device)
         cs = [parsed[k] for k in idx]
         for c in cs:
@@ -378,7 +372,7 @@ def entropy_decode(chunks, device="auto", model=None) -> list[DecodedLatent]:
         streams = [LatentStreams(z=c.z, y=c.y, checks=c.checks) for c in cs]
         lam = torch.tensor([c.lmbda for c in cs], dtype=torch.float32, device=m.device)
         try:
-            y_dec = m.net.decompress_latent(streams, (hp // 16, wp // 16), lam)
+            y_dec = m.net.decompress_latent(streams, m.net.latent_hw(h, w), lam)
         except EntropyMismatch as e:
             raise EntropyParameterMismatchError(
                 f"cannot decode chunk safely: {e}. Decode on the kind of device that encoded it, "

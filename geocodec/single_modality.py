@@ -4,7 +4,7 @@ The paper's main comparison is joint coding against coding each modality with it
 of the same design, trained on the same data with the same budget. ``SingleModalityModel`` is
 that model: one encoder branch (the joint encoder's stages, no prompt plane, no fusion), the
 same λ-gains, the same ``LatentEntropyModel`` and one ``SynthesisTransform``. It trains with
-``geocodec.train.train`` (``TrainConfig.modality = "optical"`` or ``"sar"``) and codes real
+``geocodec.training.train`` (``TrainConfig.modality = "optical"`` or ``"sar"``) and codes real
 rANS bytes with the same entropy coder, so its rates are measured exactly like the joint
 model's. It is an evaluation baseline, not a product codec: there is no chunk format for it.
 """
@@ -31,7 +31,7 @@ from geocodec.model.joint import STRIDE
 from geocodec.model.layers import LambdaGain, conv
 from geocodec.model_file import tensor_digest
 from geocodec.normalize import apply_scaling, fit_scaling, invert_scaling
-from geocodec.train import DISTORTION_SCALE
+from geocodec.training.loss import DISTORTION_SCALE
 
 FORMAT = "geocodec-single-modality-1"
 MODALITIES = ("optical", "sar")

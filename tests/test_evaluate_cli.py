@@ -37,10 +37,10 @@ def _write(path, a, nodata=None):
 @pytest.fixture(scope="module")
 def indep_models(tmp_path_factory):
     """Two tiny single-modality models (seconds) standing in for the trained baselines."""
-    from geocodec.datasets import PairSet
+    from geocodec.training.data import PairSet
     from geocodec.single_modality import save_single_model
-    from geocodec.train import train
-    from geocodec.train_presets import preset
+    from geocodec.training.loop import train
+    from geocodec.training.presets import preset
 
     out = tmp_path_factory.mktemp("indep")
     rng = np.random.default_rng(5)

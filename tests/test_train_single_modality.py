@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import smooth_pair
-from geocodec.datasets import PairSet
+from geocodec.training.data import PairSet
 from geocodec.errors import InvalidInputError, ModelIntegrityError, UnknownModelError
 from geocodec.single_modality import (
     SingleModalityModel,
@@ -17,8 +17,8 @@ from geocodec.single_modality import (
     model_from_checkpoint,
     save_single_model,
 )
-from geocodec.train import TrainConfig, train
-from geocodec.train_presets import preset
+from geocodec.training.loop import TrainConfig, train
+from geocodec.training.presets import preset
 
 
 @pytest.fixture(scope="module")

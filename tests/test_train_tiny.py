@@ -63,8 +63,10 @@ def test_exported_tiny_model_codes_a_pair(tiny_run, rng):
 
 
 def test_training_resumes_from_its_checkpoint(tiny_run, pairs_zarr, capsys):
+    with pytest.raises(InvalidInputError, match="--resume"):
+        _cli(["train", "--config", "tiny", "--data", str(pairs_zarr), "--out", str(tiny_run)])
     assert _cli(["train", "--config", "tiny", "--steps", "70", "--data", str(pairs_zarr), "--out",
-                 str(tiny_run), "--no-progress"]) == 0
+                 str(tiny_run), "--no-progress", "--resume"]) == 0
     assert "resumed from step 60" in capsys.readouterr().out
     log = json.loads((tiny_run / "train_log.json").read_text())
     assert log["final_step"] == 70 and [s["step"] for s in log["steps"]][-2:] == [60, 70]

@@ -10,24 +10,38 @@ from geocodec.errors import InvalidInputError
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="train a model on co-registered pairs",
+        "train", help="train a model on co-registered pairs (and optical-only / SAR-only data)",
         description="Train a geocodec model (resumes when OUT already holds a checkpoint). Named "
-                    "configurations: tiny (seconds, CI), cpu (the shipped default, ~1 h on 2 cores), "
-                    "gpu (one CUDA device).")
-    p.add_argument("--config", default="cpu", help="named configuration: tiny, cpu or gpu (default cpu)")
+                    "configurations: tiny (seconds, CI), cpu (the v1.0.0 recipe), recipe (the current default "
+                    "model's staged recipe on CPU), gpu (the same for one CUDA device).")
+    p.add_argument("--config", default="recipe", help="named configuration: tiny, cpu, recipe or gpu (default recipe)")
     p.add_argument("--data", action="append", default=[], metavar="PATH",
                    help="a .zarr pair store or a BigEarthNet S1/S2 GeoTIFF folder (repeatable)")
     p.add_argument("--pair", action="append", nargs=2, default=[], metavar=("OPTICAL_TIF", "SAR_TIF"),
                    help="a multi-band GeoTIFF pair on one grid (repeatable)")
     p.add_argument("--optical-bands", type=lambda s: tuple(int(v) for v in s.split(",")),
                    help="1-based optical bands of --pair files (default: 2,3,4,8 of a 13-band stack, else all)")
+    p.add_argument("--optical-only", action="append", default=[], metavar="PATH",
+                   help="optical-only data: a .zarr store with an 'optical' array, or a GeoTIFF (bands B02,B03,B04,B08)")
+    p.add_argument("--sar-only", action="append", default=[], metavar="PATH",
+                   help="SAR-only data: a .zarr store with a 'sar' array (VV, VH in dB)")
+    p.add_argument("--weights", type=lambda s: tuple(float(v) for v in s.split(",")), default=(0.5, 0.25, 0.25),
+                   metavar="P,O,S", help="share of batches drawn from pairs, optical-only and SAR-only data "
+                                         "(default 0.5,0.25,0.25)")
+    p.add_argument("--probe", action="append", default=[], metavar="PATH",
+                   help="validation pairs (as --data) measured at every checkpoint: floor and R-D (repeatable)")
+    p.add_argument("--probe-pair", action="append", nargs=2, default=[], metavar=("OPTICAL_TIF", "SAR_TIF"),
+                   help="a validation GeoTIFF pair (cut into 256 px tiles) for the probe (repeatable)")
+    p.add_argument("--init-from", default=None,
+                   help="weights to start from where shapes fit: a registered model, model file or checkpoint")
+    p.add_argument("--model", type=json.loads, default=None, metavar="JSON",
+                   help='architecture overrides on the configuration\'s, e.g. \'{"latent_stride": 8}\'')
+    p.add_argument("--probe-every", type=int, default=None, help="probe every N steps (default: at checkpoints)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint (weights, optimiser state, log)")
     p.add_argument("--out", help="run folder (checkpoint, train_log.json); default runs/<config>")
     p.add_argument("--modality", choices=("joint", "optical", "sar"), default=None,
                    help="joint (default) or a single-modality independent-coding baseline")
-    p.add_argument("--pretrain-optical", action="append", default=[], metavar="TIF",
-                   help="optical-only GeoTIFF(s) (bands B02,B03,B04,B08) to pre-train the optical branch on")
-    p.add_argument("--pretrain-steps", type=int, default=None,
-                   help="optical pre-training steps (default: a tenth of --steps)")
     for name, typ in (("steps", int), ("batch", int), ("crop", int), ("lr", float), ("seed", int),
                       ("threads", int), ("max-minutes", float)):
         p.add_argument(f"--{name}", type=typ, default=None)
@@ -39,41 +53,72 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _sets(args, mc):
+    from geocodec.training.data import load_optical_geotiff, load_training_data, load_zarr_set
+
+    if len(args.weights) != 3 or any(w < 0 for w in args.weights):
+        raise InvalidInputError(f"--weights takes three non-negative shares, got {args.weights}")
+    pairs = load_training_data(args.data, [tuple(p) for p in args.pair], args.optical_bands)
+    pairs.weight = args.weights[0]
+    sets = [pairs]
+    for paths, kind, w in ((args.optical_only, "optical", args.weights[1]), (args.sar_only, "sar", args.weights[2])):
+        for path in paths:
+            if not Path(path).exists():
+                raise InvalidInputError(f"{kind}-only data {path} does not exist")
+            s = (load_optical_geotiff(path, mc.n_optical, w) if Path(path).suffix.lower() in (".tif", ".tiff")
+                 else load_zarr_set(path, weight=w))
+            if s.kind != kind:
+                raise InvalidInputError(f"{path} holds {s.kind} data, not {kind}-only data")
+            s.weight = w / len(paths)
+            sets.append(s)
+    for s in sets:
+        for k, a in enumerate(s.optical):
+            if a.shape[0] != mc.n_optical:
+                raise InvalidInputError(f"{s.name} item {k}: {a.shape[0]} optical bands, the model has "
+                                        f"{mc.n_optical} ({list(mc.optical_bands)})")
+        for k, a in enumerate(s.sar):
+            if a.shape[0] != mc.n_sar:
+                raise InvalidInputError(f"{s.name} item {k}: {a.shape[0]} SAR bands, the model has {mc.n_sar}")
+        if s.kind == "pair" and any(o.shape[1:] != a.shape[1:] for o, a in zip(s.optical, s.sar)):
+            raise InvalidInputError(f"{s.name}: optical and SAR arrays are not on one grid")
+    return sets
+
+
 def run(args) -> int:
+    from geocodec.model import ModelConfig
     from geocodec.registry import resolve_device
-    from geocodec.train import train
-    from geocodec.train_presets import preset
-    from geocodec.training_data import load_training_data
+    from geocodec.training import preset, train
+    from geocodec.training.data import load_training_data
+    from geocodec.training.probe import probe_tiles
 
     cfg = preset(args.config, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
                  threads=args.threads, max_minutes=args.max_minutes, device=args.device, modality=args.modality,
+                 init_from=args.init_from, probe_every=args.probe_every,
                  out_dir=args.out or f"runs/{args.config}")
+    if args.model:
+        if not isinstance(args.model, dict):
+            raise InvalidInputError(f"--model takes a JSON object of architecture fields, got {args.model!r}")
+        cfg.model.update(args.model)
     for field, v in (("steps", cfg.steps), ("batch", cfg.batch), ("crop", cfg.crop)):
         if v < 1:
             raise InvalidInputError(f"--{field} must be ≥ 1, got {v}")
     if cfg.device != "auto":
         resolve_device(cfg.device)  # clear error when CUDA is asked for but absent
-    pairs = load_training_data(args.data, [tuple(p) for p in args.pair], args.optical_bands)
-    from geocodec.model import ModelConfig
-
+    has_checkpoint = (Path(cfg.out_dir) / "checkpoint.safetensors").exists()
+    if args.resume and not has_checkpoint:
+        raise InvalidInputError(f"--resume: {cfg.out_dir} holds no checkpoint.safetensors to continue from")
+    if has_checkpoint and not args.resume:
+        raise InvalidInputError(f"{cfg.out_dir} already holds a training run: pass --resume to continue it, "
+                                "or choose another --out")
     mc = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.model.items()})
-    for k, (o, s) in enumerate(zip(pairs.optical, pairs.sar)):
-        if o.shape[0] != mc.n_optical or s.shape[0] != mc.n_sar or o.shape[1:] != s.shape[1:]:
-            raise InvalidInputError(
-                f"training pair {k}: optical {o.shape} / SAR {s.shape} do not fit the model "
-                f"({mc.n_optical} optical bands {list(mc.optical_bands)}, {mc.n_sar} SAR bands, one grid)")
-    if args.pretrain_optical:
-        if cfg.modality == "sar":
-            raise InvalidInputError("--pretrain-optical pre-trains the optical branch: not for a SAR-only model")
-        from geocodec.pretrain import pretrain_optical
-
-        steps = args.pretrain_steps or max(1, cfg.steps // 10)
-        init = pretrain_optical(cfg, args.pretrain_optical, steps, progress=not args.no_progress)
-        print(f"optical pre-training: {steps} steps → {init}")
-        cfg.init_from = str(init)
-    print(f"training {cfg.modality} model on {len(pairs)} pairs → {cfg.out_dir} "
-          f"(config {args.config}: {cfg.steps} steps, batch {cfg.batch}, crop {cfg.crop})")
-    model, history = train(cfg, pairs, progress=not args.no_progress)
+    sets = _sets(args, mc)
+    probe = None
+    if args.probe or args.probe_pair:
+        probe = probe_tiles([load_training_data(args.probe, [tuple(p) for p in args.probe_pair], args.optical_bands)])
+    desc = ", ".join(f"{s.name} ({s.kind}, {len(s)}, w={s.weight:.2f})" for s in sets)
+    print(f"training {cfg.modality} model → {cfg.out_dir} (config {args.config}: {cfg.steps} steps, batch "
+          f"{cfg.batch}, crop {cfg.crop}); data: {desc}")
+    model, history = train(cfg, sets, probe=probe, progress=not args.no_progress)
     steps = history["steps"]
     if steps:
         print(f"loss {steps[0]['loss']:.4g} (step {steps[0]['step']}) → {steps[-1]['loss']:.4g} "

@@ -129,7 +129,8 @@ class LatentEntropyModel(nn.Module):
         _, z_lik = self.z_model(z)
         med = self.z_model._get_medians().reshape(1, -1, 1, 1)
         z_hat = ste_round(z - med) + med
-        hyper = self.nets.h_s(z_hat)
+        # crops that are not a multiple of the padding (training) give a larger hyper map: trim it
+        hyper = self.nets.h_s(z_hat)[..., :y.shape[-2], :y.shape[-1]]
         anchors = anchor_mask(*y.shape[-2:], device=y.device)
         y_hats, y_liks = [], []
         for k, y_k in enumerate(y.split(self.groups, dim=1)):

@@ -11,7 +11,8 @@ from geocodec.model.encoder import JointEncoder
 from geocodec.model.entropy import LatentEntropyModel, LatentStreams
 from geocodec.model.layers import LambdaGain
 
-#: Inputs are padded to a multiple of this (×16 for y, ×4 more for the hyper-latent z).
+#: Padding multiple of the original architecture (latent stride 16, ×4 for the hyper-latent z);
+#: a model's own is ``model.config.pad_multiple``.
 STRIDE = 64
 
 
@@ -22,12 +23,15 @@ class JointCodecModel(nn.Module):
         super().__init__()
         c = config
         self.config = c
-        self.encoder = JointEncoder(c.n_optical, c.n_sar, c.features, c.latent_channels)
+        self.encoder = JointEncoder(c.n_optical, c.n_sar, c.features, c.latent_channels,
+                                    c.encoder_blocks, c.latent_stride)
         self.encoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max)
         self.decoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max, direction=-1.0)
         self.entropy = LatentEntropyModel(c.latent_channels, c.hyper_channels, c.groups)
-        self.optical_decoder = SynthesisTransform(c.latent_channels, c.features, c.n_optical)
-        self.sar_decoder = SynthesisTransform(c.latent_channels, c.features, c.n_sar)
+        self.optical_decoder = SynthesisTransform(c.latent_channels, c.features, c.n_optical,
+                                                  c.decoder_blocks, c.latent_stride)
+        self.sar_decoder = SynthesisTransform(c.latent_channels, c.features, c.n_sar,
+                                              c.decoder_blocks, c.latent_stride)
 
     # -- training --------------------------------------------------------------
     def forward(self, x_opt, x_sar, gamma, lmbda):
@@ -45,6 +49,16 @@ class JointCodecModel(nn.Module):
         return self.entropy.z_model.loss()
 
     # -- coding ----------------------------------------------------------------
+    def padded_hw(self, height: int, width: int) -> tuple[int, int]:
+        """The size an input of ``height`` × ``width`` is padded to before coding."""
+        m = self.config.pad_multiple
+        return -(-height // m) * m, -(-width // m) * m
+
+    def latent_hw(self, height: int, width: int) -> tuple[int, int]:
+        """The latent's size for an input of ``height`` × ``width`` (after padding)."""
+        hp, wp = self.padded_hw(height, width)
+        return hp // self.config.latent_stride, wp // self.config.latent_stride
+
     def analysis(self, x_opt, x_sar, gamma, lmbda) -> torch.Tensor:
         """Normalised, padded inputs → gained latent y (ready to quantise)."""
         return self.encoder(x_opt, x_sar, gamma) * self.encoder_gain(lmbda)

@@ -1,0 +1,111 @@
+"""The staged training recipe: mixed paired / optical-only / SAR-only data, stages, probe,
+warm start across architectures, resume with optimiser state, and the light and stride-8 variants."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import geocodec
+from conftest import smooth_pair
+from geocodec.model import JointCodecModel, ModelConfig
+from geocodec.training import PairSet, TrainConfig, train
+from geocodec.training.data import crop_size, random_crops
+from geocodec.training.presets import TINY_MODEL
+from geocodec.training.probe import probe_tiles
+
+
+def _sets(rng):
+    pairs = [smooth_pair(rng, 80, 80) for _ in range(4)]
+    paired = PairSet([p[0].astype(np.float32) for p in pairs], [p[1] for p in pairs], "pairs", 0.5)
+    optical = PairSet([smooth_pair(rng, 96, 96)[0].astype(np.float32) for _ in range(3)], [], "opt", 0.25)
+    sar = PairSet([], [smooth_pair(rng, 70, 70)[1] for _ in range(3)], "sar", 0.25)
+    return [paired, optical, sar]
+
+
+def _cfg(out, **kw):
+    base = dict(out_dir=str(out), steps=24, batch=2, crop=64, lr=1e-3, lr_final=5e-4, checkpoint_every=12,
+                log_every=4, threads=1, device="cpu", model=dict(TINY_MODEL),
+                stages=[{"name": "floor", "until": 0.5, "lmbda": [0.05, 0.1]}, {"name": "rd", "until": 1.0}])
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_crops_fit_each_set_and_blank_the_missing_modality(rng):
+    paired, optical, sar = _sets(rng)
+    assert crop_size(paired, 128) == 80 and crop_size(sar, 128) == 64 and crop_size(optical, 64) == 64
+    o, s = random_crops(optical, 3, 64, rng)
+    assert o.shape == (3, 4, 64, 64) and s is None
+    o, s = random_crops(sar, 2, 64, rng)
+    assert o is None and s.shape == (2, 2, 64, 64)
+    with pytest.raises(geocodec.GeocodecError):
+        paired.extend(optical)
+
+
+def test_mixed_staged_run_logs_stages_kinds_and_probe(tmp_path, rng):
+    sets = _sets(rng)
+    probe = probe_tiles([sets[0]])
+    model, log = train(_cfg(tmp_path / "run"), sets, probe=probe, progress=False, log=lambda *_: None)
+    assert [d["kind"] for d in log["data"]] == ["pair", "optical", "sar"]
+    stages = [s["stage"] for s in log["steps"]]
+    assert stages[0] == "floor" and stages[-1] == "rd"
+    assert [p["step"] for p in log["probes"]] == [0, 12, 24]
+    for p in log["probes"]:
+        assert np.isfinite(p["floor_opt"]) and p["rd_0.003"]["bpp"] > 0
+    # the rate falls with λ in the probe: the R-D points are measured, not copied
+    last = log["probes"][-1]
+    assert last["rd_0.003"]["bpp"] < last["rd_0.03"]["bpp"]
+
+
+def test_resume_restores_optimiser_state(tmp_path, rng):
+    sets = _sets(rng)
+    out = tmp_path / "run"
+    train(_cfg(out, steps=12, warmup_steps=8), sets, progress=False, log=lambda *_: None)
+    ckpt = load_file(str(out / "checkpoint.safetensors"))
+    assert any(k.startswith("opt.") and k.endswith("exp_avg_sq") for k in ckpt)
+    messages = []
+    _, log = train(_cfg(out, steps=20, warmup_steps=8), sets, progress=False, log=messages.append)
+    assert any("resumed from step 12" in m for m in messages)
+    assert log["final_step"] == 20
+    lrs = [s["lr"] for s in log["steps"] if s["step"] > 12]
+    assert lrs[0] < lrs[1]  # the learning rate ramps up again after a resume
+
+
+def test_warm_start_keeps_what_fits_across_architectures(tmp_path, rng):
+    full = JointCodecModel(ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in TINY_MODEL.items()}))
+    path = tmp_path / "full.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in full.state_dict().items() if v.numel()}, str(path))
+    messages = []
+    light = dict(TINY_MODEL, encoder_blocks=[0, 1, 1], decoder_blocks=[1, 1, 0])
+    model, _ = train(_cfg(tmp_path / "run", steps=1, model=light, init_from=str(path), lr=1e-9, lr_final=1e-9),
+                     _sets(rng), progress=False, log=messages.append)
+    assert any("initialised" in m for m in messages)
+    # the blocks the light model keeps start from the full model's weights
+    w = model.state_dict()["encoder.opt_stages.1.body.2.body.0.weight"]
+    assert torch.allclose(w, full.state_dict()["encoder.opt_stages.1.body.2.body.0.weight"], atol=1e-6)
+    assert "encoder.opt_stages.0.body.2.body.0.weight" not in model.state_dict()
+
+
+@pytest.mark.parametrize("arch", [{"encoder_blocks": (0, 1, 1), "decoder_blocks": (1, 1, 0)},
+                                  {"latent_stride": 8}])
+def test_architecture_variants_code_real_bytes(tmp_path, rng, arch):
+    """A model file of each variant round-trips through the public codec at a size that is not a
+    multiple of the padding (the padding follows the model's latent stride)."""
+    from geocodec.model_file import save_model_file
+
+    cfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in TINY_MODEL.items()}, **arch)
+    net = JointCodecModel(cfg)
+    net.entropy.freeze_tables()
+    path = tmp_path / "variant.safetensors"
+    save_model_file(net.eval(), path, name="variant", version="0")
+    opt, sar = smooth_pair(rng, 72, 88)
+    data = geocodec.compress(opt, sar, lmbda=0.01, model=str(path), device="cpu")
+    o, s = geocodec.decompress(data, model=str(path), device="cpu")
+    assert o.shape == opt.shape and s.shape == sar.shape and o.dtype == opt.dtype
+    assert net.latent_hw(72, 88) == ((8, 8) if cfg.latent_stride == 16 else (12, 12))  # padded to 128 or 96
