@@ -185,7 +185,7 @@ def _int8(args):
 
 def _psnr(tiles, decoded) -> dict:
     """Mean PSNR per modality over the tiles (peaks as in the model card; NaN samples skipped)."""
-    from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+    from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
 
     opt = [psnr(o.astype(np.float64), d[0].astype(np.float64), PEAK_OPTICAL) for (o, _), d in zip(tiles, decoded)]
     sar = [psnr(s.astype(np.float64), d[1].astype(np.float64), PEAK_SAR_DB, valid=~np.isnan(s))

@@ -5,7 +5,7 @@
 
 import geocodec
 from geocodec.io import open_pair
-from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
 from geocodec.sample import sample_pairs
 
 name, s2_dir, s1_dir = sample_pairs()[0]

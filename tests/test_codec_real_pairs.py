@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import geocodec
-from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
 from geocodec.evaluation.datasets import load_validation_sets
 
 

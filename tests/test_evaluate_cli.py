@@ -12,7 +12,7 @@ import geocodec
 from conftest import smooth_pair
 from geocodec.evaluation.baselines import jpeg2000, jpegxl
 from geocodec.errors import InvalidInputError
-from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
 
 
 def _cli(argv):

@@ -8,7 +8,7 @@ import pytest
 from conftest import smooth_pair
 from geocodec.evaluation.baselines import jpeg2000
 from geocodec.errors import InvalidInputError
-from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
 
 pytestmark = pytest.mark.skipif(not jpeg2000.available(), reason="OpenJPEG (libopenjp2) not installed")
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import smooth_pair
 from geocodec.errors import InvalidInputError
 from geocodec.evaluation.baselines import image_codec, jpegxl
-from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
 
 pytestmark = pytest.mark.skipif(not jpegxl.available(), reason="imagecodecs with JPEG XL not installed")
 

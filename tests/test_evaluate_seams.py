@@ -65,7 +65,7 @@ def test_decoding_chunks_together_costs_no_bytes(rng, model):
     assert nbytes == n_apart  # the same chunks; only the synthesis sees the neighbours
     assert o.dtype == opt.dtype and s.dtype == sar.dtype
     assert np.array_equal(np.isnan(s), np.isnan(sar)) and np.array_equal(np.isnan(s_apart), np.isnan(sar))
-    from geocodec.evaluation.metrics import PEAK_OPTICAL, psnr
+    from geocodec.metrics import PEAK_OPTICAL, psnr
 
     assert psnr(opt, o, PEAK_OPTICAL) > 25
     with pytest.raises(InvalidInputError, match="whole 24 px chunks"):

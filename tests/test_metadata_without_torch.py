@@ -85,8 +85,8 @@ def test_geocodec_threads_sets_torch_threads():
 #: functions that encode or decode instead).
 TORCH_FREE = (
     "geocodec", "geocodec.errors", "geocodec.threads", "geocodec.options", "geocodec.chunk_info",
-    "geocodec.bitstream", "geocodec.registry", "geocodec.zarr_store", "geocodec.cli", "geocodec.commands.info",
-    "geocodec.xarray_backend", "geocodec.latent_cache", "geocodec.stac",
+    "geocodec.bitstream", "geocodec.registry", "geocodec.cli", "geocodec.commands.info",
+    "geocodec.stac",
     "geocodec.settings", "geocodec.cube", "geocodec.cube.record", "geocodec.cube.store", "geocodec.cube.chunks",
     "geocodec.cube.engine", "geocodec.cube.cache",
     "numcodecs_plugin", "numcodecs_plugin.numcodecs_codec", "numcodecs_plugin.zarr_codec",

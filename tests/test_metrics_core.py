@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from geocodec.evaluation.metrics import (
+from geocodec.metrics import (
     PEAK_OPTICAL,
     PEAK_SAR_DB,
     bd_rate,

@@ -18,7 +18,7 @@ import zarr
 import geocodec
 import geocodec.stac as gstac
 from geocodec.errors import ModelMismatchError
-from geocodec.zarr_store import read_chunk
+from geocodec.cube.store import read_chunk
 from geocodec.cube import chunks as framing
 from stac_cube import no_network, write_cube  # noqa: F401 - fixture
 

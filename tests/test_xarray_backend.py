@@ -10,7 +10,7 @@ import pytest
 
 import geocodec
 from geocodec.errors import CorruptStreamError, GeocodecError, ModelMismatchError
-from geocodec.latent_cache import LATENTS, LatentCache
+from geocodec.cube.cache import LATENTS, LatentCache
 from zarr_data import assert_in_place, assert_same_decode, dataset, joint
 
 
@@ -197,7 +197,7 @@ def test_not_a_geocodec_store(tmp_path):
     xr.Dataset({"a": ("x", np.arange(3))}).to_zarr(tmp_path / "plain.zarr")
     with pytest.raises(GeocodecError, match="not a geocodec store"):
         xr.open_dataset(tmp_path / "plain.zarr", engine="geocodec")
-    from geocodec.xarray_backend import GeocodecBackendEntrypoint
+    from geocodec.cube.engine import GeocodecBackendEntrypoint
 
     assert not GeocodecBackendEntrypoint().guess_can_open(tmp_path / "plain.zarr")
 
@@ -205,7 +205,7 @@ def test_not_a_geocodec_store(tmp_path):
 def test_engine_is_guessed_for_geocodec_stores(cube):
     import xarray as xr
 
-    from geocodec.xarray_backend import GeocodecBackendEntrypoint
+    from geocodec.cube.engine import GeocodecBackendEntrypoint
 
     store, _ = cube
     assert GeocodecBackendEntrypoint().guess_can_open(store)

@@ -31,7 +31,7 @@ def run(args) -> int:
 
     import geocodec
     from geocodec.io import write_geotiff
-    from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+    from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
     from geocodec.sample import sample_pairs
 
     out = Path(args.out)

@@ -23,7 +23,7 @@ import numpy as np
 from geocodec.errors import InvalidInputError
 from geocodec.evaluation.baselines import IMAGE_CODECS, ImageCodecName, image_codec
 from geocodec.evaluation.datasets import ValidationPair
-from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, ms_ssim_scales
+from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, ms_ssim_scales
 from geocodec.evaluation.summary import summarize_set
 from geocodec.evaluation.sweeps import (
     f32, sweep_geocodec, sweep_image_codec, sweep_independent, sweep_target_bpp)

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from geocodec.evaluation.metrics import bd_rate, pareto_envelope, rate_at_quality
+from geocodec.metrics import bd_rate, pareto_envelope, rate_at_quality
 from geocodec.evaluation.sweeps import pixels
 
 #: Points per decade of the rate grid on which the winning codec is read off.

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from geocodec.evaluation.datasets import ValidationPair
-from geocodec.evaluation.metrics import PEAK_OPTICAL, PEAK_SAR_DB, SAR_DB_MIN, ms_ssim, psnr
+from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, SAR_DB_MIN, ms_ssim, psnr
 
 
 def quality(pair: ValidationPair, optical=None, sar=None, with_ms_ssim=True) -> dict:

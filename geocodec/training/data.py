@@ -74,13 +74,9 @@ def load_zarr_set(path, optical_var: str = "optical", sar_var: str = "sar", weig
 
 def load_optical_geotiff(path, n_bands: int, weight: float = 1.0) -> PairSet:
     """An optical-only GeoTIFF (its first ``n_bands`` bands; nodata or 0 → NaN) as one sample."""
-    import rioxarray
+    from geocodec.io import read_optical_scene
 
-    da = rioxarray.open_rasterio(path, masked=True)
-    if da.shape[0] < n_bands:
-        raise InvalidInputError(f"{path} has {da.shape[0]} bands; the optical branch needs {n_bands}")
-    a = np.asarray(da[:n_bands].values, dtype=np.float32)
-    a[a == 0] = np.nan
+    a = read_optical_scene(path, n_bands)
     return PairSet([a], [], name=Path(path).name, weight=weight)
 
 
@@ -99,7 +95,7 @@ def load_training_data(paths=(), geotiff_pairs=(), optical_bands=None) -> PairSe
     """Co-registered pairs from ``*.zarr`` stores or BigEarthNet example folders (``paths``) and
     multi-band (optical.tif, sar.tif) ``geotiff_pairs`` (optical bands chosen by ``optical_bands``,
     1-based; default: all bands of a 4-band file, bands 2, 3, 4, 8 of a 13-band Sentinel-2 stack)."""
-    from geocodec.validation import S2_13BAND_INDEXES, load_bigearthnet_geotiff, load_geotiff_pair
+    from geocodec.evaluation.datasets import load_bigearthnet_geotiff, load_geotiff_pair
 
     out = PairSet([], [])
     for p in map(Path, paths):
@@ -116,12 +112,8 @@ def load_training_data(paths=(), geotiff_pairs=(), optical_bands=None) -> PairSe
             raise InvalidInputError(f"{p}: expected a .zarr pair store or a BigEarthNet GeoTIFF folder "
                                     "(use --pair OPTICAL.tif SAR.tif for multi-band GeoTIFFs)")
     for opt_path, sar_path in geotiff_pairs:
-        import rioxarray
-
-        count = rioxarray.open_rasterio(opt_path).shape[0]
-        bands = optical_bands or (S2_13BAND_INDEXES if count == 13 else tuple(range(1, count + 1)))
         pair = load_geotiff_pair(opt_path, sar_path, name=Path(opt_path).stem, dataset="train",
-                                 optical_indexes=tuple(bands))
+                                 optical_indexes=tuple(optical_bands) if optical_bands else None)
         out = out.extend(_pairs_from_validation([pair]))
     if len(out) == 0:
         raise InvalidInputError("no training pairs: give --data (Zarr store / BigEarthNet folder) or --pair")

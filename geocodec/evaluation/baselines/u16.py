@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geocodec.errors import InvalidInputError
-from geocodec.evaluation.metrics import SAR_DB_MAX, SAR_DB_MIN
+from geocodec.metrics import SAR_DB_MAX, SAR_DB_MIN
 
 U16_MAX = 65535
 
