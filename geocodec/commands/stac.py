@@ -54,6 +54,10 @@ def _item(args) -> int:
     kw = {"item_id": args.item_id, "datetime": args.datetime, "checksum": not args.no_checksum}
     if args.href:
         kw["href"] = args.href
+    from geocodec.commands import input_store, output_file
+
+    input_store(args.store)
+    output_file(args.output, "Item", creates_folders=True)
     item = write_item_for_store(args.store, args.output, **kw)
     print(f"wrote STAC Item {item.id!r} to {args.output} (valid offline)")
     if args.collection:
