@@ -79,6 +79,7 @@ class Chunk:
     format_version: int = FORMAT_VERSION
     optical_big_endian: bool = False
     sar_big_endian: bool = False
+    header_crc: int = field(default=0, repr=False, compare=False)  # set by ``unpack``
 
 
 def encode_varint(n: int) -> bytes:
@@ -99,7 +100,8 @@ def _text(s: str) -> bytes:
     return bytes([len(b)]) + b
 
 
-def pack(c: Chunk) -> bytes:
+def _header(c: Chunk) -> bytearray:
+    """Every byte before the entropy checks: what the decoder reads to interpret the payload."""
     flags = (
         (_SAR_LINEAR if c.sar_linear else 0)
         | (_TARGET_BPP if c.target_bpp is not None else 0)
@@ -133,6 +135,17 @@ def pack(c: Chunk) -> bytes:
             blob = zlib.compress(np.packbits(m.reshape(-1)).tobytes(), 9)
             blobs += encode_varint(len(blob)) + blob
     out += bytes([present]) + blobs
+    return out
+
+
+def header_crc(c: Chunk) -> int:
+    """CRC-32 of the chunk's header bytes: the seed of the payload check after the last coding
+    stage (format 2), so that check also covers every header field the decoder relies on."""
+    return zlib.crc32(_header(c))
+
+
+def pack(c: Chunk) -> bytes:
+    out = _header(c)
     out += bytes([len(c.checks)]) + struct.pack(f"<{len(c.checks)}H", *c.checks)
     out += encode_varint(len(c.z)) + c.z + c.y
     out += struct.pack("<I", zlib.crc32(out))
@@ -246,6 +259,7 @@ def unpack(data) -> Chunk:
                 raise CorruptStreamError(f"geocodec chunk's {mname} mask has the wrong size")
             bits = np.frombuffer(raw, np.uint8)
             masks[mname] = np.unpackbits(bits, count=size).astype(bool).reshape(n_bands, h, w)
+    hcrc = zlib.crc32(data[:r.pos])
     n_checks = r.u8()
     checks = list(struct.unpack(f"<{n_checks}H", r.take(2 * n_checks)))
     z = r.take(r.varint())
@@ -256,7 +270,7 @@ def unpack(data) -> Chunk:
         n_optical=n_opt, n_sar=n_sar, z=z, y=y, checks=checks, sar_linear=bool(flags & _SAR_LINEAR),
         target_bpp=target, optical_nodata=opt_nodata, sar_nodata=sar_nodata, masks=masks,
         format_version=version, optical_big_endian=bool(flags & _OPT_BIG_ENDIAN),
-        sar_big_endian=bool(flags & _SAR_BIG_ENDIAN),
+        sar_big_endian=bool(flags & _SAR_BIG_ENDIAN), header_crc=hcrc,
     )
 
 

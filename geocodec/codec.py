@@ -224,7 +224,8 @@ def _prepare(model, optical, sar, gamma, optical_nodata, sar_nodata, sar_scale) 
 
 
 # ---------------------------------------------------------------------------- encoding
-def _chunk_bytes(model: GeocodecModel, item: _Item, streams: LatentStreams, lmbda: float, target) -> bytes:
+def _header(model: GeocodecModel, item: _Item, lmbda: float, target) -> bitstream.Chunk:
+    """The chunk's header fields (no payload yet): known before entropy coding starts."""
     masks = {}
     for name, m in (("optical_nan", item.optical.nan_mask), ("optical_nodata", item.optical.nodata_mask),
                     ("sar_nan", item.sar.nan_mask), ("sar_nodata", item.sar.nodata_mask)):
@@ -232,15 +233,15 @@ def _chunk_bytes(model: GeocodecModel, item: _Item, streams: LatentStreams, lmbd
             masks[name] = m
     sc = [item.optical.scaling, item.sar.scaling]
     scaling = np.concatenate([np.stack([s.lo, s.hi, s.vmin, s.vmax], axis=1) for s in sc])
-    return bitstream.pack(bitstream.Chunk(
+    return bitstream.Chunk(
         model_name=model.name, model_version=model.version, model_sha256=model.sha256,
         lmbda=lmbda, gamma=item.gamma, height=item.height, width=item.width,
         optical_dtype=item.optical.dtype, sar_dtype=item.sar.dtype, scaling=scaling,
         n_optical=item.optical.normalized.shape[0], n_sar=item.sar.normalized.shape[0],
-        z=streams.z, y=streams.y, checks=streams.checks, sar_linear=item.sar_linear,
+        z=b"", y=b"", checks=[], sar_linear=item.sar_linear,
         target_bpp=target, optical_nodata=item.optical.nodata, sar_nodata=item.sar.nodata, masks=masks,
         optical_big_endian=item.optical.big_endian, sar_big_endian=item.sar.big_endian,
-    ))
+    )
 
 
 def _bpp(data: bytes, item: _Item) -> float:
@@ -264,13 +265,17 @@ def _encode_group(model: GeocodecModel, items: list[_Item], lmbda, target) -> li
         def code(lmbdas: list[float], which: list[int] | None = None) -> list[bytes]:
             which = list(range(len(items))) if which is None else which
             lam = torch.tensor(lmbdas, dtype=torch.float32, device=dev)
+            headers = [_header(model, items[i], lm, target) for i, lm in zip(which, lmbdas)]
             try:
-                streams = net.compress_latent(features[which] * net.encoder_gain(lam))
+                streams = net.compress_latent(features[which] * net.encoder_gain(lam),
+                                              [bitstream.header_crc(h) for h in headers])
             except SymbolRangeError as e:
                 raise InvalidInputError(
                     f"cannot code this input: {e}. Some samples lie far outside their band's spread (the "
                     "0.5–99.5 percentile range); mark outliers as NaN or *_nodata") from None
-            return [_chunk_bytes(model, items[i], s, lm, target) for i, s, lm in zip(which, streams, lmbdas)]
+            for h, st in zip(headers, streams):
+                h.z, h.y, h.checks = st.z, st.y, st.checks
+            return [bitstream.pack(h) for h in headers]
 
         if target is None:
             return code([_f32(lmbda)] * len(items))
@@ -480,7 +485,7 @@ def entropy_decode(chunks, device="auto", model=None) -> list[DecodedLatent]:
         with m.lock:
             try:
                 y_dec = m.net.decompress_latent([LatentStreams(z=c.z, y=c.y, checks=c.checks)],
-                                                (hp // 16, wp // 16), lam)
+                                                (hp // 16, wp // 16), lam, [c.header_crc])
             except EntropyMismatch as e:
                 raise EntropyParameterMismatchError(
                     f"cannot decode chunk safely: {e}. Decode on the kind of device that encoded it, "

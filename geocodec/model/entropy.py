@@ -207,7 +207,8 @@ class LatentEntropyModel(nn.Module):
         return zlib.crc32(idx.cpu().numpy().astype("<i4").tobytes()) & 0xFFFF
 
     @torch.no_grad()
-    def compress(self, y: torch.Tensor) -> list[LatentStreams]:
+    def compress(self, y: torch.Tensor, seeds: list[int] | None = None) -> list[LatentStreams]:
+        """``seeds``: per item, the start value of the payload check (the caller binds its header to it)."""
         nets = self._coding()
         check_symbol_range(y, "latent")
         z = self.h_a(y)
@@ -220,7 +221,7 @@ class LatentEntropyModel(nn.Module):
         stages = (anchors, ~anchors)
         encoders = [BufferedRansEncoder() for _ in range(y.shape[0])]
         checks: list[list[int]] = [[] for _ in range(y.shape[0])]
-        crcs = [0] * y.shape[0]
+        crcs = list(seeds) if seeds is not None else [0] * y.shape[0]
         cdfs, lengths, offsets = self._cdfs()
         y_hats = []
         for k, y_k in enumerate(y.split(self.groups, dim=1)):
@@ -247,8 +248,9 @@ class LatentEntropyModel(nn.Module):
         return [LatentStreams(z=z_strings[b], y=enc.flush(), checks=checks[b]) for b, enc in enumerate(encoders)]
 
     @torch.no_grad()
-    def decompress(self, streams: list[LatentStreams], latent_hw: tuple[int, int], device) -> torch.Tensor:
-        """Entropy-decode a batch of items (same latent size) → ŷ (float32)."""
+    def decompress(self, streams: list[LatentStreams], latent_hw: tuple[int, int], device,
+                   seeds: list[int] | None = None) -> torch.Tensor:
+        """Entropy-decode a batch of items (same latent size) → ŷ (float32); ``seeds`` as for ``compress``."""
         nets = self._coding()
         h, w = latent_hw
         z_hat = self.z_model.decompress([s.z for s in streams], ((h + 3) // 4, (w + 3) // 4))
@@ -262,7 +264,7 @@ class LatentEntropyModel(nn.Module):
             decoders.append(dec)
         cdfs, lengths, offsets = self._cdfs()
         n = len(streams)
-        crcs = [0] * n
+        crcs = list(seeds) if seeds is not None else [0] * n
         y_hats = []
         stage_no = 0
         for k, g in enumerate(self.groups):
