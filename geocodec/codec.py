@@ -488,8 +488,8 @@ def entropy_decode(chunks, device="auto", model=None) -> list[DecodedLatent]:
                                                 (hp // 16, wp // 16), lam, [c.header_crc])
             except EntropyMismatch as e:
                 raise EntropyParameterMismatchError(
-                    f"cannot decode chunk safely: {e}. Decode on the kind of device that encoded it, "
-                    "or re-encode") from None
+                    f"cannot decode chunk safely: {e}. Either its payload is corrupt (restore it from a copy), "
+                    "or it was encoded on another kind of device (decode there, or re-encode)") from None
             except PayloadMismatch as e:
                 raise CorruptStreamError(f"geocodec chunk payload is corrupt: {e}") from None
         results.append(DecodedLatent(chunk=c, latent=y_dec[0].cpu(), model=m))
