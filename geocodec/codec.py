@@ -349,7 +349,12 @@ def compress_batch(pairs, *, lmbda=None, gamma=0.5, model="default", device="aut
             optical, sar = pair
         except (TypeError, ValueError):
             raise InvalidInputError(f"pair {k} is not an (optical, sar) tuple") from None
-        items.append(_prepare(m, optical, sar, gammas[k], optical_nodata, sar_nodata, sar_scale))
+        try:
+            items.append(_prepare(m, optical, sar, gammas[k], optical_nodata, sar_nodata, sar_scale))
+        except InvalidInputError as e:
+            if len(pairs) == 1:
+                raise
+            raise InvalidInputError(f"pair {k}: {e}") from None
     out: list[bytes | None] = [None] * len(items)
     groups: dict[tuple[int, int], list[int]] = {}
     for k, it in enumerate(items):
