@@ -205,7 +205,11 @@ def model_summary(path) -> dict:
 
 
 def publish_model(weights_path, *, training_data: str, note: str = "") -> dict:
-    """Copy a trained weights file into the package and (re)write its registry entry."""
+    """Copy a trained weights file into the package and (re)write its registry entry.
+
+    When the name already holds other weights, they are kept (file ``<name>-<version>.safetensors``,
+    entry ``<name>@<version>``), so every chunk they wrote still finds its model and decodes.
+    """
     import shutil
 
     info, _ = verify_model_file(weights_path)  # sealed (or tensor-checked, for first-format files)
@@ -213,9 +217,18 @@ def publish_model(weights_path, *, training_data: str, note: str = "") -> dict:
     cfg = json.loads(meta["config"])
     name = meta["name"]
     target = _weights_dir() / f"{name}.safetensors"
+    entries = registry() if (_weights_dir() / _REGISTRY).exists() else {}
+    old = entries.get(name)
+    if old is not None and old["sha256"] != info.sha256:
+        old_file = _weights_dir() / old["file"]
+        kept = _weights_dir() / f"{name}-{old['version']}.safetensors"
+        if old_file.exists() and old_file.resolve() != Path(weights_path).resolve():
+            if kept.exists():
+                raise InvalidInputError(f"cannot keep the previous {name!r} v{old['version']}: {kept} exists")
+            old_file.rename(kept)
+            entries[f"{name}@{old['version']}"] = {**old, "file": kept.name}
     if Path(weights_path).resolve() != target.resolve():
         shutil.copyfile(weights_path, target)
-    entries = registry() if (_weights_dir() / _REGISTRY).exists() else {}
     entries[name] = {
         "file": target.name,
         "version": meta["version"],
@@ -229,6 +242,6 @@ def publish_model(weights_path, *, training_data: str, note: str = "") -> dict:
     }
     (_weights_dir() / _REGISTRY).write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
     with _cache_lock:
-        for key in [k for k in _cache if k[0] == name]:
+        for key in [k for k in _cache if k[0] == name or k[0].startswith(f"{name}@")]:
             del _cache[key]
     return entries[name]

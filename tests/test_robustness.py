@@ -470,11 +470,29 @@ def test_publish_model_records_the_seal(model, tmp_path, monkeypatch):
     (weights / "default.safetensors").symlink_to(registry._weights_dir() / "default.safetensors")
     monkeypatch.setattr(registry, "_weights_dir", lambda: weights)
     trained = tmp_path / "new.safetensors"
-    sha = save_model_file(copy.deepcopy(model.net).cpu(), trained, name="new-default", version="2.0.0")
-    entry = registry.publish_model(trained, training_data="test")
-    assert entry["sha256"] == entry["sealed_sha256"] == sha
-    assert registry.load_model("new-default", "cpu").sha256 == sha
-    assert registry.registry()["default"]["sealed_sha256"]  # the old entry keeps its seal
+    net = copy.deepcopy(model.net).cpu()
+    with __import__("torch").no_grad():
+        next(net.parameters()).add_(1e-3)
+    sha = save_model_file(net, trained, name="default", version="2.0.0")
+    old_chunk = (DATA / "chunk-v1-default.bin").read_bytes()
+    try:
+        entry = registry.publish_model(trained, training_data="test")
+        assert entry["sha256"] == entry["sealed_sha256"] == sha != model.sha256
+        assert registry.load_model("default", "cpu").sha256 == sha
+        kept = registry.registry()["default@1.0.0"]  # the previous default is kept, with its seal
+        assert kept["sha256"] == model.sha256 and kept["sealed_sha256"] and (weights / kept["file"]).exists()
+        fresh = geocodec.compress(*smooth_pair(np.random.default_rng(0), 64, 64), lmbda=0.01, device="cpu")
+        assert geocodec.inspect(fresh)["model"]["sha256"] == sha
+        # chunks of the old default still decode (found by sha256 under its kept entry)
+        want = json.loads((DATA / "chunk-v1-default.json").read_text())
+        import hashlib
+
+        assert hashlib.sha256(geocodec.decompress(old_chunk, device="cpu")[0].tobytes()).hexdigest() \
+            == want["optical_sha256"]
+    finally:
+        with registry._cache_lock:
+            for key in [k for k in registry._cache if k[0].startswith("default")]:
+                del registry._cache[key]
 
 
 # ---------------------------------------------------------------------------- CLI and io
