@@ -553,3 +553,17 @@ def test_every_error_class_is_a_geocodec_error():
     for cls in (CorruptStreamError, ModelMismatchError, EntropyParameterMismatchError, InvalidInputError,
                 ModelIntegrityError, UntrustedModelError):
         assert issubclass(cls, GeocodecError)
+
+
+def test_a_chunk_file_under_4_bytes_is_a_clean_error(tmp_path):
+    import xarray as xr
+
+    from zarr_data import dataset
+
+    store = tmp_path / "cube.zarr"
+    geocodec.to_zarr(dataset(64, 64, seed=4), store, lmbda=0.01, chunks=64, device="cpu", progress=False)
+    files = [p for p in (store / "pair").rglob("*") if p.is_file() and p.name not in ("zarr.json", ".zarray")]
+    assert files
+    files[0].write_bytes(b"GC")
+    with pytest.raises(CorruptStreamError):
+        xr.open_dataset(store, engine="geocodec", device="cpu").sar.values
