@@ -376,6 +376,14 @@ def compress(optical, sar, *, lmbda=None, gamma=0.5, model="default", device="au
     (or linear power with ``sar_scale='linear'``). NaN (float inputs) and ``*_nodata`` positions
     are kept exactly. Give ``lmbda`` (rate parameter, see ``load_model().lmbda_range``) or
     ``target_bpp`` (joint bits per pixel: total bits / (2·H·W)).
+
+    Raises
+    ------
+    InvalidInputError
+        Bad shapes, dtypes, γ, λ; more than ``bitstream.MAX_PIXELS`` px; a valid sample outside
+        ``OPTICAL_RANGE`` / ``SAR_DB_RANGE`` (the message names the value, its position and, for a
+        constant fill strip, the ``*_nodata=`` to pass); or a latent the entropy coder cannot
+        represent. Never hangs (docs/reliability.md).
     """
     return compress_batch([(optical, sar)], lmbda=lmbda, gamma=gamma, model=model, device=device,
                           target_bpp=target_bpp, optical_nodata=optical_nodata, sar_nodata=sar_nodata,
