@@ -3,11 +3,18 @@
 The one place that turns user arrays into a chunk's bytes and back. Batches of pairs with the
 same padded size go through the network together (one device batch); entropy coding is per
 item. Everything the decoder needs is in the chunk header.
+
+Reliability rules (docs/reliability.md): inputs outside a modality's physical range are refused
+with the value and its position (an undeclared fill value gets a hint to pass ``*_nodata``);
+one call codes at most ``bitstream.MAX_PIXELS``; latents the rANS coder cannot represent are a
+clean error, never a hang; and decoding runs chunk by chunk, so a chunk decodes to the same
+bytes whatever batch it arrives in.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,12 +28,18 @@ from geocodec.errors import (
     InvalidInputError,
     ModelMismatchError,
 )
-from geocodec.model.entropy import EntropyMismatch, LatentStreams
+from geocodec.model.entropy import EntropyMismatch, LatentStreams, PayloadMismatch, SymbolRangeError
 from geocodec.options import BACKENDS, MODALITIES, OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, Backend  # noqa: F401
 from geocodec.normalize import BandScaling, apply_scaling, db_to_linear, fit_scaling, invert_scaling, linear_to_db
 from geocodec.registry import GeocodecModel, find_model_for, load_model
 from geocodec.settings import check_gamma, check_rate
 
+#: Physical ranges of valid samples. Anything outside is a fill value or corrupt data; coding it
+#: would wreck the whole chunk's scaling, so it is refused (pass ``*_nodata`` or use NaN).
+#: Optical: reflectance ×10000 as Sentinel-2 L1C/L2A store it (slightly negative BOA values
+#: included), or reflectance in [0, 1]. SAR: σ0 in dB (linear inputs are checked after conversion).
+OPTICAL_RANGE = (-1000.0, 65535.0)
+SAR_DB_RANGE = (-120.0, 60.0)
 #: Target-bitrate mode: relative tolerance and the most entropy-coding passes per item.
 TARGET_TOLERANCE = 0.03
 TARGET_MAX_PASSES = 10
@@ -61,6 +74,7 @@ class _Modality:
     nodata: float | None
     nan_mask: np.ndarray | None
     nodata_mask: np.ndarray | None
+    big_endian: bool = False
 
 
 def _prepare_modality(x, what, n_bands, band_names, allowed, nodata, linear=False) -> _Modality:
@@ -72,8 +86,10 @@ def _prepare_modality(x, what, n_bands, band_names, allowed, nodata, linear=Fals
                                 f"({', '.join(band_names)})")
     if a.shape[1] < 1 or a.shape[2] < 1:
         raise InvalidInputError(f"{what} has an empty spatial shape {a.shape[1:]}")
+    _check_size(what, *a.shape[1:])
     if a.dtype.name not in allowed:
         raise InvalidInputError(f"{what} has dtype {a.dtype.name}; supported: {', '.join(allowed)}")
+    big_endian = a.dtype.byteorder == ">" or (a.dtype.byteorder == "=" and sys.byteorder == "big")
     if nodata is not None:
         try:
             nodata = float(nodata)
@@ -101,6 +117,8 @@ def _prepare_modality(x, what, n_bands, band_names, allowed, nodata, linear=Fals
                                     "≤ 0 and not marked as nodata (pass sar_nodata=0 if 0 means missing)")
         values = np.where(invalid, 0.0, linear_to_db(np.where(invalid, 1.0, values)))
     valid = ~invalid
+    lo, hi = SAR_DB_RANGE if what == "sar" else OPTICAL_RANGE
+    _check_physical_range(what, a, values, valid, lo, hi, "dB" if what == "sar" else "")
     values = np.where(valid, values, 0.0)
     scaling = fit_scaling(values, valid)
     return _Modality(
@@ -110,7 +128,38 @@ def _prepare_modality(x, what, n_bands, band_names, allowed, nodata, linear=Fals
         nodata=nodata if nodata_mask is not None else None,
         nan_mask=nan_mask if nan_mask is not None and nan_mask.any() else None,
         nodata_mask=nodata_mask if nodata_mask is not None and nodata_mask.any() else None,
+        big_endian=big_endian,
     )
+
+
+def _check_size(what: str, h: int, w: int) -> None:
+    if h > bitstream.MAX_SIDE or w > bitstream.MAX_SIDE or h * w > bitstream.MAX_PIXELS:
+        raise InvalidInputError(
+            f"{what} is {h}×{w} px, more than one chunk can hold (at most {bitstream.MAX_PIXELS} px and "
+            f"{bitstream.MAX_SIDE} px per side): split it into tiles, or use geocodec.to_zarr(..., chunks=512), "
+            "which chunks it for you")
+
+
+def _check_physical_range(what, raw, values, valid, lo: float, hi: float, unit: str) -> None:
+    """Refuse valid samples outside [lo, hi], naming the first one; a constant block gets a nodata hint."""
+    bad = valid & ~((values >= lo) & (values <= hi))
+    if not bad.any():
+        return
+    n = int(bad.sum())
+    b, r, c = (int(v) for v in np.argwhere(bad)[0])
+    v0 = raw[b, r, c].item()
+    offending = raw[bad]
+    where = f"band {b}, row {r}, col {c}"
+    rng = f"[{lo:g}, {hi:g}]{' ' + unit if unit else ''}"
+    if n > 1 and (offending == raw[b, r, c]).all():
+        rows, cols = np.nonzero(bad.any(axis=0))
+        raise InvalidInputError(
+            f"{what}: {n} samples equal {v0!r} (rows {rows.min()}–{rows.max()}, cols {cols.min()}–{cols.max()}, "
+            f"first at {where}), outside the physical range {rng}: this looks like an undeclared fill value; "
+            f"pass {what}_nodata={v0!r} to keep those samples exactly as nodata, or set them to NaN")
+    raise InvalidInputError(
+        f"{what} value {v0!r} at {where} is outside the physical range {rng} ({n} such sample"
+        f"{'s' if n > 1 else ''}): mark missing samples with NaN or {what}_nodata=, or correct the input")
 
 
 @dataclass
@@ -146,7 +195,8 @@ def _prepare(model, optical, sar, gamma, optical_nodata, sar_nodata, sar_scale) 
 
 
 # ---------------------------------------------------------------------------- encoding
-def _chunk_bytes(model: GeocodecModel, item: _Item, streams: LatentStreams, lmbda: float, target) -> bytes:
+def _header(model: GeocodecModel, item: _Item, lmbda: float, target) -> bitstream.Chunk:
+    """The chunk's header fields (no payload yet): known before entropy coding starts."""
     masks = {}
     for name, m in (("optical_nan", item.optical.nan_mask), ("optical_nodata", item.optical.nodata_mask),
                     ("sar_nan", item.sar.nan_mask), ("sar_nodata", item.sar.nodata_mask)):
@@ -154,14 +204,15 @@ def _chunk_bytes(model: GeocodecModel, item: _Item, streams: LatentStreams, lmbd
             masks[name] = m
     sc = [item.optical.scaling, item.sar.scaling]
     scaling = np.concatenate([np.stack([s.lo, s.hi, s.vmin, s.vmax], axis=1) for s in sc])
-    return bitstream.pack(bitstream.Chunk(
+    return bitstream.Chunk(
         model_name=model.name, model_version=model.version, model_sha256=model.sha256,
         lmbda=lmbda, gamma=item.gamma, height=item.height, width=item.width,
         optical_dtype=item.optical.dtype, sar_dtype=item.sar.dtype, scaling=scaling,
         n_optical=item.optical.normalized.shape[0], n_sar=item.sar.normalized.shape[0],
-        z=streams.z, y=streams.y, checks=streams.checks, sar_linear=item.sar_linear,
+        z=b"", y=b"", checks=[], sar_linear=item.sar_linear,
         target_bpp=target, optical_nodata=item.optical.nodata, sar_nodata=item.sar.nodata, masks=masks,
-    ))
+        optical_big_endian=item.optical.big_endian, sar_big_endian=item.sar.big_endian,
+    )
 
 
 def _bpp(data: bytes, item: _Item) -> float:
@@ -185,8 +236,17 @@ def _encode_group(model: GeocodecModel, items: list[_Item], lmbda, target) -> li
         def code(lmbdas: list[float], which: list[int] | None = None) -> list[bytes]:
             which = list(range(len(items))) if which is None else which
             lam = torch.tensor(lmbdas, dtype=torch.float32, device=dev)
-            streams = net.compress_latent(features[which] * net.encoder_gain(lam))
-            return [_chunk_bytes(model, items[i], s, lm, target) for i, s, lm in zip(which, streams, lmbdas)]
+            headers = [_header(model, items[i], lm, target) for i, lm in zip(which, lmbdas)]
+            try:
+                streams = net.compress_latent(features[which] * net.encoder_gain(lam),
+                                              [bitstream.header_crc(h) for h in headers])
+            except SymbolRangeError as e:
+                raise InvalidInputError(
+                    f"cannot code this input: {e}. Some samples lie far outside their band's spread (the "
+                    "0.5–99.5 percentile range); mark outliers as NaN or *_nodata") from None
+            for h, st in zip(headers, streams):
+                h.z, h.y, h.checks = st.z, st.y, st.checks
+            return [bitstream.pack(h) for h in headers]
 
         if target is None:
             return code([_f32(lmbda)] * len(items))
@@ -260,7 +320,12 @@ def compress_batch(pairs, *, lmbda=None, gamma=0.5, model="default", device="aut
             optical, sar = pair
         except (TypeError, ValueError):
             raise InvalidInputError(f"pair {k} is not an (optical, sar) tuple") from None
-        items.append(_prepare(m, optical, sar, gammas[k], optical_nodata, sar_nodata, sar_scale))
+        try:
+            items.append(_prepare(m, optical, sar, gammas[k], optical_nodata, sar_nodata, sar_scale))
+        except InvalidInputError as e:
+            if len(pairs) == 1:
+                raise
+            raise InvalidInputError(f"pair {k}: {e}") from None
     out: list[bytes | None] = [None] * len(items)
     groups: dict[tuple[int, int], list[int]] = {}
     for k, it in enumerate(items):
@@ -282,6 +347,14 @@ def compress(optical, sar, *, lmbda=None, gamma=0.5, model="default", device="au
     (or linear power with ``sar_scale='linear'``). NaN (float inputs) and ``*_nodata`` positions
     are kept exactly. Give ``lmbda`` (rate parameter, see ``load_model().lmbda_range``) or
     ``target_bpp`` (joint bits per pixel: total bits / (2·H·W)).
+
+    Raises
+    ------
+    InvalidInputError
+        Bad shapes, dtypes, γ, λ; more than ``bitstream.MAX_PIXELS`` px; a valid sample outside
+        ``OPTICAL_RANGE`` / ``SAR_DB_RANGE`` (the message names the value, its position and, for a
+        constant fill strip, the ``*_nodata=`` to pass); or a latent the entropy coder cannot
+        represent. Never hangs (docs/reliability.md).
     """
     return compress_batch([(optical, sar)], lmbda=lmbda, gamma=gamma, model=model, device=device,
                           target_bpp=target_bpp, optical_nodata=optical_nodata, sar_nodata=sar_nodata,
@@ -319,6 +392,7 @@ def _restore(xn: np.ndarray, c: bitstream.Chunk, which: str) -> np.ndarray:
         x = np.clip(np.rint(x), info.min, info.max)
     x = x.astype(dt)
     nodata_mask = c.masks.get(f"{which}_nodata")
+    big_endian = c.optical_big_endian if which == "optical" else c.sar_big_endian
     nan_mask = c.masks.get(f"{which}_nan")
     if nodata is not None:
         # a valid sample must never read back as nodata
@@ -335,6 +409,8 @@ def _restore(xn: np.ndarray, c: bitstream.Chunk, which: str) -> np.ndarray:
             x[nodata_mask] = nodata
     if nan_mask is not None:
         x[nan_mask] = np.nan
+    if big_endian != (sys.byteorder == "big"):
+        x = x.astype(dt.newbyteorder(">" if big_endian else "<"))
     return x
 
 
@@ -356,30 +432,45 @@ class DecodedLatent:
         return self.latent.numel() * self.latent.element_size() + masks + len(self.chunk.z) + len(self.chunk.y)
 
 
+def _expected_checks(c: bitstream.Chunk, m: GeocodecModel) -> int:
+    # format 1 chunks carry one check per coding stage; format 2 adds the 2 × u16 payload check
+    return m.net.entropy.n_stages + (2 if c.format_version >= 2 else 0)
+
+
+def _check_against_model(c: bitstream.Chunk, m: GeocodecModel) -> None:
+    if c.n_optical != len(m.optical_bands) or c.n_sar != len(m.sar_bands) or len(c.checks) != _expected_checks(c, m):
+        raise CorruptStreamError("chunk header does not match its model's band or stage counts")
+    lo, hi = m.lmbda_range
+    if not (_f32(lo) * (1 - 1e-6) <= c.lmbda <= _f32(hi) * (1 + 1e-6)):
+        raise CorruptStreamError(f"chunk header has λ={c.lmbda:g}, outside its model's range [{lo}, {hi}]")
+
+
 def entropy_decode(chunks, device="auto", model=None) -> list[DecodedLatent]:
-    """Parse, verify and entropy-decode chunks (no synthesis); same model and size share a batch."""
+    """Parse, verify and entropy-decode chunks (no synthesis).
+
+    Each chunk is decoded on its own (batch of one, in input order), so its latent does not
+    depend on which other chunks arrived with it: decoding is reproducible bit for bit.
+    """
     parsed = [bitstream.unpack(d) for d in chunks]
-    results: list = [None] * len(parsed)
-    groups: dict[tuple, list[int]] = {}
-    for k, c in enumerate(parsed):
-        groups.setdefault((c.model_sha256, c.model_name, c.height, c.width), []).append(k)
-    for (_, _, h, w), idx in groups.items():
-        m = _model_for_chunk(parsed[idx[0]], model, device)
-        cs = [parsed[k] for k in idx]
-        for c in cs:
-            if c.n_optical != len(m.optical_bands) or c.n_sar != len(m.sar_bands) or len(c.checks) != m.net.entropy.n_stages:
-                raise CorruptStreamError("chunk header does not match its model's band or stage counts")
-        streams = [LatentStreams(z=c.z, y=c.y, checks=c.checks) for c in cs]
-        lam = torch.tensor([c.lmbda for c in cs], dtype=torch.float32, device=m.device)
-        try:
-            y_dec = m.net.decompress_latent(streams, m.net.latent_hw(h, w), lam)
+    models: dict[tuple, GeocodecModel] = {}
+    results: list[DecodedLatent] = []
+    for c in parsed:
+        key = (c.model_sha256, c.model_name)
+        if key not in models:
+            models[key] = _model_for_chunk(c, model, device)
+        m = models[key]
+        _check_against_model(c, m)
+        lam = torch.tensor([c.lmbda], dtype=torch.float32, device=m.device)
+        try:  # no model lock: coding only reads the model, so Dask threads decode in parallel
+            y_dec = m.net.decompress_latent([LatentStreams(z=c.z, y=c.y, checks=c.checks)],
+                                            m.net.latent_hw(c.height, c.width), lam, [c.header_crc])
         except EntropyMismatch as e:
             raise EntropyParameterMismatchError(
-                f"cannot decode chunk safely: {e}. Decode on the kind of device that encoded it, "
-                "or re-encode") from None
-        y_cpu = y_dec.cpu()
-        for j, (k, c) in enumerate(zip(idx, cs)):
-            results[k] = DecodedLatent(chunk=c, latent=y_cpu[j], model=m)
+                f"cannot decode chunk safely: {e}. Either its payload is corrupt (restore it from a copy), "
+                "or it was encoded on another kind of device (decode there, or re-encode)") from None
+        except PayloadMismatch as e:
+            raise CorruptStreamError(f"geocodec chunk payload is corrupt: {e}") from None
+        results.append(DecodedLatent(chunk=c, latent=y_dec[0].cpu(), model=m))
     return results
 
 
@@ -390,35 +481,33 @@ def _check_backend(backend) -> str:
 
 
 def synthesize(latents: list[DecodedLatent], modality: str = "both", backend: Backend = "torch") -> list:
-    """Run only the requested decoder(s) on entropy-decoded latents → arrays as ``decompress`` gives."""
+    """Run only the requested decoder(s) on entropy-decoded latents → arrays as ``decompress`` gives.
+
+    One latent at a time (batch of one): the result never depends on the batch it came in.
+    """
     if modality not in MODALITIES:
         raise InvalidInputError(f"modality={modality!r}: use one of {MODALITIES}")
     _check_backend(backend)
-    results: list = [None] * len(latents)
-    groups: dict[tuple, list[int]] = {}
-    for k, d in enumerate(latents):
-        groups.setdefault((id(d.model), *d.latent.shape), []).append(k)
-    for idx in groups.values():
-        m = latents[idx[0]].model
-        y_dec = torch.stack([latents[k].latent for k in idx]).to(m.device)
-        outs = {}
+    results: list = []
+    for d in latents:
+        m, c = d.model, d.chunk
+        y_dec = d.latent[None].to(m.device)
+        dec = {}
         for which in ("optical", "sar"):
             if modality in (which, "both"):
                 if backend == "onnx-int8":
                     from geocodec.model import int8_synthesis
 
-                    outs[which] = int8_synthesis.synthesize(m, y_dec, which)
+                    x = int8_synthesis.synthesize(m, y_dec, which)[0]
                 else:
-                    outs[which] = m.net.synthesize(y_dec, which).float().cpu().numpy()
-        for j, k in enumerate(idx):
-            c = latents[k].chunk
-            dec = {w: _restore(v[j, :, :c.height, :c.width], c, w) for w, v in outs.items()}
-            results[k] = (dec["optical"], dec["sar"]) if modality == "both" else dec[modality]
+                    x = m.net.synthesize(y_dec, which).float().cpu().numpy()[0]
+                dec[which] = _restore(x[:, :c.height, :c.width], c, which)
+        results.append((dec["optical"], dec["sar"]) if modality == "both" else dec[modality])
     return results
 
 
 def decompress_batch(chunks, modality: str = "both", device="auto", model=None, backend: Backend = "torch") -> list:
-    """Decode many chunks; chunks of the same model and size share device batches."""
+    """Decode many chunks, each on its own (the bytes a chunk decodes to never depend on its batch)."""
     if modality not in MODALITIES:
         raise InvalidInputError(f"modality={modality!r}: use one of {MODALITIES}")
     _check_backend(backend)

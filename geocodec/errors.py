@@ -25,6 +25,10 @@ class ModelMismatchError(GeocodecError):
     """A chunk written by a different model (sha256) than the one asked to decode it."""
 
 
+class UntrustedModelError(ModelMismatchError):
+    """Store metadata names a weights file that is neither registered nor trusted by the caller."""
+
+
 class EntropyParameterMismatchError(GeocodecError):
     """The decoder's entropy parameters differ from the encoder's (CompressAI issue #279)."""
 

@@ -257,10 +257,17 @@ def _sources(spec, which: str, wanted: list[str], picks) -> list[_Source]:
         return [_Source(p, names.index(b) + 1, b) for b in wanted]
     if count == len(wanted):
         return [_Source(p, i + 1, b) for i, b in enumerate(wanted)]
-    raise InvalidInputError(
-        f"{which}: {p} has {count} bands {names if any(names) else '(unnamed)'} but the model takes "
-        f"{len(wanted)} ({', '.join(wanted)}); pass {which}_bands= names or 1-based indexes, e.g. "
-        f"{which}_bands=[2, 3, 4, 8] for a 13-band Sentinel-2 stack")
+    have = f"{p} has {count} band{'s' if count != 1 else ''} {names if any(names) else '(unnamed)'}"
+    if count < len(wanted):
+        hint = (f"a file with fewer bands cannot supply them: give a file (or a folder of per-band files, or a "
+                f"list of files) that holds all of {', '.join(wanted)}"
+                + (" (single-polarisation SAR cannot be coded by this dual-polarisation model)"
+                   if which == "sar" else ""))
+    elif which == "sar":
+        hint = "pass sar_bands= names or 1-based indexes, e.g. sar_bands=[1, 2] for VV, VH"
+    else:
+        hint = "pass optical_bands= names or 1-based indexes, e.g. optical_bands=[2, 3, 4, 8] for a 13-band stack"
+    raise InvalidInputError(f"{which}: {have} but the model takes {len(wanted)} ({', '.join(wanted)}); {hint}")
 
 
 def _check_sources_grid(sources: list[_Source]) -> Grid:
@@ -300,6 +307,10 @@ def open_pair(optical, sar, *, optical_bands=None, sar_bands=None, model="defaul
 
     from geocodec.registry import load_model, registry
 
+    if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
+        raise InvalidInputError(f"chunks={chunks!r}: the read block size must be a positive number of pixels "
+                                f"(default {DEFAULT_READ_CHUNK})")
+    chunks = int(chunks)
     entries = registry()
     if isinstance(model, str) and model in entries:
         opt_names, sar_names = list(entries[model]["optical_bands"]), list(entries[model]["sar_bands"])

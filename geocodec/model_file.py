@@ -1,14 +1,25 @@
-"""Weights files: safetensors with the architecture and a content sha256 in their metadata.
+"""Weights files: safetensors with the architecture and a sealed sha256 in their metadata.
 
-Never pickled: safetensors stores raw tensors only. The sha256 is taken over the tensors
-themselves (sorted names, dtype, shape, bytes), so it can live inside the file it describes
-and identifies a model independently of how the file was written.
+Never pickled: safetensors stores raw tensors only. A model's identity is its **sealed**
+sha256, taken over the tensors (sorted names, dtype, shape, bytes) *and* the canonical JSON of
+its config, so neither the weights nor the architecture / λ range can change without the
+sha256 changing; the sha256 lives inside the file it describes and is written into every chunk.
+
+Files of the first format (``geocodec-model-1``) carry a tensor-only sha256 that chunks
+already name (the shipped ``default`` v1.0.0): they keep that identity, and their config is
+verified against the seal the registry records for them (``sealed_sha256``).
+
+Every size is checked before anything is allocated: the safetensors header length, the
+config's dimensions (``ModelConfig`` bounds), and the tensors' shapes against the model the
+config describes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +31,15 @@ from safetensors.torch import save_file
 from geocodec.errors import ModelIntegrityError, UnknownModelError
 from geocodec.model import JointCodecModel, ModelConfig
 
-FORMAT = "geocodec-model-1"
+FORMAT = "geocodec-model-2"
+LEGACY_FORMAT = "geocodec-model-1"
+FORMATS = (FORMAT, LEGACY_FORMAT)
+#: A geocodec model's safetensors JSON header is a few tens of kB; anything far larger is not one.
+MAX_HEADER_BYTES = 4 * 1024 * 1024
 
 
 def tensor_digest(tensors: dict[str, np.ndarray]) -> str:
+    """sha256 of the tensors alone (the identity of ``geocodec-model-1`` files)."""
     h = hashlib.sha256()
     for name in sorted(tensors):
         a = np.ascontiguousarray(tensors[name])
@@ -32,61 +48,145 @@ def tensor_digest(tensors: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def sealed_digest(tensor_sha256: str, config: ModelConfig) -> str:
+    """sha256 over the tensors' digest and the canonical config JSON: the model's sealed identity."""
+    h = hashlib.sha256(b"geocodec-sealed-model\n")
+    h.update(tensor_sha256.encode() + b"\n")
+    h.update(config.to_json().encode())
+    return h.hexdigest()
+
+
+def parse_config(text, where="") -> ModelConfig:
+    """The config JSON of a weights file → ``ModelConfig``; absurd sizes are refused here."""
+    try:
+        return ModelConfig.from_json(text)
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise ModelIntegrityError(f"model file {where} has an invalid or implausible config: {e}") from None
+
+
 def save_model_file(model: JointCodecModel, path, *, name: str, version: str, note: str = "") -> str:
-    """Freeze the entropy tables, write the weights and return their sha256."""
+    """Freeze the entropy tables, write the weights and return their sealed sha256."""
     model.entropy.freeze_tables()
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    digest = tensor_digest({k: v.numpy() for k, v in state.items()})
+    tensors = tensor_digest({k: v.numpy() for k, v in state.items()})
+    sealed = sealed_digest(tensors, model.config)
     meta = {
         "format": FORMAT,
         "name": name,
         "version": version,
-        "sha256": digest,
+        "sha256": sealed,
+        "tensor_sha256": tensors,
         "config": model.config.to_json(),
         "note": note,
     }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata=meta)
-    return digest
+    return sealed
+
+
+def _read_header(path) -> dict:
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if n <= 0 or n > MAX_HEADER_BYTES or n + 8 > size:
+                raise ValueError(f"implausible header length {n}")
+            header = json.loads(f.read(n))
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
+    except (OSError, ValueError) as e:
+        raise UnknownModelError(f"{path} is not a readable safetensors weights file ({e})") from None
+    return header
 
 
 def read_metadata(path) -> dict:
     """The metadata header of a safetensors file (no tensors read)."""
-    try:
-        with open(path, "rb") as f:
-            n = int.from_bytes(f.read(8), "little")
-            if n <= 0 or n > 100_000_000:
-                raise ValueError("bad header length")
-            header = json.loads(f.read(n))
-    except (OSError, ValueError) as e:
-        raise UnknownModelError(f"{path} is not a readable safetensors weights file ({e})") from None
-    meta = header.get("__metadata__") or {}
-    if meta.get("format") != FORMAT:
+    meta = _read_header(path).get("__metadata__") or {}
+    if meta.get("format") not in FORMATS:
         raise UnknownModelError(f"{path} is not a geocodec model file (format={meta.get('format')!r})")
+    for key in ("name", "version", "sha256", "config"):
+        if not isinstance(meta.get(key), str):
+            raise UnknownModelError(f"{path} is not a geocodec model file (metadata lacks {key!r})")
     return meta
 
 
-def load_model_file(path, *, expected_sha256: str | None = None) -> tuple[JointCodecModel, dict]:
-    """Rebuild the model from a weights file, verifying the content sha256."""
+@dataclass
+class ModelFileInfo:
+    """What a weights file holds, verified: its metadata, config, identity and seal."""
+
+    meta: dict
+    config: ModelConfig
+    sha256: str  # the identity chunks name: sealed (format 2) or tensor-only (format 1)
+    sealed_sha256: str  # tensors + config, whatever the format
+    legacy: bool
+
+
+def _expected_shapes(config: ModelConfig, header: dict) -> None:
+    """Tensor names and sizes in the header must be exactly those the config describes."""
+    declared = {k: v for k, v in header.items() if k != "__metadata__"}
+    total = 0
+    for k, v in declared.items():
+        if not isinstance(v, dict) or not isinstance(v.get("shape"), list):
+            raise ModelIntegrityError(f"weights header entry {k!r} is malformed")
+        total += int(np.prod(v["shape"], dtype=np.int64))
+    lo, hi = config.parameter_bounds()
+    if not lo <= total <= hi:
+        raise ModelIntegrityError(f"weights declare {total} values, but their config describes a model of "
+                                  f"{lo}…{hi} values: the file does not hold the model its config names")
+
+
+def verify_model_file(path) -> tuple[ModelFileInfo, dict[str, np.ndarray]]:
+    """Read and verify a weights file: header and config bounds first, then tensors, digests, seal."""
+    header = _read_header(path)
     meta = read_metadata(path)
+    config = parse_config(meta["config"], str(path))
+    _expected_shapes(config, header)
     try:
         arrays = _np_load(str(path))
-    except (SafetensorError, OSError) as e:
+    except (SafetensorError, OSError, ValueError) as e:
         raise ModelIntegrityError(f"cannot read weights {path}: {e}") from None
-    digest = tensor_digest(arrays)
-    if digest != meta["sha256"]:
-        raise ModelIntegrityError(f"weights {path} are corrupt: sha256 {digest} != recorded {meta['sha256']}")
-    if expected_sha256 is not None and digest != expected_sha256:
+    tensors = tensor_digest(arrays)
+    sealed = sealed_digest(tensors, config)
+    legacy = meta["format"] == LEGACY_FORMAT
+    identity = tensors if legacy else sealed
+    if identity != meta["sha256"]:
         raise ModelIntegrityError(
-            f"weights {path} have sha256 {digest}, but the registry expects {expected_sha256}")
-    model = JointCodecModel(ModelConfig.from_json(meta["config"]))
+            f"weights {path} fail their integrity check: sha256 {identity} != recorded {meta['sha256']} "
+            f"({'tensors' if legacy else 'tensors or config'} changed since the file was sealed)")
+    return ModelFileInfo(meta=meta, config=config, sha256=identity, sealed_sha256=sealed, legacy=legacy), arrays
+
+
+def build_model(info: ModelFileInfo, arrays: dict[str, np.ndarray], path="") -> JointCodecModel:
+    """The torch module for a verified file (its config is bounded, so this allocation is too)."""
+    model = JointCodecModel(info.config)
     state = {k: torch.from_numpy(v.copy()) for k, v in arrays.items()}
-    # compressai's CDF buffers start empty: give them the stored shapes before loading.
+    expected = model.state_dict()
     for key, value in state.items():
+        if key not in expected:
+            raise ModelIntegrityError(f"weights {path} hold tensor {key!r}, which the config's model has not")
         owner, _, attr = key.rpartition(".")
         module = model.get_submodule(owner)
+        # compressai's CDF buffers start empty: give them the stored shapes before loading.
         if attr in module._buffers and module._buffers[attr] is not None and module._buffers[attr].shape != value.shape:
             module._buffers[attr] = torch.empty_like(value)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ModelIntegrityError(f"weights {path} do not fit the model their config describes: "
+                                  f"{str(e).splitlines()[0]}") from None
     model.eval()
-    return model, meta
+    return model
+
+
+def load_model_file(path, *, expected_sha256: str | None = None,
+                    expected_seal: str | None = None) -> tuple[JointCodecModel, dict]:
+    """Rebuild the model from a weights file, verifying its sha256 (and a legacy file's seal)."""
+    info, arrays = verify_model_file(path)
+    if expected_sha256 is not None and info.sha256 != expected_sha256:
+        raise ModelIntegrityError(
+            f"weights {path} have sha256 {info.sha256}, but the registry expects {expected_sha256}")
+    if expected_seal is not None and info.sealed_sha256 != expected_seal:
+        raise ModelIntegrityError(
+            f"weights {path} (sha256 {info.sha256[:16]}…) have a config that differs from the one the registry "
+            "sealed: the file was edited; reinstall geocodec or the model")
+    return build_model(info, arrays, path), info.meta

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
+SPAN_FLOOR_DIVISOR = 1024.0
 
 
 @dataclass
@@ -44,6 +45,11 @@ def fit_scaling(x: np.ndarray, valid: np.ndarray | None = None) -> BandScaling:
         vmin[i], vmax[i] = v.min(), v.max()
         if not b > a:  # (nearly) constant band: any unit range works, the clamp makes it exact
             a, b = v.min(), v.min() + 1.0
+        # a band that is constant but for a few outliers must not blow them up to values the
+        # entropy coder cannot represent: the span is at least 1/1024 of the full range
+        floor = (float(vmax[i]) - float(vmin[i])) / SPAN_FLOOR_DIVISOR
+        if b - a < floor:
+            a, b = max(float(vmin[i]), a - floor / 2), max(float(vmin[i]), a - floor / 2) + floor
         lo[i], hi[i] = a, b
         if not hi[i] > lo[i]:  # float32 rounding collapsed the range
             hi[i] = lo[i] + np.float32(max(1.0, abs(float(lo[i])) * 1e-6))

@@ -206,18 +206,15 @@ class CodecSettings:
         return m
 
     def load_for_decoding(self, device: str | None = None) -> GeocodecModel:
-        """The installed model whose sha256 is the pinned one (by registry name, any name, or path)."""
-        from geocodec.registry import find_model_for, load_model
+        """The installed model whose sha256 is the pinned one: registered, or a file the caller trusts.
 
-        device = device or self.resolved_device
-        m = find_model_for(self.model, self.model_sha256, device)
-        if m is None:
-            p = Path(self.model)
-            if p.suffix == ".safetensors" and p.is_file():
-                m = load_model(str(p), device)
-        if m is None or m.sha256 != self.model_sha256:
-            raise ModelMismatchError(
+        A weights path in store metadata is never loaded just because the metadata names it
+        (``geocodec.registry.model_for_store``)."""
+        from geocodec.registry import model_for_store
+
+        try:
+            return model_for_store(self.model, self.model_sha256, device or self.resolved_device)
+        except ModelMismatchError as e:
+            raise type(e)(
                 f"this array was written with model {self.model!r} v{self.model_version} (sha256 "
-                f"{self.model_sha256[:16]}…), which this installation does not have: install those weights "
-                "(geocodec.registry.publish_model) to decode it")
-        return m
+                f"{self.model_sha256[:16]}…), which this installation does not have or trust: {e}") from None

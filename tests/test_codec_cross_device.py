@@ -21,8 +21,8 @@ from conftest import smooth_pair
 
 def _perturbed_model(rel: float, seed: int = 0) -> GeocodecModel:
     reference = geocodec.load_model("default", device="cpu")
-    path, sha = _locate("default")
-    net, meta = load_model_file(path, expected_sha256=sha)
+    path, sha, seal = _locate("default")
+    net, meta = load_model_file(path, expected_sha256=sha, expected_seal=seal)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in net.entropy.nets.parameters():

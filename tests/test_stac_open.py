@@ -175,7 +175,7 @@ def test_model_the_item_names_must_be_the_one_that_decodes(custom_model_cube, mo
     moved = weights.with_suffix(".bak")
     weights.rename(moved)
     try:
-        save_model_file(copy.deepcopy(model.net).cpu(), weights, name="stac-test", version="0.0.0-test")
+        other = save_model_file(copy.deepcopy(model.net).cpu(), weights, name="stac-test", version="0.0.0-test")
         code = textwrap.dedent(f"""
             import geocodec.stac
             from geocodec.errors import ModelMismatchError
@@ -186,7 +186,7 @@ def test_model_the_item_names_must_be_the_one_that_decodes(custom_model_cube, mo
         """)
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
         assert "MISMATCH" in out.stdout, out.stdout + out.stderr
-        assert sha[:16] in out.stdout and model.sha256[:16] in out.stdout
+        assert sha[:16] in out.stdout and other[:16] in out.stdout
     finally:
         weights.unlink(missing_ok=True)
         moved.rename(weights)

@@ -37,8 +37,11 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import xarray as xr
 
+    from geocodec.commands import input_store, output_file
     from geocodec.io import write_geotiff
 
+    input_store(args.store)
+    output_file(args.output)
     ds = xr.open_dataset(args.store, engine="geocodec", chunks={}, device=args.device)
     sel = dict(args.isel)
     unknown = set(sel) - set(ds.dims)

@@ -48,8 +48,13 @@ def run(args) -> int:
         from geocodec.errors import InvalidInputError
 
         raise InvalidInputError("--stac needs --stac-datetime: GeoTIFF inputs carry no acquisition time")
+    from geocodec.commands import output_file, output_store
     from geocodec.io import open_pair
     from geocodec.cube.writer import to_zarr
+
+    output_store(args.output)
+    if args.stac:
+        output_file(args.stac, "--stac Item", creates_folders=True)
 
     ds = open_pair(args.optical, args.sar, optical_bands=args.optical_bands, sar_bands=args.sar_bands,
                    model=args.model)

@@ -49,7 +49,9 @@ def describe(store) -> dict:
 
 
 def run(args) -> int:
-    d = describe(args.store)
+    from geocodec.commands import input_store
+
+    d = describe(input_store(args.store))
     if args.json:
         print(json.dumps(d, indent=2, default=str))
         return 0

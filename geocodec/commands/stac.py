@@ -65,6 +65,10 @@ def _item(args) -> int:
     kw = {"item_id": args.item_id, "datetime": args.datetime, "checksum": not args.no_checksum}
     if args.href:
         kw["href"] = args.href
+    from geocodec.commands import input_store, output_file
+
+    input_store(args.store)
+    output_file(args.output, "Item", creates_folders=True)
     if args.model_item:
         model_json = Path(args.model_item)
         if not model_json.exists():

@@ -179,6 +179,8 @@ def unpack(data) -> Frame:
 
 def frame_crc(data) -> int:
     """The frame's stored CRC-32 (its last 4 bytes): a cheap fingerprint of the chunk's content."""
+    if len(data) < 4:
+        raise CorruptStreamError(f"geocodec Zarr chunk is truncated ({len(data)} bytes)")
     return struct.unpack("<I", bytes(data[-4:]))[0]
 
 

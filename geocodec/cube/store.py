@@ -37,6 +37,8 @@ def open_store(store, read_only: bool = False, storage_options: dict | None = No
             raise InvalidInputError(f"{path} is a file, not a Zarr store (a directory)")
         if read_only and not path.exists():
             raise InvalidInputError(f"{path} does not exist (no Zarr store there)")
+        if path.exists() and not path.is_dir():
+            raise InvalidInputError(f"{path} is a file, not a Zarr store (a folder)")
         return LocalStore(path, read_only=read_only), str(path)
     if not hasattr(store, "set") or not hasattr(store, "get"):
         raise InvalidInputError(f"store must be a path, URL or zarr Store, got {type(store).__name__}")

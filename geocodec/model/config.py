@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
+
+
+#: Largest sizes a config may ask for: far above any useful model, far below an allocation that
+#: could exhaust memory (a weights file is data, and a forged one must not take the machine down).
+MAX_FEATURES = 256
+MAX_LATENT_CHANNELS = 384
+MAX_HYPER_CHANNELS = 256
+MAX_BANDS = 64
+MAX_GROUPS = 16
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,25 @@ class ModelConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        def count(v, what, hi):
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
+                raise ValueError(f"{what}={v!r} must be an integer in [1, {hi}]")
+
+        count(self.features, "features", MAX_FEATURES)
+        count(self.latent_channels, "latent_channels", MAX_LATENT_CHANNELS)
+        count(self.hyper_channels, "hyper_channels", MAX_HYPER_CHANNELS)
+        count(len(self.groups), "number of groups", MAX_GROUPS)
+        for g in self.groups:
+            count(g, "group size", MAX_LATENT_CHANNELS)
+        for what, bands in (("optical_bands", self.optical_bands), ("sar_bands", self.sar_bands)):
+            count(len(bands), f"number of {what}", MAX_BANDS)
+            if not all(isinstance(b, str) and 0 < len(b) <= 32 for b in bands):
+                raise ValueError(f"{what} must be short band names, got {bands!r}")
+        for what, v in (("lmbda_min", self.lmbda_min), ("lmbda_max", self.lmbda_max)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"{what}={v!r} must be a finite number")
+        if not isinstance(self.extra, dict):
+            raise ValueError("extra must be a JSON object")
         if sum(self.groups) != self.latent_channels:
             raise ValueError(f"groups {self.groups} must sum to latent_channels={self.latent_channels}")
         if not 0 < self.lmbda_min < self.lmbda_max:
@@ -47,6 +76,15 @@ class ModelConfig:
     def pad_multiple(self) -> int:
         """Inputs are padded to a multiple of this: the latent stride, ×4 for the hyper-latent."""
         return 4 * self.latent_stride
+
+    def parameter_bounds(self) -> tuple[int, int]:
+        """Loose lower and upper bounds on the model's number of stored values (weights + CDF tables).
+
+        A weights file whose header declares a total outside them does not hold this model: it
+        is refused before the model is built."""
+        f, m, hc, g = self.features, self.latent_channels, self.hyper_channels, len(self.groups)
+        core = f * f + m * m + hc * hc + m * f
+        return 40 * core, 400 * core + 400 * g * m + 60_000 * g + 4096 * hc + 1_000_000
 
     @property
     def n_optical(self) -> int:

@@ -9,7 +9,12 @@ Cross-machine safety (CompressAI issue #279): the networks that predict entropy 
 in float64 while coding, so encoder and decoder on different hardware agree far below the
 quantisation boundaries of the scale table; and every coding stage carries a 16-bit CRC of its
 scale indexes, so a decoder whose parameters still differ raises ``EntropyMismatch`` instead of
-silently decoding garbage.
+silently decoding garbage. After the last stage a CRC-32 of all decoded symbols (two more
+u16 checks) confirms the payload itself, which the per-stage checks cannot see.
+
+Symbols are range-checked before they reach rANS: compressai's coder overflows an int32 and
+loops forever on a symbol beyond about 2**27, so anything past ``MAX_SYMBOL`` (or non-finite)
+raises ``SymbolRangeError`` instead.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import threading
 import zlib
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,6 +35,8 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from geocodec.model.layers import conv, deconv
 
 SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
+#: Largest |symbol| (and |latent|) handed to the rANS coder; real latents stay below a few hundred.
+MAX_SYMBOL = 2 ** 20
 
 #: Guards the lazily built coding caches (float64 nets, CDF lists). Coding itself is lock-free:
 #: it only reads weights and tables, so threads may encode and decode with one model at once.
@@ -52,6 +60,26 @@ def anchor_mask(h: int, w: int, device=None) -> torch.Tensor:
 
 class EntropyMismatch(RuntimeError):
     """The decoder's entropy parameters differ from the encoder's (raised before decoding them)."""
+
+
+class PayloadMismatch(RuntimeError):
+    """The decoded symbols fail the check written after the last coding stage (corrupt payload)."""
+
+
+class SymbolRangeError(ValueError):
+    """A latent the rANS coder cannot represent (non-finite, or beyond ``MAX_SYMBOL``)."""
+
+
+def check_symbol_range(x: torch.Tensor, what: str) -> None:
+    """Refuse values rANS would hang on; cheap (one reduction) and run before any coding."""
+    bad = ~torch.isfinite(x) | (x.abs() > MAX_SYMBOL)
+    if bad.any():
+        worst = x[bad].flatten()[0].item()
+        raise SymbolRangeError(f"{what} value {worst:g} is outside the entropy coder's range ±{MAX_SYMBOL}")
+
+
+def _symbol_crc(values, crc: int) -> int:
+    return zlib.crc32(np.asarray(values, "<i4").tobytes(), crc)
 
 
 @dataclass
@@ -235,9 +263,12 @@ class LatentEntropyModel(nn.Module):
         return zlib.crc32(idx.cpu().numpy().astype("<i4").tobytes()) & 0xFFFF
 
     @torch.inference_mode()
-    def compress(self, y: torch.Tensor) -> list[LatentStreams]:
+    def compress(self, y: torch.Tensor, seeds: list[int] | None = None) -> list[LatentStreams]:
+        """``seeds``: per item, the start value of the payload check (the caller binds its header to it)."""
         nets = self._coding()
+        check_symbol_range(y, "latent")
         z = self.h_a(y)
+        check_symbol_range(z - self.z_model._get_medians().reshape(1, -1, 1, 1), "hyper-latent")
         z_strings, z_hat = self._compress_z(z)
         hyper = nets.h_s(z_hat.double())
         y = y.double()
@@ -245,6 +276,7 @@ class LatentEntropyModel(nn.Module):
         stages = (anchors, ~anchors)
         encoders = [BufferedRansEncoder() for _ in range(y.shape[0])]
         checks: list[list[int]] = [[] for _ in range(y.shape[0])]
+        crcs = list(seeds) if seeds is not None else [0] * y.shape[0]
         cdfs, lengths, offsets = self._cdfs()[0]
         y_hats = []
         for k, y_k in enumerate(y.split(self.groups, dim=1)):
@@ -255,20 +287,25 @@ class LatentEntropyModel(nn.Module):
                 mu, s = nets.params(k, hyper, ctx, spatial)
                 idx = self._indexes(s)
                 sym = torch.round(y_k - mu)
+                check_symbol_range(sym, "latent symbol")
                 y_hat_k = torch.where(where, sym + mu, y_hat_k)
                 for b, enc in enumerate(encoders):
                     idx_b = idx[b][:, where].reshape(-1)
-                    enc.encode_with_indexes(
-                        sym[b][:, where].reshape(-1).int().tolist(), idx_b.tolist(), cdfs, lengths, offsets)
+                    values = sym[b][:, where].reshape(-1).int().tolist()
+                    enc.encode_with_indexes(values, idx_b.tolist(), cdfs, lengths, offsets)
                     checks[b].append(self._check(idx_b))
+                    crcs[b] = _symbol_crc(values, crcs[b])
                 if stage == 0:
                     spatial = nets.spatial_ctx[k](y_hat_k)
             y_hats.append(y_hat_k)
+        for b in range(len(encoders)):  # the check after the last stage: CRC-32 of every symbol, as 2 × u16
+            checks[b] += [crcs[b] & 0xFFFF, crcs[b] >> 16]
         return [LatentStreams(z=z_strings[b], y=enc.flush(), checks=checks[b]) for b, enc in enumerate(encoders)]
 
     @torch.inference_mode()
-    def decompress(self, streams: list[LatentStreams], latent_hw: tuple[int, int], device) -> torch.Tensor:
-        """Entropy-decode a batch of items (same latent size) → ŷ (float32)."""
+    def decompress(self, streams: list[LatentStreams], latent_hw: tuple[int, int], device,
+                   seeds: list[int] | None = None) -> torch.Tensor:
+        """Entropy-decode a batch of items (same latent size) → ŷ (float32); ``seeds`` as for ``compress``."""
         nets = self._coding()
         h, w = latent_hw
         z_hat = self._decompress_z([s.z for s in streams], ((h + 3) // 4, (w + 3) // 4))
@@ -282,6 +319,7 @@ class LatentEntropyModel(nn.Module):
             decoders.append(dec)
         cdfs, lengths, offsets = self._cdfs()[0]
         n = len(streams)
+        crcs = list(seeds) if seeds is not None else [0] * n
         y_hats = []
         stage_no = 0
         for k, g in enumerate(self.groups):
@@ -301,12 +339,16 @@ class LatentEntropyModel(nn.Module):
                             "stage) differ from the encoder's: this decoder's arithmetic does not reproduce "
                             "the encoder's (different model weights, or floating-point drift across devices)")
                     values = dec.decode_stream(idx_b.tolist(), cdfs, lengths, offsets)
+                    crcs[b] = _symbol_crc(values, crcs[b])
                     sym[b][:, where] = torch.tensor(values, dtype=sym.dtype, device=sym.device).reshape(g, -1)
                 y_hat_k = torch.where(where, sym + mu, y_hat_k)
                 stage_no += 1
                 if stage == 0:
                     spatial = nets.spatial_ctx[k](y_hat_k)
             y_hats.append(y_hat_k)
+        for b, st in enumerate(streams):  # chunks written before format 2 carry no final check
+            if len(st.checks) == stage_no + 2 and [crcs[b] & 0xFFFF, crcs[b] >> 16] != list(st.checks[-2:]):
+                raise PayloadMismatch("the decoded symbols fail the check after the last coding stage")
         return torch.cat(y_hats, dim=1).float()
 
     @property

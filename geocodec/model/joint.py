@@ -63,13 +63,14 @@ class JointCodecModel(nn.Module):
         """Normalised, padded inputs → gained latent y (ready to quantise)."""
         return self.encoder(x_opt, x_sar, gamma) * self.encoder_gain(lmbda)
 
-    def compress_latent(self, y: torch.Tensor) -> list[LatentStreams]:
-        return self.entropy.compress(y)
+    def compress_latent(self, y: torch.Tensor, seeds: list[int] | None = None) -> list[LatentStreams]:
+        return self.entropy.compress(y, seeds)
 
     @torch.inference_mode()
-    def decompress_latent(self, streams: list[LatentStreams], latent_hw, lmbda: torch.Tensor) -> torch.Tensor:
+    def decompress_latent(self, streams: list[LatentStreams], latent_hw, lmbda: torch.Tensor,
+                          seeds: list[int] | None = None) -> torch.Tensor:
         device = lmbda.device
-        y_hat = self.entropy.decompress(streams, latent_hw, device)
+        y_hat = self.entropy.decompress(streams, latent_hw, device, seeds)
         return y_hat * self.decoder_gain(lmbda)
 
     @torch.inference_mode()

@@ -43,7 +43,7 @@ def _weights(model: str) -> tuple[Path, dict, dict]:
     from geocodec.registry import _locate, registry
     from geocodec.model_file import read_metadata
 
-    path, _ = _locate(model)
+    path = _locate(model)[0]
     meta = read_metadata(path)
     entry = registry().get(model, {}) if not Path(model).suffix else {}
     return Path(path), meta, entry

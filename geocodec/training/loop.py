@@ -89,7 +89,7 @@ def _warm_start(model: torch.nn.Module, path: str, log) -> None:
     if not p.exists():
         from geocodec.registry import _locate
 
-        p, _ = _locate(path)
+        p = _locate(path)[0]
     tensors = load_file(str(p))
     if any(k.startswith("model.") for k in tensors):
         tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
