@@ -95,7 +95,13 @@ class ModelConfig:
         return len(self.sar_bands)
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """Canonical JSON (it is sealed into the model's sha256). Architecture options added after
+        the first format are left out at their defaults, so older models keep their identity."""
+        d = dataclasses.asdict(self)
+        for key in _OPTIONAL_FIELDS:
+            if d[key] == _DEFAULTS[key]:
+                del d[key]
+        return json.dumps(d, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":
@@ -104,3 +110,8 @@ class ModelConfig:
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
+
+
+#: Fields newer than the first weights format, written only when they differ from the default.
+_OPTIONAL_FIELDS = ("latent_stride", "encoder_blocks", "decoder_blocks")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.name in _OPTIONAL_FIELDS}
