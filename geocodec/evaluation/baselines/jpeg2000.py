@@ -22,7 +22,6 @@ BITS_PER_SAMPLE = 16
 #: Target bits per sample (per band and pixel), per modality: the default sweep.
 DEFAULT_SETTINGS = (0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.45, 0.65, 1.0, 1.5, 2.0, 3.0)
 SETTING = "target bits per sample"
-Jpeg2000Result = ImageCodecResult
 
 
 class Jpeg2000Unavailable(GeocodecError):
