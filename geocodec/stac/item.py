@@ -155,7 +155,7 @@ def model_link(model_item: str | os.PathLike | pystac.Item, model: ModelRef) -> 
                        title=f"geocodec model {model.name} v{model.version} (sha256 {model.sha256[:12]}…)")
 
 
-def create_item(store, *, item_id: str | None = None, href: str | None = None,
+def create_item(store: str | os.PathLike, *, item_id: str | None = None, href: str | None = None,
                 datetime: dt.datetime | None = None, start_datetime: dt.datetime | None = None,
                 end_datetime: dt.datetime | None = None, properties: dict | None = None,
                 sar: dict | None = None, collection: str | pystac.Collection | None = None,
@@ -233,7 +233,8 @@ def create_item(store, *, item_id: str | None = None, href: str | None = None,
     return item
 
 
-def write_item_for_store(store, path, *, model_item: str | os.PathLike | None = None, **kw) -> pystac.Item:
+def write_item_for_store(store: str | os.PathLike, path: str | os.PathLike, *,
+                         model_item: str | os.PathLike | None = None, **kw: Any) -> pystac.Item:
     """Create the Item for ``store`` and save it as JSON at ``path``, validated offline.
 
     The asset href (and the model link, if any) are written relative to the Item file, so the

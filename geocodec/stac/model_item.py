@@ -69,7 +69,18 @@ def _file_facts(path: Path) -> tuple[int, str, int]:
 
 
 def model_item_id(name: str, version: str, sha256: str) -> str:
-    """Id of a model's STAC Item: name, version and the tensor digest's first 12 hex digits."""
+    """Id of a model's STAC Item: name, version and the tensor digest's first 12 hex digits.
+
+    Parameters
+    ----------
+    name, version, sha256
+        The model's registry name, version and weights sha256 (``load_model().sha256``).
+
+    Returns
+    -------
+    str
+        ``geocodec-model-{name}-{version}-{sha256[:12]}``.
+    """
     return f"geocodec-model-{name}-{version}-{sha256[:12]}"
 
 
