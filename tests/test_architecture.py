@@ -161,3 +161,35 @@ def test_the_version_is_set_once():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert "version" not in project and "version" in project["dynamic"]
     assert importlib.metadata.version("geocodec") == geocodec.__version__
+
+
+#: The layers, bottom (0) to top; a module may import its own layer and the ones below.
+#: docs/architecture.md draws the same table.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("geocodec.errors", "geocodec.threads", "geocodec.options", "geocodec.normalize", "geocodec.metrics"),
+    ("geocodec.model",),
+    ("geocodec.bitstream", "geocodec.chunk_info", "geocodec.model_file", "geocodec.registry"),
+    ("geocodec.codec", "geocodec.settings"),
+    ("geocodec.io", "geocodec.sample"),
+    ("geocodec.cube",),
+    ("geocodec.stac",),
+    ("geocodec.training", "geocodec.evaluation"),
+    ("numcodecs_plugin", "geocodec.cli", "geocodec.commands"),
+)
+#: ``geocodec/__init__.py`` only re-exports, by name and lazily; its own imports are checked below.
+FACADE = "geocodec"
+
+
+def _layer(module: str) -> int:
+    found = [k for k, layer in enumerate(LAYERS) if _under(module, layer)]
+    assert found, f"{module} is in no layer: add it to LAYERS (and to docs/architecture.md)"
+    return found[-1]
+
+
+def test_every_import_points_down_the_layers():
+    graph = _graph()
+    up = sorted(f"{m} (layer {_layer(m)}) → {t} (layer {_layer(t)})"
+                for m, targets in graph.items() if m != FACADE
+                for t in targets if t != FACADE and _layer(t) > _layer(m))
+    assert up == []
+    assert all(_layer(t) == 0 for t in graph[FACADE]), graph[FACADE]
