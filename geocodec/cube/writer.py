@@ -312,7 +312,8 @@ def _stored_bytes(arr) -> int:
 
 
 # ---------------------------------------------------------------------------- public API
-def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode = "w-", append_dim: str | None = None, region: dict[str, slice] | None = None,
+def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode = "w-",
+            append_dim: str | None = None, region: dict[str, slice] | None = None,
             compute: bool = True, storage_options: dict | None = None, lmbda: float | None = None,
             target_bpp: float | None = None, gamma: float = 0.5, model: str = "default",
             chunks: int | dict[str, int] | None = None, shards: int | dict[str, int] | None = None,
