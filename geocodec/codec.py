@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from os import PathLike
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from geocodec import bitstream
 from geocodec.chunk_info import inspect  # noqa: F401 - public name, torch-free home
@@ -29,7 +32,8 @@ from geocodec.errors import (
     ModelMismatchError,
 )
 from geocodec.model.entropy import EntropyMismatch, LatentStreams, PayloadMismatch, SymbolRangeError
-from geocodec.options import BACKENDS, MODALITIES, OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, Backend  # noqa: F401
+from geocodec.options import (  # noqa: F401
+    BACKENDS, MODALITIES, OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, Backend, Modality, SarScale)
 from geocodec.normalize import BandScaling, apply_scaling, db_to_linear, fit_scaling, invert_scaling, linear_to_db
 from geocodec.registry import GeocodecModel, find_model_for, load_model
 from geocodec.settings import check_gamma, check_rate
@@ -40,6 +44,12 @@ from geocodec.settings import check_gamma, check_rate
 #: included), or reflectance in [0, 1]. SAR: σ0 in dB (linear inputs are checked after conversion).
 OPTICAL_RANGE = (-1000.0, 65535.0)
 SAR_DB_RANGE = (-120.0, 60.0)
+
+#: What ``model=`` accepts: a registered name, a ``.safetensors`` path, or a loaded model.
+ModelSpec = str | PathLike | GeocodecModel
+#: What ``device=`` accepts: ``"auto"``, ``"cpu"``, ``"cuda[:N]"`` or a ``torch.device``.
+Device = str | torch.device
+
 #: Target-bitrate mode: relative tolerance and the most entropy-coding passes per item.
 TARGET_TOLERANCE = 0.03
 TARGET_MAX_PASSES = 10
@@ -302,11 +312,34 @@ def _search_rate(model, items, code, target) -> list[bytes]:
     return [b for _, b in best]
 
 
-def compress_batch(pairs, *, lmbda=None, gamma=0.5, model="default", device="auto", target_bpp=None,
-                   optical_nodata=None, sar_nodata=None, sar_scale="db", batch_size: int = 16) -> list[bytes]:
-    """Compress many (optical, sar) pairs; pairs of the same padded size share device batches.
+def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float | None = None,
+                   gamma: float | Sequence[float] = 0.5, model: ModelSpec = "default", device: Device = "auto",
+                   target_bpp: float | None = None, optical_nodata: float | None = None,
+                   sar_nodata: float | None = None, sar_scale: SarScale = "db", batch_size: int = 16) -> list[bytes]:
+    """Compress many co-registered (optical, sar) pairs, one chunk each, in device batches.
 
-    ``gamma`` may be one value or one per pair.
+    Pairs of the same padded size share a batch; every chunk decodes on its own.
+
+    Parameters
+    ----------
+    pairs
+        ``(optical, sar)`` tuples, as for ``compress``; sizes may differ between pairs.
+    lmbda, target_bpp, model, device, optical_nodata, sar_nodata, sar_scale
+        As for ``compress``.
+    gamma
+        One γ for every pair, or one per pair.
+    batch_size
+        Most pairs per device batch.
+
+    Returns
+    -------
+    list of bytes
+        One self-contained chunk per pair, in the order given.
+
+    Raises
+    ------
+    geocodec.errors.InvalidInputError
+        A pair, a value or an option is not accepted (the message names it).
     """
     m = load_model(model, device)
     lam, target = _check_rate(m, lmbda, target_bpp)
@@ -339,22 +372,52 @@ def compress_batch(pairs, *, lmbda=None, gamma=0.5, model="default", device="aut
     return out
 
 
-def compress(optical, sar, *, lmbda=None, gamma=0.5, model="default", device="auto", target_bpp=None,
-             optical_nodata=None, sar_nodata=None, sar_scale="db") -> bytes:
-    """Compress one co-registered pair into one chunk.
+def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, gamma: float = 0.5,
+             model: ModelSpec = "default", device: Device = "auto", target_bpp: float | None = None,
+             optical_nodata: float | None = None, sar_nodata: float | None = None,
+             sar_scale: SarScale = "db") -> bytes:
+    """Compress one co-registered optical + SAR pair into one chunk (one bitstream, both modalities).
 
-    optical: (C_opt, H, W) uint8/uint16/int16/float32; sar: (C_sar, H, W) float32/float64 σ0 in dB
-    (or linear power with ``sar_scale='linear'``). NaN (float inputs) and ``*_nodata`` positions
-    are kept exactly. Give ``lmbda`` (rate parameter, see ``load_model().lmbda_range``) or
-    ``target_bpp`` (joint bits per pixel: total bits / (2·H·W)).
+    Parameters
+    ----------
+    optical
+        ``(C_opt, H, W)`` optical bands in the model's order (``load_model().optical_bands``), dtype
+        uint8, uint16, int16 or float32 (reflectance × 10 000 for Sentinel-2 L2A/L1C counts).
+    sar
+        ``(C_sar, H, W)`` σ0, float32 or float64, in dB (or linear power with ``sar_scale="linear"``),
+        on the same grid as ``optical``.
+    lmbda
+        The rate parameter, inside the model's ``lmbda_range``: larger λ, more bits and quality.
+        Give exactly one of ``lmbda`` and ``target_bpp``.
+    gamma
+        γ ∈ [0, 1], where the bits go: 1 favours optical fidelity, 0 SAR fidelity.
+    model
+        A registered model name, a ``.safetensors`` path or a loaded model (``load_model``).
+    device
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda[:N]"``.
+    target_bpp
+        Instead of λ: the joint bits per pixel (total bits / (2·H·W)) to reach, within ±3 %.
+    optical_nodata, sar_nodata
+        Values that mark missing samples; their positions (and NaN in float inputs) are coded
+        losslessly and come back exactly.
+    sar_scale
+        ``"db"`` (σ0 in dB) or ``"linear"`` (σ0 in linear power: coded in dB, returned linear).
+
+    Returns
+    -------
+    bytes
+        One self-contained chunk: header (model, λ, γ, shape, dtypes, scaling) and rANS payload
+        (``geocodec.inspect`` reads the header; docs/bitstream.md describes the layout).
 
     Raises
     ------
-    InvalidInputError
+    geocodec.errors.InvalidInputError
         Bad shapes, dtypes, γ, λ; more than ``bitstream.MAX_PIXELS`` px; a valid sample outside
         ``OPTICAL_RANGE`` / ``SAR_DB_RANGE`` (the message names the value, its position and, for a
         constant fill strip, the ``*_nodata=`` to pass); or a latent the entropy coder cannot
         represent. Never hangs (docs/reliability.md).
+    geocodec.errors.UnknownModelError
+        ``model`` names no registered model or readable weights file.
     """
     return compress_batch([(optical, sar)], lmbda=lmbda, gamma=gamma, model=model, device=device,
                           target_bpp=target_bpp, optical_nodata=optical_nodata, sar_nodata=sar_nodata,
@@ -514,12 +577,41 @@ def decompress_batch(chunks, modality: str = "both", device="auto", model=None, 
     return synthesize(entropy_decode(chunks, device=device, model=model), modality, backend)
 
 
-def decompress(data, modality: str = "both", device="auto", model=None, backend: Backend = "torch"):
-    """Decode one chunk: ``(optical, sar)`` for ``modality='both'``, else one array.
+def decompress(data: bytes, modality: Modality = "both", device: Device = "auto",
+               model: ModelSpec | None = None,
+               backend: Backend = "torch") -> tuple[np.ndarray, np.ndarray] | np.ndarray:
+    """Decode one chunk into the arrays that were compressed (or one of them).
 
-    Arrays come back in the shapes and dtypes that were compressed, NaN/nodata exactly where
-    they were. ``modality='sar'`` (or ``'optical'``) runs only that modality's decoder.
-    ``backend='onnx-int8'`` runs the decoders as int8 ONNX Runtime graphs built from the model
-    (faster on a CPU, slightly lossier; needs ``geocodec[fast]``); ``'torch'`` is exact.
+    Parameters
+    ----------
+    data
+        A chunk from ``compress`` / ``compress_batch``.
+    modality
+        ``"both"``, or ``"optical"`` / ``"sar"`` to run only that modality's decoder (entropy
+        decoding is shared, so one modality costs about 0.6–0.7× of both).
+    device
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda[:N]"``.
+    model
+        The model to decode with (name, path or loaded model); by default the registered model the
+        chunk names, verified by its sha256. A different model is refused.
+    backend
+        ``"torch"`` (exact) or ``"onnx-int8"``: the decoders as int8 ONNX Runtime graphs built from
+        the model (faster on a CPU, slightly lossier; needs ``geocodec[fast]``).
+
+    Returns
+    -------
+    (optical, sar) or numpy.ndarray
+        For ``modality="both"`` the pair, else that modality's array: the shapes and dtypes that were
+        compressed, NaN and nodata exactly where they were, values clamped to each band's range.
+
+    Raises
+    ------
+    geocodec.errors.CorruptStreamError
+        ``data`` is not an intact geocodec chunk.
+    geocodec.errors.ModelMismatchError
+        ``model`` is not the model that wrote the chunk.
+    geocodec.errors.EntropyParameterMismatchError
+        This device computes the entropy parameters differently from the encoder's (re-encode, or
+        decode on the kind of device that encoded).
     """
     return decompress_batch([data], modality=modality, device=device, model=model, backend=backend)[0]

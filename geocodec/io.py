@@ -14,14 +14,25 @@ transform); nothing is ever resampled.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from geocodec.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+#: One modality's rasters: a multi-band GeoTIFF, a folder of per-band GeoTIFFs, or single-band files.
+RasterSpec = str | os.PathLike | Sequence[str | os.PathLike]
+#: Which bands to take: names (band descriptions or file names) or 1-based indexes.
+BandSpec = Sequence[str | int]
 
 DEFAULT_READ_CHUNK = 1024
 _S2 = re.compile(r"^B0*(\d{1,2})(A?)$", re.IGNORECASE)
@@ -295,13 +306,35 @@ def _open_band_stack(sources: list[_Source], band_dim: str, chunks: int):
     return da
 
 
-def open_pair(optical, sar, *, optical_bands=None, sar_bands=None, model="default", chunks=DEFAULT_READ_CHUNK):
+def open_pair(optical: RasterSpec, sar: RasterSpec, *, optical_bands: BandSpec | None = None,
+              sar_bands: BandSpec | None = None, model: str | os.PathLike = "default",
+              chunks: int = DEFAULT_READ_CHUNK) -> xr.Dataset:
     """Co-registered optical and SAR GeoTIFFs → Dataset with ``optical`` and ``sar`` (lazy, via rioxarray).
 
-    ``optical``/``sar``: a multi-band GeoTIFF, a folder of per-band GeoTIFFs, or a list of
-    single-band files. ``optical_bands``/``sar_bands``: band names or 1-based indexes; by default
-    the model's bands (B02, B03, B04, B08 and VV, VH for the default model), found by band
-    description or file name. Raises ``InvalidInputError`` when anything is off the shared grid.
+    The result is what ``to_zarr`` writes: dims (band, y, x), the CRS and transform of the files,
+    band names as coordinates, nodata from the files.
+
+    Parameters
+    ----------
+    optical, sar
+        Each a multi-band GeoTIFF, a folder of per-band GeoTIFFs, or a list of single-band files.
+    optical_bands, sar_bands
+        Band names or 1-based indexes; by default the model's bands (B02, B03, B04, B08 and VV, VH
+        for the default model), found by band description or file name.
+    model
+        Registered model name or ``.safetensors`` path whose bands are wanted.
+    chunks
+        Read block size in pixels (Dask chunks of the lazy arrays).
+
+    Returns
+    -------
+    xarray.Dataset
+        Lazy ``optical`` and ``sar`` DataArrays on one grid; ``attrs["sources"]`` lists the files.
+
+    Raises
+    ------
+    geocodec.errors.InvalidInputError
+        A file is missing or unreadable, a band cannot be found, or anything is off the shared grid.
     """
     import xarray as xr
 

@@ -24,10 +24,6 @@ class BandScaling:
     vmin: np.ndarray
     vmax: np.ndarray
 
-    @property
-    def n_bands(self) -> int:
-        return len(self.lo)
-
 
 def fit_scaling(x: np.ndarray, valid: np.ndarray | None = None) -> BandScaling:
     """Fit scaling on ``x`` (C, H, W), using only positions where ``valid`` is True."""

@@ -15,7 +15,7 @@ from geocodec.cube import chunks as framing
 from geocodec.cube import open_cube
 from geocodec.cube.lock import CubeLock
 from geocodec.errors import ChunkIdentityError, CubeLockedError, IncompleteCubeError, InvalidInputError
-from zarr_data import assert_in_place, chunk_files, dataset, joint
+from zarr_data import assert_in_place, chunk_files, crash_after_first_chunk, dataset, joint
 
 KW = {"lmbda": 0.01, "chunks": 32, "device": "cpu", "progress": False, "quality_chunks": 1}
 
@@ -148,16 +148,7 @@ def test_incomplete_store_is_refused_by_plain_zarr_and_open_cube(tmp_path, monke
 
     import geocodec.cube.writer as writer
 
-    real = writer.store_chunk
-    calls = []
-
-    def crash(arr, index, *args):
-        if calls:
-            raise RuntimeError("simulated crash")
-        calls.append(index)
-        real(arr, index, *args)
-
-    monkeypatch.setattr(writer, "store_chunk", crash)
+    real = crash_after_first_chunk(monkeypatch)
     store = tmp_path / "half.zarr"
     with pytest.raises(RuntimeError):
         geocodec.to_zarr(dataset(64, 64), str(store), batch_chunks=1, **KW)

@@ -38,7 +38,7 @@ def _write(path, a, nodata=None):
 def indep_models(tmp_path_factory):
     """Two tiny single-modality models (seconds) standing in for the trained baselines."""
     from geocodec.training.data import PairSet
-    from geocodec.single_modality import save_single_model
+    from geocodec.training.single_model_file import save_single_model
     from geocodec.training.loop import train
     from geocodec.training.presets import preset
 

@@ -10,13 +10,9 @@ import pytest
 from conftest import smooth_pair
 from geocodec.training.data import PairSet
 from geocodec.errors import InvalidInputError, ModelIntegrityError, UnknownModelError
-from geocodec.single_modality import (
-    SingleModalityModel,
-    code_single,
-    load_single_model,
-    model_from_checkpoint,
-    save_single_model,
-)
+from geocodec.evaluation.baselines.independent import code_single
+from geocodec.model.single_modality import SingleModalityModel
+from geocodec.training.single_model_file import load_single_model, model_from_checkpoint, save_single_model
 from geocodec.training.loop import TrainConfig, train
 from geocodec.training.presets import preset
 

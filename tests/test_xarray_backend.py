@@ -11,7 +11,7 @@ import pytest
 import geocodec
 from geocodec.errors import CorruptStreamError, GeocodecError, ModelMismatchError
 from geocodec.cube.cache import LATENTS, LatentCache
-from zarr_data import assert_in_place, assert_same_decode, dataset, joint
+from zarr_data import assert_in_place, assert_same_decode, crash_after_first_chunk, dataset, joint
 
 
 @pytest.fixture(scope="module")
@@ -141,19 +141,8 @@ def test_partial_reads_equal_slices_of_the_full_read(cube):
 def test_incomplete_store_is_refused_unless_asked(tmp_path, monkeypatch):
     import xarray as xr
 
-    import geocodec.cube.writer as writer
-
     store = tmp_path / "half.zarr"
-    calls = []
-    real = writer.store_chunk
-
-    def crashing(arr, index, *args):
-        if calls:
-            raise RuntimeError("simulated crash")
-        calls.append(index)
-        real(arr, index, *args)
-
-    monkeypatch.setattr(writer, "store_chunk", crashing)
+    crash_after_first_chunk(monkeypatch)
     with pytest.raises(RuntimeError):
         geocodec.to_zarr(dataset(96, 80), str(store), lmbda=0.01, chunks=64, device="cpu", progress=False,
                          batch_chunks=1)

@@ -89,3 +89,20 @@ def assert_in_place(decoded, source, shift=8):
         aligned = np.corrcoef(d[ok], s[ok])[0, 1]
         shifted = np.corrcoef(d[ok], moved[ok])[0, 1]
         assert aligned > shifted + 0.1, f"band {b}: correlation {aligned:.3f} vs {shifted:.3f} when shifted"
+
+
+def crash_after_first_chunk(monkeypatch):
+    """Make the writer store one chunk, then fail as a killed writer would; returns the real store_chunk."""
+    import geocodec.cube.writer as writer
+
+    real = writer.store_chunk
+    calls = []
+
+    def crash(arr, index, *args):
+        if calls:
+            raise RuntimeError("simulated crash")
+        calls.append(index)
+        real(arr, index, *args)
+
+    monkeypatch.setattr(writer, "store_chunk", crash)
+    return real

@@ -23,7 +23,8 @@ def register(subparsers) -> None:
     p.add_argument("sar", help="SAR GeoTIFF, σ0 in dB (or folder of per-band GeoTIFFs)")
     p.add_argument("output", help="Zarr store to write (a directory)")
     rate = p.add_mutually_exclusive_group(required=True)
-    rate.add_argument("--lmbda", type=float, help="rate parameter λ (see `geocodec info --models`)")
+    rate.add_argument("--lmbda", type=float,
+                      help="rate parameter λ, inside the model's range (geocodec.load_model(NAME).lmbda_range)")
     rate.add_argument("--target-bpp", type=float, help="target joint bits per pixel (total bits / (2·H·W))")
     p.add_argument("--gamma", type=float, default=0.5, help="γ ∈ [0, 1]: 1 favours optical fidelity, 0 SAR (0.5)")
     p.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu or cuda[:N]")

@@ -130,7 +130,7 @@ def run(args) -> int:
             sha = save_model_file(model, args.export, name=args.name, version=args.version,
                                   note=json.dumps({"train_config": args.config, "steps": history.get("final_step")}))
         else:
-            from geocodec.single_modality import save_single_model
+            from geocodec.training.single_model_file import save_single_model
 
             sha = save_single_model(model, args.export, name=args.name, version=args.version)
         print(f"exported {args.export} (sha256 {sha})")

@@ -95,23 +95,27 @@ def nodata_value(value, da) -> float | None:
     return None if math.isnan(v) else v
 
 
+def _apply_size_spec(spec, what: str, sizes: dict[str, int], dims: tuple[str, ...]) -> dict:
+    """``sizes`` updated from ``spec``, an int (the y and x size) or ``{dim: size}`` of known dims."""
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        return {**sizes, "y": int(spec), "x": int(spec)}
+    if isinstance(spec, dict):
+        unknown = [k for k in spec if k not in sizes]
+        if unknown:
+            raise InvalidInputError(f"{what}: unknown dim {unknown[0]!r}; dims are {list(dims)}")
+        return {**sizes, **spec}
+    raise InvalidInputError(f"{what} must be None, an int (y and x size) or a dict {{dim: size}}; got {spec!r}")
+
+
 def chunk_sizes(chunks, dims: tuple[str, ...], shape: tuple[int, ...]) -> dict[str, int]:
     band_dim = dims[-3]
     sizes = {d: 1 for d in dims[:-3]}
     sizes.update({band_dim: shape[-3], "y": DEFAULT_CHUNK, "x": DEFAULT_CHUNK})
-    if chunks is None:
-        pass
-    elif isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool):
-        sizes.update(y=int(chunks), x=int(chunks))
-    elif isinstance(chunks, dict):
-        for k, v in chunks.items():
-            if k not in sizes:
-                raise InvalidInputError(f"chunks: unknown dim {k!r}; dims are {list(dims)}")
-            if k == band_dim and v not in (-1, shape[-3]):
-                raise InvalidInputError("chunks: the band axis is never chunked (every chunk holds all bands)")
-            sizes[k] = shape[dims.index(k)] if v == -1 else v
-    else:
-        raise InvalidInputError(f"chunks must be None, an int (y and x size) or a dict {{dim: size}}; got {chunks!r}")
+    if chunks is not None:
+        if isinstance(chunks, dict) and chunks.get(band_dim, -1) not in (-1, shape[-3]):
+            raise InvalidInputError("chunks: the band axis is never chunked (every chunk holds all bands)")
+        sizes = _apply_size_spec(chunks, "chunks", sizes, dims)
+        sizes = {k: shape[dims.index(k)] if v == -1 else v for k, v in sizes.items()}
     for k, v in sizes.items():
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise InvalidInputError(f"chunks: size of {k!r} must be a positive int, got {v!r}")
@@ -126,16 +130,7 @@ def shard_sizes(shards, chunk: dict[str, int], dims: tuple[str, ...], shape: tup
     """
     if shards is None:
         return None
-    sizes = dict(chunk)
-    if isinstance(shards, (int, np.integer)) and not isinstance(shards, bool):
-        sizes.update(y=int(shards), x=int(shards))
-    elif isinstance(shards, dict):
-        for k, v in shards.items():
-            if k not in sizes:
-                raise InvalidInputError(f"shards: unknown dim {k!r}; dims are {list(dims)}")
-            sizes[k] = v
-    else:
-        raise InvalidInputError(f"shards must be None, an int (y and x size) or a dict {{dim: size}}; got {shards!r}")
+    sizes = _apply_size_spec(shards, "shards", dict(chunk), dims)
     for k, v in sizes.items():
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 or v % chunk[k]:
             raise InvalidInputError(f"shards: size of {k!r} must be a positive multiple of its chunk size "

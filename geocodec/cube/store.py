@@ -64,14 +64,6 @@ def _sync(coro):
     return sync(coro)
 
 
-def open_array(store_ref, name: str = ARRAY, mode: str = "r+"):
-    import zarr
-
-    if isinstance(store_ref, (str, Path)):
-        store_ref = open_store(store_ref, read_only=mode == "r")[0]
-    return zarr.open_group(store_ref, mode=mode)[name]
-
-
 def read_chunk(arr, key: str) -> bytes | None:
     """The bytes of one stored object of ``arr`` (a chunk, or a whole shard), or None."""
     from zarr.core.buffer import default_buffer_prototype
@@ -136,15 +128,6 @@ def codec_settings(arr):
         if isinstance(s, CodecSettings):
             return s
     raise CorruptStreamError(f"array {arr.path!r} is not compressed with the geocodec codec")
-
-
-def inner_chunk_shape(arr) -> tuple[int, ...]:
-    """The shape of one coded chunk (inside a shard when the array is sharded)."""
-    return tuple(arr.chunks)
-
-
-def shard_shape(arr) -> tuple[int, ...] | None:
-    return tuple(arr.shards) if getattr(arr, "shards", None) else None
 
 
 def array_dims(arr) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -37,7 +37,13 @@ from geocodec.cube.plan import Plan, WriteInput, existing_cube, plan_write, stor
 from geocodec.cube.record import RECORD_FORMAT, Acquisition, CubeRecord
 from geocodec.cube.store import codec_settings, open_store, read_frames, remove_partial_files, set_codec_complete
 from geocodec.errors import GeocodecError, InvalidInputError
+from geocodec.options import SarScale
 from geocodec.settings import CodecSettings
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from dask.delayed import Delayed
+    from zarr.storage import StoreLike
 
 Mode = Literal["w-", "w", "a", "r+"]
 MODES = ("w-", "w", "a", "r+")
@@ -306,14 +312,15 @@ def _stored_bytes(arr) -> int:
 
 
 # ---------------------------------------------------------------------------- public API
-def to_zarr(ds, store, *, mode: Mode = "w-", append_dim: str | None = None, region: dict[str, slice] | None = None,
+def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode = "w-",
+            append_dim: str | None = None, region: dict[str, slice] | None = None,
             compute: bool = True, storage_options: dict | None = None, lmbda: float | None = None,
             target_bpp: float | None = None, gamma: float = 0.5, model: str = "default",
             chunks: int | dict[str, int] | None = None, shards: int | dict[str, int] | None = None,
             device: str = "auto", zarr_format: Literal[2, 3] = 3, optical_nodata: float | None = None,
-            sar_nodata: float | None = None, sar_scale: Literal["db", "linear"] = "db",
+            sar_nodata: float | None = None, sar_scale: SarScale = "db",
             batch_chunks: int | None = None, overwrite: bool | None = None, progress: bool = True,
-            quality_chunks: int = 4, stale_lock_after: float = DEFAULT_STALE_AFTER):
+            quality_chunks: int = 4, stale_lock_after: float = DEFAULT_STALE_AFTER) -> WriteResult | Delayed:
     """Compress ``ds`` (``optical`` and ``sar``, dims (..., band, y, x) on one grid) into a Zarr cube.
 
     Parameters

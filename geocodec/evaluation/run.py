@@ -68,7 +68,7 @@ class EvalConfig:
 
 
 def _load_indep(spec, device):
-    from geocodec.single_modality import load_single_model, model_from_checkpoint
+    from geocodec.training.single_model_file import load_single_model, model_from_checkpoint
 
     p = Path(spec)
     if p.is_dir():

@@ -72,7 +72,7 @@ def sweep_geocodec(model, pairs, lmbdas, gammas, *, device, batch_size=16, with_
 
 def sweep_independent(opt_model, sar_model, pairs, lmbdas, *, with_ms_ssim=True) -> list[dict]:
     """Per pair: per-modality records (λ as ``setting``, substream bytes, quality) of two single-modality models."""
-    from geocodec.single_modality import code_single
+    from geocodec.evaluation.baselines.independent import code_single
 
     out = []
     for pair in pairs:

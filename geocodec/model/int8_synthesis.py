@@ -101,26 +101,38 @@ def rewrite_deconvolutions(module: nn.Module) -> nn.Module:
 
 
 def _calibration_latents(model) -> list[np.ndarray]:
-    """Gained, decoded latents ŷ of fixed synthetic pairs: what the decoders see in use."""
+    """Gained, entropy-decoded latents ŷ of fixed synthetic pairs: what the decoders see in use.
+
+    The same tensors ``geocodec.codec`` produces for these pairs (per-band scaling, the λ gain, a
+    round trip through the entropy coder), made here from the network alone so that the model
+    layer never calls back up into the codec.
+    """
     from scipy.ndimage import gaussian_filter
 
-    from geocodec.codec import compress, entropy_decode
+    from geocodec.normalize import apply_scaling, fit_scaling
 
+    net, dev = model.net, model.device
     lo, hi = model.lmbda_range
     lams = np.exp(np.linspace(np.log(lo), np.log(hi), len(CALIBRATION_SEEDS)))
+    s = CALIBRATION_SIZE
+    assert net.padded_hw(s, s) == (s, s), "calibration pairs need no padding"
     out = []
     for k, seed in enumerate(CALIBRATION_SEEDS):
         rng = np.random.default_rng(seed)
-        s = CALIBRATION_SIZE
         base = gaussian_filter(rng.standard_normal((s, s)), 3 + k)
         base = (base - base.min()) / (np.ptp(base) + 1e-9)
         opt = np.stack([300 + 4000 * base ** (1 + 0.3 * b) + 60 * gaussian_filter(rng.standard_normal((s, s)), 1)
                         for b in range(len(model.optical_bands))]).astype(np.uint16)
         sar = np.stack([-18 + 12 * base + rng.normal(0, 1.5, (s, s)) - 6 * b
                         for b in range(len(model.sar_bands))]).astype(np.float32)
-        data = compress(opt, sar, lmbda=float(lams[k]), gamma=k / (len(CALIBRATION_SEEDS) - 1), model=model,
-                        device=str(model.device))
-        out.append(entropy_decode([data], device=str(model.device), model=model)[0].latent[None].numpy())
+        x_opt, x_sar = (torch.from_numpy(apply_scaling(v, fit_scaling(v))[None]).to(dev)
+                        for v in (opt.astype(np.float64), sar.astype(np.float64)))
+        lam = torch.tensor([float(np.float32(lams[k]))], dtype=torch.float32, device=dev)
+        gamma = torch.tensor([k / (len(CALIBRATION_SEEDS) - 1)], dtype=torch.float32, device=dev)
+        with torch.inference_mode():
+            streams = net.compress_latent(net.analysis(x_opt, x_sar, gamma, lam))
+            y_dec = net.decompress_latent(streams, net.latent_hw(s, s), lam)
+        out.append(y_dec.cpu().numpy())
     return out
 
 

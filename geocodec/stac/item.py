@@ -26,6 +26,7 @@ from geocodec.cube.record import CubeRecord
 from geocodec.errors import InvalidInputError
 from geocodec.stac import bands as band_meta
 from geocodec.stac.extension import MODEL_PROP, MODEL_REL, GeocodecExtension, ModelRef
+from geocodec.stac.hrefs import item_file, relative_href, save_item
 from geocodec.stac.schemas import EXTENSION_URIS, validate
 from geocodec.stac.store import Grid, StoreFacts, finite_or_none, read_store, store_size_and_checksum
 
@@ -155,7 +156,7 @@ def model_link(model_item: str | os.PathLike | pystac.Item, model: ModelRef) -> 
                        title=f"geocodec model {model.name} v{model.version} (sha256 {model.sha256[:12]}…)")
 
 
-def create_item(store, *, item_id: str | None = None, href: str | None = None,
+def create_item(store: str | os.PathLike, *, item_id: str | None = None, href: str | None = None,
                 datetime: dt.datetime | None = None, start_datetime: dt.datetime | None = None,
                 end_datetime: dt.datetime | None = None, properties: dict | None = None,
                 sar: dict | None = None, collection: str | pystac.Collection | None = None,
@@ -233,7 +234,8 @@ def create_item(store, *, item_id: str | None = None, href: str | None = None,
     return item
 
 
-def write_item_for_store(store, path, *, model_item: str | os.PathLike | None = None, **kw) -> pystac.Item:
+def write_item_for_store(store: str | os.PathLike, path: str | os.PathLike, *,
+                         model_item: str | os.PathLike | None = None, **kw: Any) -> pystac.Item:
     """Create the Item for ``store`` and save it as JSON at ``path``, validated offline.
 
     The asset href (and the model link, if any) are written relative to the Item file, so the
@@ -257,8 +259,7 @@ def write_item_for_store(store, path, *, model_item: str | os.PathLike | None = 
     pystac.Item
         The saved Item, its self href set to ``path``.
     """
-    path = Path(path).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = item_file(path)
     if model_item is not None:
         model_item = Path(model_item).expanduser().resolve()
         if not model_item.is_file():
@@ -267,11 +268,8 @@ def write_item_for_store(store, path, *, model_item: str | os.PathLike | None = 
     item = create_item(store, model_item=None, **kw)
     if model_item is not None:
         ref = ModelRef.from_dict(item.properties[MODEL_PROP])
-        link = model_link(Path(os.path.relpath(model_item, path.parent)).as_posix(), ref)
-        item.add_link(link)
+        item.add_link(model_link(relative_href(model_item, path), ref))
     item.set_self_href(str(path))
     if "href" not in kw:
-        rel = os.path.relpath(Path(item.assets[ASSET_KEY].href), path.parent)
-        item.assets[ASSET_KEY].href = Path(rel).as_posix()
-    item.save_object(include_self_link=False, dest_href=str(path))
-    return item
+        item.assets[ASSET_KEY].href = relative_href(item.assets[ASSET_KEY].href, path)
+    return save_item(item, path)

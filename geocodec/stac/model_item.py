@@ -29,6 +29,7 @@ from pystac.extensions.mlm import (
 )
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 
+from geocodec.stac.hrefs import item_file, relative_href, save_item
 from geocodec.stac.schemas import MLM_SCHEMA_URI, validate
 from geocodec.stac.store import MULTIHASH_SHA256
 
@@ -69,7 +70,18 @@ def _file_facts(path: Path) -> tuple[int, str, int]:
 
 
 def model_item_id(name: str, version: str, sha256: str) -> str:
-    """Id of a model's STAC Item: name, version and the tensor digest's first 12 hex digits."""
+    """Id of a model's STAC Item: name, version and the tensor digest's first 12 hex digits.
+
+    Parameters
+    ----------
+    name, version, sha256
+        The model's registry name, version and weights sha256 (``load_model().sha256``).
+
+    Returns
+    -------
+    str
+        ``geocodec-model-{name}-{version}-{sha256[:12]}``.
+    """
     return f"geocodec-model-{name}-{version}-{sha256[:12]}"
 
 
@@ -179,15 +191,9 @@ def write_model_item(path: str | os.PathLike, model: str = "default", **kw) -> p
     pystac.Item
         The saved Item, its self href set to ``path``.
     """
-    path = Path(path).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = item_file(path)
     item = create_model_item(model, **kw)
     item.set_self_href(str(path))
     if "weights_href" not in kw:
-        weights = Path(item.assets[WEIGHTS_ASSET].href)
-        try:
-            item.assets[WEIGHTS_ASSET].href = Path(os.path.relpath(weights, path.parent)).as_posix()
-        except ValueError:  # another drive (Windows): keep it absolute
-            pass
-    item.save_object(include_self_link=False, dest_href=str(path))
-    return item
+        item.assets[WEIGHTS_ASSET].href = relative_href(item.assets[WEIGHTS_ASSET].href, path)
+    return save_item(item, path)

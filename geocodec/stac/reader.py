@@ -12,14 +12,17 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, get_args
 
 import pystac
 
 if TYPE_CHECKING:
+    import xarray as xr
+
     from geocodec.registry import GeocodecModel
 
 from geocodec.errors import InvalidInputError, ModelMismatchError
+from geocodec.options import Modality
 from geocodec.stac.errors import InvalidStacError, ProvenanceError
 from geocodec.cube.record import CubeRecord, open_cube
 from geocodec.stac.extension import GeocodecExtension
@@ -28,7 +31,7 @@ from geocodec.stac.schemas import SCHEMA_URI, validate
 from geocodec.stac.store import store_size_and_checksum
 
 ENGINE = "geocodec"
-MODALITIES = (None, "both", "optical", "sar")
+MODALITIES = (None, *get_args(Modality))
 
 
 def load_item(item_or_href) -> pystac.Item:
@@ -154,10 +157,9 @@ def verify_store_checksum(asset: pystac.Asset, path: str) -> None:
                               f"{digest[:20]}… (size {size}) != recorded {expected[:20]}…")
 
 
-def open_dataset(item_or_href, modality: Literal["both", "optical", "sar"] | None = None, *,
-                 asset: str | None = None,
-                 device: str = "auto", validate_item: bool = True, verify_checksum: bool = False,
-                 **open_kwargs):
+def open_dataset(item_or_href: pystac.Item | dict[str, Any] | str | os.PathLike, modality: Modality | None = None,
+                 *, asset: str | None = None, device: str = "auto", validate_item: bool = True,
+                 verify_checksum: bool = False, **open_kwargs: Any) -> xr.Dataset:
     """Open the geocodec cube a STAC Item describes as a lazy (Dask-backed) xarray Dataset, safely.
 
     Before anything is decoded the Item is validated offline, checked against the store it
@@ -187,6 +189,16 @@ def open_dataset(item_or_href, modality: Literal["both", "optical", "sar"] | Non
     Returns
     -------
     xarray.Dataset
+        Lazy: chunks are decoded when read.
+
+    Raises
+    ------
+    InvalidStacError
+        Not a valid geocodec Item.
+    ProvenanceError
+        The Item does not describe the store it points to.
+    geocodec.errors.ModelMismatchError
+        The decoding model is not the one the Item records.
     """
     import xarray as xr
 

@@ -114,6 +114,16 @@ def install_offline_validator(allow_remote: bool = False) -> OfflineSTACValidato
 
     This changes global state for every library in the process; prefer ``offline_validation()``
     (restores the previous validator) or ``validate(obj)`` (per call). Kept for callers that opt in.
+
+    Parameters
+    ----------
+    allow_remote
+        Let the validator fetch schemas geocodec does not ship (otherwise ``SchemaNotPackagedError``).
+
+    Returns
+    -------
+    OfflineSTACValidator
+        The validator now installed in pystac.
     """
     validator = OfflineSTACValidator(allow_remote=allow_remote)
     pystac.validation.set_validator(validator)
@@ -123,7 +133,18 @@ def install_offline_validator(allow_remote: bool = False) -> OfflineSTACValidato
 @contextlib.contextmanager
 def offline_validation(allow_remote: bool = False) -> Iterator[OfflineSTACValidator]:
     """Within the block, pystac's ``obj.validate()`` uses the packaged schemas; after it, the
-    validator that was installed before (pystac's default or another library's) is back."""
+    validator that was installed before (pystac's default or another library's) is back.
+
+    Parameters
+    ----------
+    allow_remote
+        Let the validator fetch schemas geocodec does not ship (otherwise ``SchemaNotPackagedError``).
+
+    Yields
+    ------
+    OfflineSTACValidator
+        The validator in effect within the block.
+    """
     previous = pystac.validation.RegisteredValidator._validator  # None: pystac builds its default lazily
     validator = OfflineSTACValidator(allow_remote=allow_remote)
     pystac.validation.set_validator(validator)
@@ -169,7 +190,18 @@ def validate(obj: pystac.STACObject) -> list[str]:
 
 
 def validate_dict(d: dict[str, Any]) -> list[str]:
-    """Validate STAC JSON (as a dict) offline; see ``validate``."""
+    """Validate STAC JSON (as a dict) offline, as ``validate`` does a pystac object (same errors).
+
+    Parameters
+    ----------
+    d
+        An Item, Collection or Catalog as JSON data.
+
+    Returns
+    -------
+    list of str
+        The schema URIs it was validated against.
+    """
     try:
         return pystac.validation.validate_dict(d, validator=_shared_validator())
     except pystac.STACValidationError as e:

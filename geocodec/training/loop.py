@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from geocodec.model import JointCodecModel, ModelConfig
 from geocodec.training.data import PairSet, crop_size, random_crops
-from geocodec.training.loss import rd_loss
+from geocodec.training.loss import rd_loss, single_rd_loss
 from geocodec.training.probe import run_probe
 
 
@@ -46,7 +46,7 @@ class TrainConfig:
     device: str = "auto"
     model: dict = field(default_factory=dict)  # ModelConfig overrides
     # "joint" (the geocodec model) or "optical" / "sar": the independent-coding baseline
-    # (geocodec.single_modality), trained by this same loop on the same crops.
+    # (geocodec.model.single_modality), trained by this same loop on the same crops.
     modality: str = "joint"
     init_from: str | None = None  # weights (model file, checkpoint or state dict) to start from
     fixed_gamma: float | None = None  # train at one γ instead of γ ~ U(0, 1)
@@ -110,7 +110,7 @@ def _build(cfg: TrainConfig, device):
     model_cfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.model.items()})
     if cfg.modality == "joint":
         return model_cfg, JointCodecModel(model_cfg).to(device), rd_loss
-    from geocodec.single_modality import SingleModalityModel, single_rd_loss
+    from geocodec.model.single_modality import SingleModalityModel
 
     model = SingleModalityModel(model_cfg, cfg.modality).to(device)
     return model_cfg, model, (lambda m, o, s, g, lam: single_rd_loss(m, o, s, lam))  # noqa: E731

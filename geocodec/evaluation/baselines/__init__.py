@@ -3,7 +3,8 @@
 ``jpeg2000`` (OpenJPEG via glymur) and ``jpegxl`` (libjxl via imagecodecs) share the 16-bit sample
 maps of ``u16`` and one interface: ``available()``, ``code_optical(optical, setting)`` and
 ``code_sar(sar_db, setting)`` → ``ImageCodecResult`` (real codestream bytes, decoded array).
-Independent coding (two single-modality learned models) is ``geocodec.evaluation.sweeps.sweep_independent``.
+Independent coding (two single-modality learned models) is ``independent.code_single``, swept by
+``geocodec.evaluation.sweeps.sweep_independent``.
 """
 
 from __future__ import annotations

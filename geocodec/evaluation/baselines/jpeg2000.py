@@ -15,14 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from geocodec.errors import GeocodecError, InvalidInputError
-from geocodec.evaluation.baselines.u16 import (
-    ImageCodecResult, SarMapping, optical_to_u16, sar_to_u16, u16_to_optical, u16_to_sar)
+from geocodec.evaluation.baselines.u16 import ImageCodecResult, SarMapping, code_optical_through, code_sar_through
 
 BITS_PER_SAMPLE = 16
 #: Target bits per sample (per band and pixel), per modality: the default sweep.
 DEFAULT_SETTINGS = (0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.45, 0.65, 1.0, 1.5, 2.0, 3.0)
 SETTING = "target bits per sample"
-Jpeg2000Result = ImageCodecResult
 
 
 class Jpeg2000Unavailable(GeocodecError):
@@ -63,14 +61,9 @@ def _code_u16(u16: np.ndarray, target_bits_per_sample: float) -> tuple[int, np.n
 
 def code_optical(optical: np.ndarray, target_bits_per_sample: float) -> ImageCodecResult:
     """Optical (C, H, W) uint16 / int16 / uint8 counts → JPEG 2000 and back, in the input dtype."""
-    a = np.asarray(optical)
-    nbytes, dec = _code_u16(optical_to_u16(a), target_bits_per_sample)
-    return ImageCodecResult(nbytes, u16_to_optical(dec, a.dtype), float(target_bits_per_sample))
+    return code_optical_through(_code_u16, optical, target_bits_per_sample)
 
 
 def code_sar(sar_db: np.ndarray, target_bits_per_sample: float) -> tuple[ImageCodecResult, SarMapping]:
     """SAR (C, H, W) dB → uint16 map → JPEG 2000 and back to dB (input float dtype, NaN kept)."""
-    u16, nan, mapping = sar_to_u16(sar_db)
-    nbytes, dec = _code_u16(u16, target_bits_per_sample)
-    return ImageCodecResult(nbytes, u16_to_sar(dec, nan, np.asarray(sar_db).dtype),
-                            float(target_bits_per_sample)), mapping
+    return code_sar_through(_code_u16, sar_db, target_bits_per_sample)

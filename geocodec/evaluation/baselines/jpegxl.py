@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from geocodec.errors import GeocodecError, InvalidInputError
-from geocodec.evaluation.baselines.u16 import (
-    ImageCodecResult, SarMapping, optical_to_u16, sar_to_u16, u16_to_optical, u16_to_sar)
+from geocodec.evaluation.baselines.u16 import ImageCodecResult, SarMapping, code_optical_through, code_sar_through
 
 #: Butteraugli distances, per modality: the default sweep (libjxl accepts 0.1 … 25).
 DEFAULT_SETTINGS = (0.3, 0.5, 0.8, 1.2, 1.8, 2.6, 3.6, 5.0, 7.0, 10.0, 14.0, 19.0, 25.0)
@@ -55,13 +54,9 @@ def _code_u16(u16: np.ndarray, distance: float) -> tuple[int, np.ndarray]:
 
 def code_optical(optical: np.ndarray, distance: float) -> ImageCodecResult:
     """Optical (C, H, W) integer counts → JPEG XL and back, in the input dtype."""
-    a = np.asarray(optical)
-    nbytes, dec = _code_u16(optical_to_u16(a), distance)
-    return ImageCodecResult(nbytes, u16_to_optical(dec, a.dtype), float(distance))
+    return code_optical_through(_code_u16, optical, distance)
 
 
 def code_sar(sar_db: np.ndarray, distance: float) -> tuple[ImageCodecResult, SarMapping]:
     """SAR (C, H, W) dB → uint16 map → JPEG XL and back to dB (input float dtype, NaN kept)."""
-    u16, nan, mapping = sar_to_u16(sar_db)
-    nbytes, dec = _code_u16(u16, distance)
-    return ImageCodecResult(nbytes, u16_to_sar(dec, nan, np.asarray(sar_db).dtype), float(distance)), mapping
+    return code_sar_through(_code_u16, sar_db, distance)

@@ -79,3 +79,20 @@ def u16_to_sar(u16: np.ndarray, nan: np.ndarray, dtype) -> np.ndarray:
     out = SarMapping.to_db(u16).astype(dtype)
     out[nan] = np.nan
     return out
+
+
+def code_optical_through(code_u16, optical: np.ndarray, setting: float) -> ImageCodecResult:
+    """Optical counts → a 16-bit image codec → back in the input dtype.
+
+    ``code_u16(u16 (C, H, W), setting) → (codestream bytes, decoded uint16 (C, H, W))`` is the
+    codec's own part; the sample maps around it are the same for every baseline."""
+    a = np.asarray(optical)
+    nbytes, dec = code_u16(optical_to_u16(a), setting)
+    return ImageCodecResult(nbytes, u16_to_optical(dec, a.dtype), float(setting))
+
+
+def code_sar_through(code_u16, sar_db: np.ndarray, setting: float) -> tuple[ImageCodecResult, SarMapping]:
+    """SAR dB → uint16 map → a 16-bit image codec → back to dB (input float dtype, NaN kept)."""
+    u16, nan, mapping = sar_to_u16(sar_db)
+    nbytes, dec = code_u16(u16, setting)
+    return ImageCodecResult(nbytes, u16_to_sar(dec, nan, np.asarray(sar_db).dtype), float(setting)), mapping
