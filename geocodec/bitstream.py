@@ -152,13 +152,16 @@ def pack(c: Chunk) -> bytes:
     return bytes(out)
 
 
-class _Reader:
-    def __init__(self, data: bytes, end: int):
-        self.data, self.pos, self.end = data, 0, end
+class ByteReader:
+    """Bounds-checked reads of a byte layout (varints, fixed fields): every overrun is a clear
+    ``CorruptStreamError`` naming ``what`` is being read. Shared by chunks and Zarr frames."""
+
+    def __init__(self, data: bytes, end: int, pos: int = 0, what: str = "geocodec chunk"):
+        self.data, self.pos, self.end, self.what = data, pos, end, what
 
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > self.end:
-            raise CorruptStreamError("geocodec chunk is truncated or malformed (field runs past the end)")
+            raise CorruptStreamError(f"{self.what} is truncated or malformed (a field runs past the end)")
         b = self.data[self.pos:self.pos + n]
         self.pos += n
         return b
@@ -175,13 +178,13 @@ class _Reader:
                 return n
             shift += 7
             if shift > 63:
-                raise CorruptStreamError("geocodec chunk has a malformed length field")
+                raise CorruptStreamError(f"{self.what} has a malformed length field")
 
     def text(self) -> str:
         try:
             return self.take(self.u8()).decode()
         except UnicodeDecodeError:
-            raise CorruptStreamError("geocodec chunk has a malformed text field") from None
+            raise CorruptStreamError(f"{self.what} has a malformed text field") from None
 
 
 def _implausible(what: str) -> CorruptStreamError:
@@ -205,7 +208,7 @@ def unpack(data) -> Chunk:
     (crc,) = struct.unpack("<I", data[-4:])
     if zlib.crc32(data[:-4]) != crc:
         raise CorruptStreamError("geocodec chunk failed its CRC-32 check: the bytes are corrupt or truncated")
-    r = _Reader(data, len(data) - 4)
+    r = ByteReader(data, len(data) - 4)
     r.take(5)
     flags = r.u8()
     if flags & ~_KNOWN_FLAGS[version]:
@@ -272,9 +275,3 @@ def unpack(data) -> Chunk:
         format_version=version, optical_big_endian=bool(flags & _OPT_BIG_ENDIAN),
         sar_big_endian=bool(flags & _SAR_BIG_ENDIAN), header_crc=hcrc,
     )
-
-
-def header_size(data: bytes) -> int:
-    """Bytes that are not entropy-coded payload (header, masks, checks, CRC)."""
-    c = unpack(data)
-    return len(data) - len(c.z) - len(c.y)

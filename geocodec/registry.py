@@ -46,10 +46,6 @@ def registry() -> dict[str, dict]:
     return json.loads((_weights_dir() / _REGISTRY).read_text())
 
 
-def available_models() -> list[str]:
-    return sorted(registry())
-
-
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     import torch
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geocodec.bitstream import encode_varint
+from geocodec.bitstream import ByteReader, encode_varint
 from geocodec.errors import ChunkIdentityError, CorruptStreamError, InvalidInputError, ModelMismatchError
 from geocodec.settings import CodecSettings
 
@@ -93,27 +93,6 @@ def pack(frame: Frame) -> bytes:
     return bytes(out)
 
 
-def _read_varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
-    n = shift = 0
-    while True:
-        if pos >= end:
-            raise CorruptStreamError("geocodec Zarr chunk is truncated (a length field runs past the end)")
-        b = data[pos]
-        pos += 1
-        n |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return n, pos
-        shift += 7
-        if shift > 63:
-            raise CorruptStreamError("geocodec Zarr chunk has a malformed length field")
-
-
-def _take(data: bytes, pos: int, n: int, end: int) -> tuple[bytes, int]:
-    if pos + n > end:
-        raise CorruptStreamError("geocodec Zarr chunk is truncated (its identity block runs past the end)")
-    return data[pos:pos + n], pos + n
-
-
 def unpack(data) -> Frame:
     """Parse and verify (magic, version, CRC, lengths) a chunk frame. Raises ``CorruptStreamError``."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -141,36 +120,26 @@ def unpack(data) -> Frame:
     if data[5] >= len(DTYPES):
         raise CorruptStreamError("geocodec Zarr chunk names an unknown dtype")
     end = len(data) - 4
-    ndim, pos = data[6], 7
-    shape = []
-    for _ in range(ndim):
-        s, pos = _read_varint(data, pos, end)
-        shape.append(s)
+    ndim = data[6]
+    r = ByteReader(data, end, pos=7, what="geocodec Zarr chunk")
+    shape = [r.varint() for _ in range(ndim)]
     cube_id = index = fingerprint = None
     if version >= 2:
-        flags, pos = data[pos], pos + 1
+        flags = r.u8()
         if flags & _HAS_CUBE:
-            raw, pos = _take(data, pos, 16, end)
-            cube_id = raw.hex()
+            cube_id = r.take(16).hex()
         if flags & _HAS_INDEX:
-            idx = []
-            for _ in range(ndim):
-                i, pos = _read_varint(data, pos, end)
-                idx.append(i)
-            index = tuple(idx)
+            index = tuple(r.varint() for _ in range(ndim))
         if flags & _HAS_FINGERPRINT:
-            raw, pos = _take(data, pos, 16, end)
-            fingerprint = raw.hex()
-    n, pos = _read_varint(data, pos, end)
+            fingerprint = r.take(16).hex()
+    n = r.varint()
     if ndim < 3 or n != math.prod(shape[:-3]):
         raise CorruptStreamError(f"geocodec Zarr chunk header is inconsistent (shape {shape}, {n} items)")
     items: list[bytes | None] = []
     for _ in range(n):
-        length, pos = _read_varint(data, pos, end)
-        if pos + length > end:
-            raise CorruptStreamError("geocodec Zarr chunk is truncated (an item runs past the end)")
-        items.append(data[pos:pos + length] if length else None)
-        pos += length
+        item = r.take(r.varint())
+        items.append(item if item else None)
+    pos = r.pos
     if pos != end:
         raise CorruptStreamError("geocodec Zarr chunk has trailing bytes after its last item")
     return Frame(shape=tuple(shape), dtype=DTYPES[data[5]], items=items, cube_id=cube_id, index=index,
