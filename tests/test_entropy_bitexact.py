@@ -58,6 +58,15 @@ def test_prechange_chunk_decodes_identically(model, name):
     assert _sha(sar) == case["sha256_sar"]
 
 
+def _coded(data: bytes):
+    """What the entropy coder wrote: both rANS substreams and the per-stage checks. Bitstream format 2
+    (after these fixtures) changed the header and appended a payload check, not the coding."""
+    from geocodec import bitstream
+
+    c = bitstream.unpack(data)
+    return c.z, c.y, list(c.checks[:8])
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_prechange_input_reencodes_identically(model, name):
     import geocodec
@@ -65,7 +74,7 @@ def test_prechange_input_reencodes_identically(model, name):
     case = MANIFEST["chunks"][name]
     opt, sar = _inputs(case)
     data = geocodec.compress(opt, sar, lmbda=case["lmbda"], gamma=case["gamma"], device="cpu")
-    assert data == (FIXTURES / f"{name}.geoc").read_bytes()
+    assert _coded(data) == _coded((FIXTURES / f"{name}.geoc").read_bytes())
 
 
 def test_prechange_batch_reencodes_identically(model):
@@ -78,4 +87,4 @@ def test_prechange_batch_reencodes_identically(model):
     out = geocodec.compress_batch([_inputs(c) for c in cases], lmbda=0.01, gamma=[c["gamma"] for c in cases],
                                   device="cpu")
     for n, data in zip(names, out):
-        assert data == (FIXTURES / f"{n}.geoc").read_bytes(), n
+        assert _coded(data) == _coded((FIXTURES / f"{n}.geoc").read_bytes()), n
