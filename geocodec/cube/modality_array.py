@@ -66,7 +66,9 @@ class ModalityArray(BackendArray):
     def _latents(self, arr, keys: list[str], coords: list[tuple[int, ...]]) -> list:
         from geocodec.cube.chunks import ChunkCoder, frame_crc  # torch: only once something decodes
 
-        coder = ChunkCoder(self.settings, device=self.device, batch_size=READ_BATCH)
+        # seamless reads entropy-decode each item alone: a batch's float noise in the latent (~1e-6)
+        # would otherwise make a chunk's values depend on which chunks were read with it
+        coder = ChunkCoder(self.settings, device=self.device, batch_size=1 if self.seamless else READ_BATCH)
         raw = dict(zip(keys, read_frames(arr, coords)))
         where = dict(zip(keys, coords))
         missing = [k for k, v in raw.items() if v is None]
@@ -74,7 +76,7 @@ class ModalityArray(BackendArray):
             raise CorruptStreamError(f"chunk(s) {missing[:3]} of {self.store_id} are missing although the store "
                                      "says it is complete")
         present = [k for k in keys if raw[k] is not None]
-        cache_keys = [(self.store_id, self.array, k, frame_crc(raw[k]), len(raw[k])) for k in present]
+        cache_keys = [(self.store_id, self.array, k, frame_crc(raw[k]), len(raw[k]), self.seamless) for k in present]
         values = LATENTS.get_many(cache_keys, lambda ck: coder.entropy_decode_frames(
             [raw[c[2]] for c in ck], indexes=[where[c[2]] for c in ck]))
         by_key = dict(zip(present, values))
