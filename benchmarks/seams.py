@@ -1,14 +1,16 @@
 """Chunk seams of a cube: chunk vs cube scaling × chunks decoded alone vs with their neighbours.
 
-    python benchmarks/seams.py [--chunk 256] [--lmbdas 0.001,0.01,0.1] [--margins 2,4] [--device cpu]
+    python benchmarks/seams.py [--chunk 256] [--lmbdas 0.001,0.01,0.1] [--margins 2,4] [--cost-size 1024]
 
 Writes the real Sen1Floods11 Spain pair of ``../shared/data`` (512², so 2 × 2 chunks of 256 px;
 a smooth synthetic scene when the data is absent) with ``to_zarr(scaling="chunk")`` (geocodec
 0.1) and ``scaling="cube"``, reads each back through the ``geocodec`` engine with
 ``seamless=False`` and ``seamless=True`` (for each neighbour margin), and reports the seam figure
 (mean |Δ| of neighbouring pixels across a chunk border / elsewhere, ``geocodec.evaluation.seams``),
-bpp, PSNR and the wall time of decoding both modalities from a cold latent cache. Prints a table
-and writes ``benchmarks/results/seams.json``.
+bpp, PSNR and the wall time of decoding both modalities from a cold latent cache. The decode cost
+is also timed on a larger cube (``--cost-size`` px square of the real Sentinel-2 scene with a
+synthetic SAR array, as ``benchmarks/cube_shards.py``; 4 × 4 chunks of 256 px at 1024). Prints a
+table and writes ``benchmarks/results/seams.json``.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def main(argv=None) -> dict:
     p.add_argument("--lmbdas", default="0.001,0.01,0.1")
     p.add_argument("--margins", default="2,4", help="latent rows/cols of each neighbour (seamless reads)")
     p.add_argument("--gamma", type=float, default=0.5)
+    p.add_argument("--cost-size", type=int, default=1024, help="side of the decode-cost scene (0: skip)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=str(HERE / "results" / "seams.json"))
     args = p.parse_args(argv)
@@ -103,7 +106,23 @@ def main(argv=None) -> dict:
                           f"bpp={bpp:.3f} PSNR {rows[-1]['psnr_optical']:.2f}/{rows[-1]['psnr_sar']:.2f} dB  "
                           f"seam optical {rows[-1]['optical']['ratio']:.2f}× SAR {rows[-1]['sar']['ratio']:.2f}×  "
                           f"decode {secs:.2f} s", flush=True)
-    result = {"source": source, "shape": list(pair.shape), "chunk": args.chunk, "gamma": args.gamma,
+    cost = []
+    if args.cost_size:
+        sys.path.insert(0, str(HERE))
+        from cube_shards import scene as big_scene
+
+        big, big_source = big_scene(str(args.cost_size))
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Path(tmp) / "big.zarr"
+            geocodec.to_zarr(big, str(store), lmbda=0.01, gamma=args.gamma, chunks=args.chunk, device=args.device,
+                             progress=False)
+            for seamless, margin in [(False, 0)] + [(True, m) for m in margins]:
+                overlap.MARGIN = margin or overlap.MARGIN
+                secs = min(decode(store, seamless)[2] for _ in range(2))
+                cost.append({"seamless": seamless, "margin": margin, "decode_s": secs})
+                print(f"decode cost {big_source} {tuple(big.optical.shape[-2:])}: seamless={seamless!s:5} "
+                      f"margin={margin} {secs:.2f} s (best of 2, both modalities)", flush=True)
+    result = {"cost_scene": cost, "source": source, "shape": list(pair.shape), "chunk": args.chunk, "gamma": args.gamma,
               "device": args.device, "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
               "machine": platform.machine(), "input": inp, "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
