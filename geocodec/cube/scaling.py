@@ -20,8 +20,9 @@ from geocodec.normalize import fit_scaling, linear_to_db
 
 ScalingMode = Literal["cube", "chunk"]
 SCALING_MODES: tuple[ScalingMode, ...] = ("cube", "chunk")
-#: Pixels per band the cube scaling is fitted on (a regular subsample of larger inputs).
-SAMPLE_PIXELS = 1 << 20
+#: Pixels per band the cube scaling is fitted on (a regular subsample of larger inputs: bounded
+#: memory whatever the scene, tests/test_zarr_memory.py).
+SAMPLE_PIXELS = 1 << 16
 
 
 def check_mode(scaling) -> ScalingMode | None:
