@@ -131,6 +131,8 @@ def test_appended_dates_get_their_own_scaling(tmp_path):
     rec = open_cube(tmp_path / "t.zarr").record
     first, second = (np.asarray(a.band_scaling) for a in rec.acquisitions)
     assert first.shape == (6, 2) and second[0, 0] > first[0, 0] + 1000  # fitted on each date's own data
+    again = _write(ds.isel(time=[1]), tmp_path / "t.zarr", mode="a", append_dim="time")  # resume: recorded scale
+    assert (again.chunks_reused, again.chunks_written) == (2, 0)
     out = _read(tmp_path / "t.zarr", "optical")
     assert np.abs(out[1].astype(float) - ds.optical.values[1]).mean() < np.abs(
         out[1].astype(float) - ds.optical.values[0]).mean()

@@ -169,14 +169,14 @@ class CubeRecord:
     def n_sar(self) -> int:
         return len(self.sar_bands)
 
-    def band_scalings(self) -> dict[int | None, list[list[float]]]:
+    def band_scalings(self) -> dict[str | None, list[list[float]]]:
         """Per-band [lo, hi] the chunks were coded with: ``{None: ...}`` for the whole cube, or per
-        position along ``append_dim``; empty for a chunk-scaled cube."""
+        acquisition label when appended; empty for a chunk-scaled cube."""
         if self.scaling != "cube":
             return {}
         if self.append_dim is None:
             return {None: self.band_scaling} if self.band_scaling is not None else {}
-        return {i: a.band_scaling for i, a in enumerate(self.acquisitions) if a.band_scaling is not None}
+        return {a.label: a.band_scaling for a in self.acquisitions if a.band_scaling is not None}
 
     def rate(self) -> dict:
         return {"lmbda": self.lmbda} if self.lmbda is not None else {"target_bpp": self.target_bpp}

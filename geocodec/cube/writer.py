@@ -423,7 +423,7 @@ def to_zarr(ds, store, *, mode: Mode = "w-", append_dim: str | None = None, regi
         raise InvalidInputError(f"{where} was written by geocodec 0.1 (record format {record.format_version}); it "
                                 "reads as before, but to write into it, rewrite it with mode='w'")
     joint = dsa.concatenate([_lazy(inp.opt), _lazy(inp.sar)], axis=-3)
-    band_scaling = _plan_scaling(plan, inp, joint, check_mode(scaling), where)
+    band_scaling = _plan_scaling(plan, inp, joint, check_mode(scaling), where, zstore)
     lock = None
     if plan.action == "create":
         record.cube_id = uuid.uuid4().hex
@@ -485,7 +485,7 @@ def to_zarr(ds, store, *, mode: Mode = "w-", append_dim: str | None = None, regi
         bar.close()
 
 
-def _plan_scaling(plan: Plan, inp: WriteInput, joint, requested: ScalingMode | None, where: str) -> dict:
+def _plan_scaling(plan: Plan, inp: WriteInput, joint, requested: ScalingMode | None, where: str, zstore) -> dict:
     """Per-band scalings this write codes with (``{None: ...}``, or per append-dim position); sets the record's.
 
     A new cube (or acquisition) is fitted on its input; a resume or region write reuses what the
@@ -512,14 +512,17 @@ def _plan_scaling(plan: Plan, inp: WriteInput, joint, requested: ScalingMode | N
                                 f"scaling={rec.scaling!r} (or None), or pass mode='w' to replace it")
     if rec.scaling == "chunk":
         return {}
-    stored = {k: np.asarray(v, np.float32) for k, v in rec.band_scalings().items()}
     if rec.append_dim is None:
+        stored = {k: np.asarray(v, np.float32) for k, v in rec.band_scalings().items()}
         if None not in stored:
             raise InvalidInputError(f"{where}: the record says scaling='cube' but holds no band_scaling; rewrite "
                                     "the cube with mode='w'")
         return stored
-    # appended cubes: a date's scaling is recorded when its write finishes; one not recorded yet
-    # (a new date, or an interrupted write of it) is fitted on its input
+    # appended cubes: a date's scaling is recorded (by label) when its write finishes; one not recorded
+    # yet (a new date, or an interrupted write of it) is fitted on its input
+    labels = stored_labels(zstore, rec.append_dim) if plan.action != "append" else []
+    by_label = rec.band_scalings()
+    stored = {i: np.asarray(by_label[x], np.float32) for i, x in enumerate(labels) if x in by_label}
     for i in range(joint.shape[0]):
         stored.setdefault(n0 + i, fit(joint[i:i + 1]))
     return stored
