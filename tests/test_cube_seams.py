@@ -106,6 +106,8 @@ def test_chunk_scaled_cubes_read_as_before(tmp_path):
 
 
 def test_every_chunk_is_coded_with_the_cube_scaling(tmp_path):
+    import xarray as xr
+
     from geocodec.cube.chunks import unpack
     from zarr_data import chunk_files
 
@@ -118,7 +120,7 @@ def test_every_chunk_is_coded_with_the_cube_scaling(tmp_path):
         lo_hi.add((tuple(info["lo"]), tuple(info["hi"])))
     assert lo_hi == {(tuple(cube[:, 0].tolist()), tuple(cube[:, 1].tolist()))}
     assert _write(ds, tmp_path / "s.zarr", mode="a").chunks_reused == 4  # resume: same scale, same fingerprints
-    attrs = json.loads(__import__("xarray").open_dataset(tmp_path / "s.zarr", engine="geocodec").attrs["geocodec"])
+    attrs = json.loads(xr.open_dataset(tmp_path / "s.zarr", engine="geocodec").attrs["geocodec"])
     assert attrs["scaling"] == "cube"
 
 
