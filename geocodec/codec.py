@@ -87,7 +87,7 @@ class _Modality:
     big_endian: bool = False
 
 
-def _prepare_modality(x, what, n_bands, band_names, allowed, nodata, linear=False) -> _Modality:
+def _prepare_modality(x, what, n_bands, band_names, allowed, nodata, linear=False, fixed=None) -> _Modality:
     a = _as_array(x, what)
     if a.ndim != 3:
         raise InvalidInputError(f"{what} must have shape (bands, H, W); got {a.ndim}-d shape {a.shape}")
@@ -131,6 +131,8 @@ def _prepare_modality(x, what, n_bands, band_names, allowed, nodata, linear=Fals
     _check_physical_range(what, a, values, valid, lo, hi, "dB" if what == "sar" else "")
     values = np.where(valid, values, 0.0)
     scaling = fit_scaling(values, valid)
+    if fixed is not None:  # a scaling chosen for the whole cube; the clamp range stays this item's own
+        scaling = BandScaling(fixed[:, 0].copy(), fixed[:, 1].copy(), scaling.vmin, scaling.vmax)
     return _Modality(
         normalized=apply_scaling(values, scaling, valid),
         scaling=scaling,
@@ -190,13 +192,30 @@ def _pad(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, hw[0] - h), (0, hw[1] - w)), mode="edge")
 
 
-def _prepare(model, optical, sar, gamma, optical_nodata, sar_nodata, sar_scale) -> _Item:
+def _check_fixed_scaling(model: GeocodecModel, scaling) -> np.ndarray | None:
+    """``compress_batch(scaling=...)``: (bands, 2) float32 per-band (lo, hi), optical bands first, SAR in dB."""
+    if scaling is None:
+        return None
+    n = len(model.optical_bands) + len(model.sar_bands)
+    try:
+        a = np.asarray(scaling, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"scaling must be a ({n}, 2) array of per-band (lo, hi)") from None
+    if a.shape != (n, 2) or not np.isfinite(a).all() or not (a[:, 1] > a[:, 0]).all():
+        raise InvalidInputError(f"scaling must be a ({n}, 2) array of finite per-band (lo, hi) with hi > lo "
+                                f"({len(model.optical_bands)} optical then {len(model.sar_bands)} SAR bands); "
+                                f"got shape {a.shape}")
+    return a
+
+
+def _prepare(model, optical, sar, gamma, optical_nodata, sar_nodata, sar_scale, fixed=None) -> _Item:
     if sar_scale not in SAR_SCALES:
         raise InvalidInputError(f"sar_scale={sar_scale!r}: use 'db' (σ0 in dB) or 'linear' (σ0 power)")
-    opt = _prepare_modality(optical, "optical", len(model.optical_bands), model.optical_bands,
-                            OPTICAL_DTYPES, optical_nodata)
+    n_opt = len(model.optical_bands)
+    opt = _prepare_modality(optical, "optical", n_opt, model.optical_bands,
+                            OPTICAL_DTYPES, optical_nodata, fixed=None if fixed is None else fixed[:n_opt])
     sr = _prepare_modality(sar, "sar", len(model.sar_bands), model.sar_bands, SAR_DTYPES, sar_nodata,
-                           linear=sar_scale == "linear")
+                           linear=sar_scale == "linear", fixed=None if fixed is None else fixed[n_opt:])
     if opt.normalized.shape[1:] != sr.normalized.shape[1:]:
         raise InvalidInputError(f"optical {opt.normalized.shape[1:]} and sar {sr.normalized.shape[1:]} "
                                 "must have the same H, W (co-registered on one grid)")
@@ -315,7 +334,8 @@ def _search_rate(model, items, code, target) -> list[bytes]:
 def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float | None = None,
                    gamma: float | Sequence[float] = 0.5, model: ModelSpec = "default", device: Device = "auto",
                    target_bpp: float | None = None, optical_nodata: float | None = None,
-                   sar_nodata: float | None = None, sar_scale: SarScale = "db", batch_size: int = 16) -> list[bytes]:
+                   sar_nodata: float | None = None, sar_scale: SarScale = "db", batch_size: int = 16,
+                   scaling: ArrayLike | None = None) -> list[bytes]:
     """Compress many co-registered (optical, sar) pairs, one chunk each, in device batches.
 
     Pairs of the same padded size share a batch; every chunk decodes on its own.
@@ -330,6 +350,11 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
         One γ for every pair, or one per pair.
     batch_size
         Most pairs per device batch.
+    scaling
+        None fits each pair's own per-band range (``geocodec.normalize``); a (bands, 2) array of
+        per-band (lo, hi) (optical bands first, SAR in dB) codes every pair on that one scale, e.g. a
+        whole cube's, so that neighbouring chunks share it (each keeps its own clamp range; the
+        header still carries the scaling).
 
     Returns
     -------
@@ -343,6 +368,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
     """
     m = load_model(model, device)
     lam, target = _check_rate(m, lmbda, target_bpp)
+    fixed = _check_fixed_scaling(m, scaling)
     pairs = list(pairs)
     gammas = list(gamma) if isinstance(gamma, (list, tuple, np.ndarray)) else [gamma] * len(pairs)
     if len(gammas) != len(pairs):
@@ -354,7 +380,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
         except (TypeError, ValueError):
             raise InvalidInputError(f"pair {k} is not an (optical, sar) tuple") from None
         try:
-            items.append(_prepare(m, optical, sar, gammas[k], optical_nodata, sar_nodata, sar_scale))
+            items.append(_prepare(m, optical, sar, gammas[k], optical_nodata, sar_nodata, sar_scale, fixed))
         except InvalidInputError as e:
             if len(pairs) == 1:
                 raise
@@ -439,6 +465,11 @@ def _model_for_chunk(c: bitstream.Chunk, model, device) -> GeocodecModel:
             f"chunk was written by model {c.model_name!r} v{c.model_version} (sha256 {c.model_sha256[:16]}…), "
             "which this installation does not have; pass model= the weights file that wrote it")
     return m
+
+
+def restore(xn: np.ndarray, c: bitstream.Chunk, which: str) -> np.ndarray:
+    """Normalised decoder output (C, height, width) of chunk ``c`` → values in its dtype, nodata/NaN restored."""
+    return _restore(xn, c, which)
 
 
 def _restore(xn: np.ndarray, c: bitstream.Chunk, which: str) -> np.ndarray:

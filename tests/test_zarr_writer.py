@@ -16,7 +16,7 @@ from zarr_data import assert_in_place, assert_same_decode, chunk_files, dataset,
 RECORD_KEYS = {"format_version", "model", "lmbda", "target_bpp", "gamma", "optical_bands", "sar_bands",
                "optical_dtype", "sar_dtype", "sar_scale", "optical_nodata", "sar_nodata", "array", "chunks",
                "quality", "software", "complete", "cube_id", "append_dim", "shards", "acquisitions", "fingerprints",
-               "quality_samples"}
+               "quality_samples", "scaling", "band_scaling"}
 QUALITY_KEYS = {"bpp", "psnr_optical", "psnr_sar", "ms_ssim_optical", "ms_ssim_sar", "sampled_chunks",
                 "psnr_peak_optical", "psnr_peak_sar"}
 
@@ -54,6 +54,7 @@ def test_layout_and_round_trip(tmp_path, zarr_format):
     assert rec["model"]["sha256"] == m.sha256 and rec["quality"]["sampled_chunks"] == 1  # one full-size chunk
     assert rec["format_version"] == 2 and len(rec["cube_id"]) == 32 and len(rec["fingerprints"]) == 4
     assert rec["quality"]["bpp"] == pytest.approx(8 * r.bytes_stored / (2 * 96 * 80))
+    assert rec["scaling"] == "cube" and np.asarray(rec["band_scaling"]).shape == (6, 2)  # one scale, all chunks
 
     z = xr.open_zarr(store)  # plain xarray: the joint array, decoded whole
     assert z.pair.dims == ("band", "y", "x") and z.pair.dtype == np.float32

@@ -35,6 +35,9 @@ def register(subparsers) -> None:
                    help="comma-separated band names or 1-based indexes (e.g. 2,3,4,8); default: the model's")
     p.add_argument("--sar-bands", type=_band_list, help="as --optical-bands, for the SAR file")
     p.add_argument("--sar-scale", choices=("db", "linear"), default="db")
+    p.add_argument("--scaling", choices=("cube", "chunk"), default=None,
+                   help="cube: one per-band scaling for the whole cube, read back without chunk seams (default for "
+                        "a new cube); chunk: each chunk its own (geocodec 0.1)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT.zarr if it holds another cube")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     from geocodec.commands.stac import parse_datetime
@@ -61,7 +64,7 @@ def run(args) -> int:
                    model=args.model)
     r = to_zarr(ds, args.output, lmbda=args.lmbda, target_bpp=args.target_bpp, gamma=args.gamma, model=args.model,
                 chunks=args.chunk, device=args.device, zarr_format=args.zarr_format, sar_scale=args.sar_scale,
-                mode="w" if args.overwrite else "a", progress=not args.quiet)
+                mode="w" if args.overwrite else "a", progress=not args.quiet, scaling=args.scaling)
     q = r.record["quality"]
     print(f"wrote {args.output}: {r.chunks_written} chunks encoded, {r.chunks_reused} already there, "
           f"{r.bytes_stored} bytes, {q['bpp']:.4f} bpp; sampled PSNR optical {q['psnr_optical']:.2f} dB, "

@@ -65,7 +65,9 @@ def run(args) -> int:
         f"  bands     optical {d['optical_bands']} ({d['optical_dtype']}), SAR {d['sar_bands']} "
         f"({d['sar_dtype']}, {d['sar_scale']})",
         f"  model     {m['name']} v{m['version']} sha256 {m['sha256'][:16]}…",
-        f"  settings  {rate}, γ={d['gamma']}, nodata optical={d['optical_nodata']} SAR={d['sar_nodata']}",
+        f"  settings  {rate}, γ={d['gamma']}, nodata optical={d['optical_nodata']} SAR={d['sar_nodata']}, "
+        f"scaling {d.get('scaling') or 'chunk'}"
+        + (" (one per cube: read without chunk seams)" if d.get("scaling") == "cube" else " (per chunk)"),
         f"  stored    {d['chunks_stored']}/{d['chunks_total']} chunks"
         + (f" in {d['objects_stored']} shard objects" if d["shard_shape"] else "") + f", {d['bytes_stored']} bytes",
     ]

@@ -163,15 +163,17 @@ def content_hash(chunk: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def fingerprint_of(content: str, settings: CodecSettings) -> str:
+def fingerprint_of(content: str, settings: CodecSettings, scaling=None) -> str:
     """Fingerprint (32 hex) of a chunk's input (its ``content_hash``) and the settings that code it.
 
-    Model sha256, λ or target bpp, γ, nodata, scale and dtypes: two chunks with the same
-    fingerprint are coded to the same bitstreams, so resume keeps a stored chunk exactly when its
-    fingerprint is the one the request would write.
+    Model sha256, λ or target bpp, γ, nodata, scale, dtypes and (when not the chunk's own) the
+    per-band scaling: two chunks with the same fingerprint are coded to the same bitstreams, so
+    resume keeps a stored chunk exactly when its fingerprint is the one the request would write.
     """
     cfg = {k: v for k, v in settings.to_config().items()
            if k not in ("cube_id", "complete", "model", "model_version")}
+    if scaling is not None:
+        cfg["scaling"] = np.asarray(scaling, np.float32).tolist()
     return hashlib.blake2b(json.dumps([content, cfg], sort_keys=True).encode(), digest_size=16).hexdigest()
 
 
@@ -295,12 +297,13 @@ class ChunkCoder:
                                         f"{info.min}..{info.max}); declare optical_dtype='float32'")
         return opt.astype(dt), np.ascontiguousarray(sar)
 
-    def encode_chunks(self, chunks, indexes: list[tuple[int, ...]] | None = None) -> list[bytes]:
+    def encode_chunks(self, chunks, indexes: list[tuple[int, ...]] | None = None, scaling=None) -> list[bytes]:
         """Chunk arrays (..., C, H, W) → frames; all their items go through one batched encode.
 
         ``indexes`` (the chunks' grid coordinates) go into the frames, with the settings' cube id
         and each chunk's fingerprint. Without them (plain Zarr writes), a chunk the writer prepared
         (``PREPARED``) is taken as prepared, and any other is encoded without a position.
+        ``scaling``: the cube's per-band (lo, hi) (``compress_batch(scaling=...)``); None: each item its own.
         """
         from geocodec.codec import compress_batch
 
@@ -333,14 +336,14 @@ class ChunkCoder:
         if pairs:
             coded = compress_batch(pairs, gamma=s.gamma, model=model, device=self.device,
                                    optical_nodata=s.optical_nodata, sar_nodata=s.sar_nodata,
-                                   sar_scale=s.sar_scale, batch_size=self.batch_size, **s.rate)
+                                   sar_scale=s.sar_scale, batch_size=self.batch_size, scaling=scaling, **s.rate)
             for (k, i), data in zip(where, coded):
                 items[k][i] = data
         for k in todo:
             a = arrays[k]
             out[k] = pack(Frame(shape=tuple(a.shape), dtype=a.dtype.name, items=items[k], cube_id=s.cube_id,
                                 index=None if indexes is None else tuple(indexes[k]),
-                                fingerprint=fingerprint_of(contents[k], s)))
+                                fingerprint=fingerprint_of(contents[k], s, scaling)))
         return out
 
     # ------------------------------------------------------------------ decoding

@@ -114,7 +114,7 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
     description = "geocodec Zarr cubes: lazy optical and SAR variables, each decoded on its own"
     url = "https://github.com/geocodec/geocodec"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", *DECODE_OPTIONS, "consolidated",
-                               "storage_options", "zarr_format", "device", "allow_incomplete")
+                               "storage_options", "zarr_format", "device", "allow_incomplete", "seamless")
 
     def guess_can_open(self, filename_or_obj) -> bool:
         if isinstance(filename_or_obj, (str, os.PathLike)):
@@ -140,6 +140,7 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
         zarr_format: Literal[2, 3] | None = None,
         device: str | None = None,
         allow_incomplete: bool = False,
+        seamless: bool | None = None,
     ):
         """A lazy Dataset of the cube: ``optical`` and ``sar``, each decoded only when read.
 
@@ -160,6 +161,11 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
             Device the decoders run on (default ``$GEOCODEC_DEVICE`` or auto).
         allow_incomplete
             Read a store whose write was interrupted (missing chunks read as fill).
+        seamless
+            Synthesise each chunk together with a margin of its neighbours' latents and crop, so
+            chunk borders show no seam (``geocodec.cube.overlap``; deterministic per chunk). None
+            (default): on for cubes written with ``scaling="cube"``, off for chunk-scaled (v0.1)
+            cubes, which decode as before. False is faster (each chunk alone, as plain Zarr reads do).
 
         Returns
         -------
@@ -203,7 +209,8 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
             backend = ModalityArray(
                 store_ref, store_id, name, which, (*arr.shape[:-3], len(bands), *arr.shape[-2:]), dtype,
                 tuple(arr.chunks), settings, len(bands), fill_for(dtype, nodata), device,
-                allow_missing=not rec.complete)
+                allow_missing=not rec.complete,
+                seamless=rec.scaling == "cube" if seamless is None else bool(seamless))
             band_dim = f"{which}_band"
             attrs = modality_attrs(record, which, has_grid_mapping="spatial_ref" in raw.variables)
             var = xr.Variable((*lead, band_dim, "y", "x"), indexing.LazilyIndexedArray(backend), attrs=attrs)

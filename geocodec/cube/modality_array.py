@@ -29,12 +29,14 @@ class ModalityArray(BackendArray):
 
     def __init__(self, store_ref, store_id: str, array: str, which: str, shape: tuple[int, ...], dtype,
                  chunks: tuple[int, ...], settings, n_bands: int, fill, device: str | None,
-                 allow_missing: bool):
+                 allow_missing: bool, seamless: bool = False):
         self.store_ref, self.store_id, self.array, self.which = store_ref, store_id, array, which
         self.shape, self.dtype = shape, np.dtype(dtype)
         self.chunks = chunks  # of the joint array (band axis: all bands)
         self.settings, self.n_bands, self.fill = settings, n_bands, fill
         self.device, self.allow_missing = device, allow_missing
+        #: Synthesise each chunk with a margin of its neighbours' latents (``geocodec.cube.overlap``).
+        self.seamless = seamless
         self._arr = None
         self._lock = threading.Lock()
 
@@ -64,7 +66,9 @@ class ModalityArray(BackendArray):
     def _latents(self, arr, keys: list[str], coords: list[tuple[int, ...]]) -> list:
         from geocodec.cube.chunks import ChunkCoder, frame_crc  # torch: only once something decodes
 
-        coder = ChunkCoder(self.settings, device=self.device, batch_size=READ_BATCH)
+        # seamless reads entropy-decode each item alone: a batch's float noise in the latent (~1e-6)
+        # would otherwise make a chunk's values depend on which chunks were read with it
+        coder = ChunkCoder(self.settings, device=self.device, batch_size=1 if self.seamless else READ_BATCH)
         raw = dict(zip(keys, read_frames(arr, coords)))
         where = dict(zip(keys, coords))
         missing = [k for k, v in raw.items() if v is None]
@@ -72,7 +76,7 @@ class ModalityArray(BackendArray):
             raise CorruptStreamError(f"chunk(s) {missing[:3]} of {self.store_id} are missing although the store "
                                      "says it is complete")
         present = [k for k in keys if raw[k] is not None]
-        cache_keys = [(self.store_id, self.array, k, frame_crc(raw[k]), len(raw[k])) for k in present]
+        cache_keys = [(self.store_id, self.array, k, frame_crc(raw[k]), len(raw[k]), self.seamless) for k in present]
         values = LATENTS.get_many(cache_keys, lambda ck: coder.entropy_decode_frames(
             [raw[c[2]] for c in ck], indexes=[where[c[2]] for c in ck]))
         by_key = dict(zip(present, values))
@@ -93,8 +97,11 @@ class ModalityArray(BackendArray):
             part = coords[start:start + READ_BATCH]
             keys = [arr.metadata.encode_chunk_key(c) for c in part]
             latents = self._latents(arr, keys, part)
-            flat = [item for items in latents if items is not None for item in items]
-            decoded = iter(synthesize_items(flat, self.which))
+            if self.seamless:
+                decoded = iter(self._synthesize_overlapped(arr, part, latents))
+            else:
+                flat = [item for items in latents if items is not None for item in items]
+                decoded = iter(synthesize_items(flat, self.which))
             for c, items in zip(part, latents):
                 if items is None:
                     continue
@@ -116,6 +123,28 @@ class ModalityArray(BackendArray):
                                                                          slice(xs - lo[-1], xe - lo[-1]))
                     out[dst] = arr_item[:, ys - y0:ye - y0, xs - x0:xe - x0].astype(self.dtype, copy=False)
         return out
+
+    def _synthesize_overlapped(self, arr, part: list[tuple[int, ...]], latents: list):
+        """Per item of the chunks in ``part``: decoded with its neighbours' latents (entropy-decoded
+        once, through the cache), in the order ``synthesize_items`` would give them."""
+        from geocodec.cube.overlap import neighbour_coords, synthesize_with_neighbours
+
+        grid = tuple(-(-s // c) for s, c in zip(self.shape, self.chunks))
+        have = dict(zip(part, latents))
+        more = sorted({n for c, items in zip(part, latents) if items is not None
+                       for n in neighbour_coords(c, grid)} - set(have))
+        if more:
+            have.update(zip(more, self._latents(arr, [arr.metadata.encode_chunk_key(c) for c in more], more)))
+        for c, items in zip(part, latents):
+            if items is None:
+                continue
+            nbs = {(n[-2] - c[-2], n[-1] - c[-1]): have[n] for n in neighbour_coords(c, grid)}
+            for i, item in enumerate(items):
+                if item is None:
+                    yield None
+                    continue
+                around = {k: None if v is None else v[i] for k, v in nbs.items()}
+                yield synthesize_with_neighbours(item, around, self.which, (self.chunks[-2], self.chunks[-1]))
 
     def _getitem(self, key: tuple) -> np.ndarray:
         arr = self._zarr_array()

@@ -46,16 +46,21 @@ class Acquisition:
     model: ModelRef
     quality: dict | None = None
     complete: bool = False
+    #: Per-band [lo, hi] every chunk of this acquisition was coded with (None: each chunk its own).
+    band_scaling: list[list[float]] | None = None
 
     def to_attrs(self) -> dict:
-        return {"label": self.label, "lmbda": self.lmbda, "target_bpp": self.target_bpp, "gamma": self.gamma,
-                "model": asdict(self.model), "quality": _json_floats(self.quality), "complete": self.complete}
+        out = {"label": self.label, "lmbda": self.lmbda, "target_bpp": self.target_bpp, "gamma": self.gamma,
+               "model": asdict(self.model), "quality": _json_floats(self.quality), "complete": self.complete}
+        if self.band_scaling is not None:
+            out["band_scaling"] = self.band_scaling
+        return out
 
     @classmethod
     def from_attrs(cls, d: dict) -> Acquisition:
         return cls(label=str(d["label"]), lmbda=d.get("lmbda"), target_bpp=d.get("target_bpp"),
                    gamma=float(d["gamma"]), model=ModelRef(**d["model"]), quality=d.get("quality"),
-                   complete=bool(d.get("complete", False)))
+                   complete=bool(d.get("complete", False)), band_scaling=d.get("band_scaling"))
 
 
 @dataclass
@@ -90,6 +95,11 @@ class CubeRecord:
     shards: dict[str, int] | None = None
     #: chunk key → error sums of a chunk sampled for ``quality`` (pooled over all writers and dates).
     quality_samples: dict[str, dict] = field(default_factory=dict)
+    #: ``"cube"``: chunks coded with one per-band scaling (``band_scaling``, or per acquisition when
+    #: appended), so the engine can synthesise neighbours together; ``"chunk"``: each chunk its own (v0.1).
+    scaling: str = "chunk"
+    #: Per-band [lo, hi] of a cube-scaled cube that is not appended to (optical bands first, SAR in dB).
+    band_scaling: list[list[float]] | None = None
     #: Unknown keys from a newer writer, kept as they are.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -109,6 +119,8 @@ class CubeRecord:
                        acquisitions=[a.to_attrs() for a in self.acquisitions],
                        fingerprints=dict(sorted(self.fingerprints.items())),
                        quality_samples=dict(sorted(self.quality_samples.items())))
+            if self.scaling != "chunk":  # a chunk-scaled record stays exactly as before
+                out.update(scaling=self.scaling, band_scaling=self.band_scaling)
         out.update(self.extra)
         return out
 
@@ -128,7 +140,7 @@ class CubeRecord:
         known = {"format_version", "model", "lmbda", "target_bpp", "gamma", "optical_bands", "sar_bands",
                  "optical_dtype", "sar_dtype", "sar_scale", "optical_nodata", "sar_nodata", "array", "chunks",
                  "complete", "quality", "software", "cube_id", "append_dim", "acquisitions", "fingerprints",
-                 "shards", "quality_samples"}
+                 "shards", "quality_samples", "scaling", "band_scaling"}
         try:
             return cls(
                 format_version=int(fv), model=ModelRef(**attrs["model"]), lmbda=attrs.get("lmbda"),
@@ -143,6 +155,7 @@ class CubeRecord:
                 acquisitions=[Acquisition.from_attrs(a) for a in attrs.get("acquisitions") or ()],
                 fingerprints=dict(attrs.get("fingerprints") or {}),
                 quality_samples=dict(attrs.get("quality_samples") or {}),
+                scaling=str(attrs.get("scaling") or "chunk"), band_scaling=attrs.get("band_scaling"),
                 extra={k: v for k, v in attrs.items() if k not in known})
         except (TypeError, KeyError, ValueError) as e:
             raise InvalidInputError(f"{where}: malformed 'geocodec' record ({e})") from None
@@ -155,6 +168,15 @@ class CubeRecord:
     @property
     def n_sar(self) -> int:
         return len(self.sar_bands)
+
+    def band_scalings(self) -> dict[str | None, list[list[float]]]:
+        """Per-band [lo, hi] the chunks were coded with: ``{None: ...}`` for the whole cube, or per
+        acquisition label when appended; empty for a chunk-scaled cube."""
+        if self.scaling != "cube":
+            return {}
+        if self.append_dim is None:
+            return {None: self.band_scaling} if self.band_scaling is not None else {}
+        return {a.label: a.band_scaling for a in self.acquisitions if a.band_scaling is not None}
 
     def rate(self) -> dict:
         return {"lmbda": self.lmbda} if self.lmbda is not None else {"target_bpp": self.target_bpp}

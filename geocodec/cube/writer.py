@@ -35,6 +35,7 @@ from geocodec.cube.lock import DEFAULT_STALE_AFTER, RECORD_PREFIX, CubeLock
 from geocodec.cube.metadata import append_metadata, create_metadata, mark_writing, open_for_writing, write_record
 from geocodec.cube.plan import Plan, WriteInput, existing_cube, plan_write, stored_labels, validated_input
 from geocodec.cube.record import RECORD_FORMAT, Acquisition, CubeRecord
+from geocodec.cube.scaling import ScalingMode, check_mode, fit_band_scaling
 from geocodec.cube.store import codec_settings, open_store, read_frames, remove_partial_files, set_codec_complete
 from geocodec.errors import GeocodecError, InvalidInputError
 from geocodec.options import SarScale
@@ -95,7 +96,8 @@ def _write_block(block: np.ndarray, origin: tuple[int, ...], job: dict, lock: Cu
         coords.append(c)
         chunks.append(padded)
     contents = [content_hash(a) for a in chunks]
-    fps = [fingerprint_of(h, settings) for h in contents]
+    scales = [_scaling_for(job, c) for c in coords]
+    fps = [fingerprint_of(h, settings, sc) for h, sc in zip(contents, scales)]
     coder = ChunkCoder(settings, device=settings.device, batch_size=max(16, len(chunks)))
     stored = read_frames(arr, coords)
     out, todo = {}, []
@@ -109,9 +111,13 @@ def _write_block(block: np.ndarray, origin: tuple[int, ...], job: dict, lock: Cu
             except GeocodecError:
                 pass  # damaged, foreign, misplaced or stale: rewritten below
         todo.append(k)
-    if todo:
-        frames = coder.encode_chunks([chunks[k] for k in todo], indexes=[coords[k] for k in todo])
-        for k, frame in zip(todo, frames):
+    groups: dict[int, list[int]] = {}  # chunks coded on one scale share a batch
+    for k in todo:
+        groups.setdefault(id(scales[k]), []).append(k)
+    for part in groups.values():
+        frames = coder.encode_chunks([chunks[k] for k in part], indexes=[coords[k] for k in part],
+                                     scaling=scales[part[0]])
+        for k, frame in zip(part, frames):
             job["store_chunk"](arr, coords[k], chunks[k], contents[k], frame, settings.cube_id)
             out[arr.metadata.encode_chunk_key(coords[k])] = [fps[k], len(frame), True, coords[k][0]]
     if lock is not None:  # compute=False: the tasks keep the lock fresh themselves
@@ -119,6 +125,12 @@ def _write_block(block: np.ndarray, origin: tuple[int, ...], job: dict, lock: Cu
     del chunks, stored
     _release_free_memory()
     return out
+
+
+def _scaling_for(job: dict, coord: tuple[int, ...]):
+    """The per-band scaling chunk ``coord`` is coded with: the cube's, its acquisition's, or None (its own)."""
+    scalings = job.get("band_scaling") or {}
+    return scalings.get(None, scalings.get(coord[0]) if len(coord) > 3 else None)
 
 
 _malloc_trim = None
@@ -290,8 +302,9 @@ def _finish(results: list[dict], samples: dict, plan: Plan, inp: WriteInput, job
             for i, label in enumerate(plan.labels):
                 mine = [s for s in samples.values() if s["lead"][:1] == [start + i]]
                 q = quality.pooled(mine, by_date.get(start + i, 0), per_date_pixels)
+                sc = (job.get("band_scaling") or {}).get(start + i)
                 acq[label] = Acquisition(label, inp.settings.lmbda, inp.settings.target_bpp, inp.settings.gamma,
-                                         inp.model, q, True)
+                                         inp.model, q, True, None if sc is None else sc.tolist())
             stored = stored_labels(zstore, plan.record.append_dim)
             record.acquisitions = [acq[x] for x in stored if x in acq]
         total = math.prod(-(-s // c) for s, c in zip(arr.shape, arr.chunks))
@@ -320,7 +333,8 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
             device: str = "auto", zarr_format: Literal[2, 3] = 3, optical_nodata: float | None = None,
             sar_nodata: float | None = None, sar_scale: SarScale = "db",
             batch_chunks: int | None = None, overwrite: bool | None = None, progress: bool = True,
-            quality_chunks: int = 4, stale_lock_after: float = DEFAULT_STALE_AFTER) -> WriteResult | Delayed:
+            quality_chunks: int = 4, stale_lock_after: float = DEFAULT_STALE_AFTER,
+            scaling: ScalingMode | None = None) -> WriteResult | Delayed:
     """Compress ``ds`` (``optical`` and ``sar``, dims (..., band, y, x) on one grid) into a Zarr cube.
 
     Parameters
@@ -373,6 +387,11 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
         Chunks decoded to measure the record's quality (per date when appending).
     stale_lock_after
         Seconds after which another writer's unrenewed lock counts as stale and is taken over.
+    scaling
+        ``"cube"`` (default for a new cube): one per-band scaling for the whole cube (per acquisition
+        when appending), fitted on a sample of the input and stored in the record, so the engine
+        decodes chunks without seams; ``"chunk"``: each chunk its own (geocodec 0.1). None: ``"cube"``
+        for a new cube, the stored choice when resuming or appending.
 
     Returns
     -------
@@ -410,6 +429,8 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
     if plan.action != "create" and record.format_version < RECORD_FORMAT:
         raise InvalidInputError(f"{where} was written by geocodec 0.1 (record format {record.format_version}); it "
                                 "reads as before, but to write into it, rewrite it with mode='w'")
+    joint = dsa.concatenate([_lazy(inp.opt), _lazy(inp.sar)], axis=-3)
+    band_scaling = _plan_scaling(plan, inp, joint, check_mode(scaling), where, zstore)
     lock = None
     if plan.action == "create":
         record.cube_id = uuid.uuid4().hex
@@ -435,8 +456,7 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
         raise InvalidInputError(f"{where}: the array's codec names another cube than the record; rewrite it with "
                                 "mode='w'")
     job = {"store_ref": store_ref, "settings": settings, "window_lo": tuple(w.start for w in plan.window),
-           "store_chunk": store_chunk}
-    joint = dsa.concatenate([_lazy(inp.opt), _lazy(inp.sar)], axis=-3)
+           "store_chunk": store_chunk, "band_scaling": band_scaling}
     per_task = batch_chunks or DEFAULT_BATCH_CHUNKS["cuda" if dev.type == "cuda" else "cpu"]
     gate = None
     if not compute:  # metadata is written; the lock is taken again when (and where) the write is computed
@@ -470,6 +490,49 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
         return run(progress_bar=bar)
     finally:
         bar.close()
+
+
+def _plan_scaling(plan: Plan, inp: WriteInput, joint, requested: ScalingMode | None, where: str, zstore) -> dict:
+    """Per-band scalings this write codes with (``{None: ...}``, or per append-dim position); sets the record's.
+
+    A new cube (or acquisition) is fitted on its input; a resume or region write reuses what the
+    record holds, so its chunks keep their fingerprints.
+    """
+    rec = plan.record
+    n0 = plan.window[0].start if rec.append_dim else 0
+
+    def fit(a):
+        return fit_band_scaling(a, inp.record.n_optical, sar_linear=inp.settings.sar_scale == "linear",
+                                optical_nodata=inp.settings.optical_nodata, sar_nodata=inp.settings.sar_nodata)
+
+    if plan.action == "create":
+        rec.scaling = requested or "cube"
+        if rec.scaling == "chunk":
+            return {}
+        if rec.append_dim is None:
+            s = fit(joint)
+            rec.band_scaling = s.tolist()
+            return {None: s}
+        return {n0 + i: fit(joint[i:i + 1]) for i in range(joint.shape[0])}
+    if requested not in (None, rec.scaling):
+        raise InvalidInputError(f"{where} holds a cube written with scaling={rec.scaling!r}; write into it with "
+                                f"scaling={rec.scaling!r} (or None), or pass mode='w' to replace it")
+    if rec.scaling == "chunk":
+        return {}
+    if rec.append_dim is None:
+        stored = {k: np.asarray(v, np.float32) for k, v in rec.band_scalings().items()}
+        if None not in stored:
+            raise InvalidInputError(f"{where}: the record says scaling='cube' but holds no band_scaling; rewrite "
+                                    "the cube with mode='w'")
+        return stored
+    # appended cubes: a date's scaling is recorded (by label) when its write finishes; one not recorded
+    # yet (a new date, or an interrupted write of it) is fitted on its input
+    labels = stored_labels(zstore, rec.append_dim) if plan.action != "append" else []
+    by_label = rec.band_scalings()
+    stored = {i: np.asarray(by_label[x], np.float32) for i, x in enumerate(labels) if x in by_label}
+    for i in range(joint.shape[0]):
+        stored.setdefault(n0 + i, fit(joint[i:i + 1]))
+    return stored
 
 
 def _take(lock: CubeLock) -> CubeLock:
