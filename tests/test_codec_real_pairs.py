@@ -40,7 +40,7 @@ def test_higher_lambda_more_bits_and_quality(pairs, model):
 def test_gamma_trades_optical_for_sar_fidelity_at_equal_rate(pairs, target):
     """γ=0.9 vs γ=0.1 at the same rate (target-bitrate mode). SAR fidelity must drop on every
     pair; optical fidelity must rise on average over the seven pairs (the shipped model's γ
-    effect is a few tenths of a dB, see docs/model-card.md)."""
+    effect is a few tenths of a dB, see geocodec/weights/default.md)."""
     d_opt, d_sar = [], []
     for p in pairs:
         bpp_o, opt_o, sar_o = _measure(p, target_bpp=target, gamma=0.9)

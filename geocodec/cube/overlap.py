@@ -1,7 +1,7 @@
 """Overlapped synthesis: decode a chunk from its own latent plus a margin of its neighbours', then crop.
 
 Why: a chunk synthesised from its latent alone sees nothing beyond its edge, so its border pixels
-step against the neighbour's (the "seam", docs/model-card.md). Chunks of a cube-scaled cube
+step against the neighbour's (the "seam", geocodec/weights/default.md). Chunks of a cube-scaled cube
 (``to_zarr(scaling="cube")``) share one scaling, so their latents can stand side by side: the
 engine lays ``MARGIN`` latent rows/columns of each of the 8 neighbours around the chunk's latent,
 runs the decoder on that and keeps the chunk's own window. No extra bytes: the neighbours are

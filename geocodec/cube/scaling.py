@@ -2,7 +2,7 @@
 
 Why: v0.1 coded every chunk with its own 0.5–99.5 percentile range (``geocodec.normalize``), so
 neighbouring chunks' latents live on different scales and cannot be synthesised together without
-a step at their border (docs/model-card.md, "Chunk seams"). The writer instead fits one robust
+a step at their border (geocodec/weights/default.md, "Chunk seams"). The writer instead fits one robust
 range per band over a sample of the input (per acquisition when appending), stores it in the
 record and codes every chunk with it. Each chunk's header still carries the scaling (and its own
 clamp range), so a chunk stays self-describing and plain Zarr reads decode it alone.

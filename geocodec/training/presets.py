@@ -20,7 +20,7 @@ from geocodec.training.loop import TrainConfig
 #: A deliberately small architecture for smoke tests (same layers, fewer channels).
 TINY_MODEL = {"features": 16, "latent_channels": 32, "hyper_channels": 16, "groups": [8, 8, 16]}
 #: The light architecture: the finest-resolution residual blocks are off (half the encoder's and
-#: the decoders' cost; see docs/model-card.md for the equal-time comparison).
+#: the decoders' cost; see geocodec/weights/default.md for the equal-time comparison).
 LIGHT_MODEL = {"encoder_blocks": [0, 1, 1], "decoder_blocks": [1, 1, 0]}
 #: Floor stage (high λ only) for the first 30 % of the run, then the whole λ range.
 STAGES = [{"name": "floor", "until": 0.3, "lmbda": [0.03, 0.1]}, {"name": "rd", "until": 1.0}]
