@@ -6,11 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=${GEOCODEC_DATA:-../shared/data}
-OUT=${GEOCODEC_RUN:-checkpoints/recipe}
+CONFIG=${GEOCODEC_CONFIG:-recipe}   # or finetune: the shipped model continued at its own architecture
+OUT=${GEOCODEC_RUN:-checkpoints/$CONFIG}
 resume=()
 [ -f "$OUT/checkpoint.safetensors" ] && resume=(--resume)
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}   # no busy-waiting threads on a shared machine
-exec .venv/bin/geocodec train --config recipe --out "$OUT" "${resume[@]}" \
+exec .venv/bin/geocodec train --config "$CONFIG" --out "$OUT" "${resume[@]}" \
   --data "$D/bigearthnet-pairs-train.zarr" --data "$D/pairs-extra.zarr" \
   --optical-only "$D/pretrain-optical.zarr" --optical-only "$D/pretrain-optical-small.zarr" \
   --optical-only "$D/sentinel2-l1c-scene-10m.tif" --sar-only "$D/pretrain-sar.zarr" \

@@ -13,8 +13,9 @@ def register(subparsers) -> None:
         "train", help="train a model on co-registered pairs (and optical-only / SAR-only data)",
         description="Train a geocodec model (resumes when OUT already holds a checkpoint). Named "
                     "configurations: tiny (seconds, CI), cpu (the v1.0.0 recipe), recipe (the current default "
-                    "model's staged recipe on CPU), gpu (the same for one CUDA device).")
-    p.add_argument("--config", default="recipe", help="named configuration: tiny, cpu, recipe or gpu (default recipe)")
+                    "model's staged recipe on CPU), gpu (the same for one CUDA device), finetune (the shipped model "
+                    "continued at its own architecture on all data).")
+    p.add_argument("--config", default="recipe", help="named configuration: tiny, cpu, recipe, gpu or finetune (default recipe)")
     p.add_argument("--data", action="append", default=[], metavar="PATH",
                    help="a .zarr pair store or a BigEarthNet S1/S2 GeoTIFF folder (repeatable)")
     p.add_argument("--pair", action="append", nargs=2, default=[], metavar=("OPTICAL_TIF", "SAR_TIF"),

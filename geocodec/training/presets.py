@@ -8,6 +8,9 @@
   stage, warm-started from the shipped model where shapes fit, a time budget, and one torch
   thread (run it with ``OMP_WAIT_POLICY=PASSIVE`` on a shared machine).
 * ``gpu``: the same recipe for one CUDA device, with a bigger batch and more steps.
+* ``finetune``: continues the shipped model at its own (full) architecture on all data with
+  128 px crops, the whole λ range from the first step and a lower learning rate: every step starts
+  from a trained model, so none of the budget goes to re-learning dropped layers.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ PRESETS: dict[str, TrainConfig] = {
     "gpu": TrainConfig(steps=90000, batch=16, crop=128, lr=1e-4, lr_final=1e-5, checkpoint_every=1000,
                        log_every=100, device="cuda", model=dict(LIGHT_MODEL), init_from="default",
                        stages=list(STAGES), warmup_steps=200),
+    "finetune": TrainConfig(steps=20000, batch=8, crop=128, lr=5e-5, lr_final=1e-5, max_minutes=140.0,
+                            checkpoint_every=100, log_every=25, threads=1, device="auto",
+                            init_from="default", stages=[{"name": "rd", "until": 1.0}], warmup_steps=50),
 }
 
 
