@@ -186,8 +186,10 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
         result = run_probe(model, probe)
         model.train()
         history["probes"].append({"step": step, "time_s": time.time() - t0, "stage": stage, **result})
-        log(f"probe @ {step}: floor {result['floor_opt']:.2f}/{result['floor_sar']:.2f} dB; "
-            + "; ".join(f"λ={k[3:]}: {v['bpp']:.3f} bpp {v['psnr_opt']:.2f}/{v['psnr_sar']:.2f} dB"
+        log(f"probe @ {step}: floor {result['floor_opt']:.2f}/{result['floor_sar']:.2f} dB "
+            f"(physical {result['floor_opt_phys']:.2f}/{result['floor_sar_phys']:.2f}); "
+            + "; ".join(f"λ={k[3:]}: {v['bpp']:.3f} bpp {v['psnr_opt']:.2f}/{v['psnr_sar']:.2f} dB "
+                        f"(physical {v['psnr_opt_phys']:.2f}/{v['psnr_sar_phys']:.2f})"
                         for k, v in result.items() if k.startswith("rd_")))
 
     if probe and start_step == 0:
