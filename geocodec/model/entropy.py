@@ -42,10 +42,13 @@ from compressai.latent_codecs import (
 from compressai.models.utils import update_registered_buffers
 
 from geocodec.model.layers import conv, deconv
-from geocodec.model.latent_coding import (  # noqa: F401 (re-exported: the coding API of the entropy model)
-    MAX_SYMBOL, EntropyMismatch, LatentCoder, LatentStreams, PayloadMismatch, SymbolRangeError,
-    check_symbol_range,
+from geocodec.model.latent_coding import (
+    EntropyMismatch, LatentCoder, LatentStreams, PayloadMismatch, SymbolRangeError,
 )
+
+# the coding types are re-exported: callers see one entropy-model API
+__all__ = ["LatentEntropyModel", "LatentStreams", "EntropyMismatch", "PayloadMismatch", "SymbolRangeError",
+           "saved_keys", "to_module_keys", "scale_table"]
 
 SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
 
