@@ -1,4 +1,4 @@
-"""Entropy coding alone, before/after a change to ``geocodec/model/entropy.py``: one command, two trees.
+"""Entropy coding alone, before/after a change to ``geocodec/model/latent_coding.py`` (or ``entropy.py``): one command, two trees.
 
     .venv/bin/python benchmarks/entropy_coding.py [--label now] [--rounds 15] [--tile 256]
     PYTHONPATH=/tmp/old-tree .venv/bin/python benchmarks/entropy_coding.py --label before

@@ -164,11 +164,6 @@ def build_model(info: ModelFileInfo, arrays: dict[str, np.ndarray], path="") -> 
     for key, value in state.items():
         if key not in expected:
             raise ModelIntegrityError(f"weights {path} hold tensor {key!r}, which the config's model has not")
-        owner, _, attr = key.rpartition(".")
-        module = model.get_submodule(owner)
-        # compressai's CDF buffers start empty: give them the stored shapes before loading.
-        if attr in module._buffers and module._buffers[attr] is not None and module._buffers[attr].shape != value.shape:
-            module._buffers[attr] = torch.empty_like(value)
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

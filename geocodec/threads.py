@@ -9,7 +9,7 @@
   codes (a Dask worker thread, say) runs its own OpenMP team, so when Dask already runs one task
   per core, ``GEOCODEC_THREADS=1`` avoids oversubscription.
 * Coding itself needs no lock: eval-mode forward passes and rANS coding share no mutable state, so
-  Dask threads encode and decode in parallel (``geocodec.model.entropy`` guards its lazy caches).
+  Dask threads encode and decode in parallel (``geocodec.model.latent_coding`` guards its lazy caches).
 
 This module must stay importable without torch.
 """

@@ -25,7 +25,7 @@ def _perturbed_model(rel: float, seed: int = 0) -> GeocodecModel:
     net, meta = load_model_file(path, expected_sha256=sha, expected_seal=seal)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for p in net.entropy.nets.parameters():
+        for p in net.entropy.coder.parameter_nets().parameters():
             p.mul_(1 + rel * torch.randn(p.shape, generator=g, dtype=p.dtype))
     # same identity (sha256) as the encoder's model: only its arithmetic differs
     return GeocodecModel(name=reference.name, version=reference.version, sha256=reference.sha256, net=net,

@@ -46,7 +46,7 @@ class JointCodecModel(nn.Module):
         }
 
     def aux_loss(self) -> torch.Tensor:
-        return self.entropy.z_model.loss()
+        return self.entropy.aux_loss()
 
     # -- coding ----------------------------------------------------------------
     def padded_hw(self, height: int, width: int) -> tuple[int, int]:

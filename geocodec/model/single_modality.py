@@ -70,7 +70,7 @@ class SingleModalityModel(nn.Module):
                 "y_likelihoods": y_lik, "z_likelihoods": z_lik}
 
     def aux_loss(self) -> torch.Tensor:
-        return self.entropy.z_model.loss()
+        return self.entropy.aux_loss()
 
     def padded_hw(self, height: int, width: int) -> tuple[int, int]:
         """The size an input of ``height`` × ``width`` is padded to before coding."""

@@ -82,6 +82,13 @@ def _load_optim_state(opt: torch.optim.Optimizer, tensors: dict, prefix: str) ->
     opt.load_state_dict(sd)
 
 
+def optimiser_parameters(model: torch.nn.Module) -> tuple[list, list]:
+    """(main, aux) parameters in saved-key (``state_dict``) order, which module refactors keep:
+    checkpoints number their Adam moments by it. ``named_parameters()`` follows the module tree."""
+    named = [(k, v) for k, v in model.state_dict(keep_vars=True).items() if isinstance(v, torch.nn.Parameter)]
+    return [p for n, p in named if not n.endswith("quantiles")], [p for n, p in named if n.endswith("quantiles")]
+
+
 def _warm_start(model: torch.nn.Module, path: str, log) -> None:
     """Load every tensor of ``path`` whose name and shape the model shares (architecture changes
     keep what still fits). ``path``: a checkpoint, a model file or a registered model's name."""
@@ -133,8 +140,7 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
     device = _device(cfg.device)
     torch.manual_seed(cfg.seed)
     model_cfg, model, loss_fn = _build(cfg, device)
-    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
-    aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
+    main_params, aux_params = optimiser_parameters(model)
     opt = torch.optim.Adam(main_params, lr=cfg.lr)
     aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
     log_path, ckpt_path = out / "train_log.json", out / "checkpoint.safetensors"

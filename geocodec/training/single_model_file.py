@@ -52,11 +52,6 @@ def load_single_model(path, device: str | torch.device = "cpu") -> SingleModalit
         raise ModelIntegrityError(f"weights {path} are corrupt: content sha256 differs from the recorded one")
     model = SingleModalityModel(ModelConfig.from_json(meta["config"]), meta["modality"])
     state = {k: torch.from_numpy(v.copy()) for k, v in arrays.items()}
-    for key, value in state.items():  # compressai's CDF buffers start empty
-        owner, _, attr = key.rpartition(".")
-        module = model.get_submodule(owner)
-        if attr in module._buffers and module._buffers[attr] is not None and module._buffers[attr].shape != value.shape:
-            module._buffers[attr] = torch.empty_like(value)
     model.load_state_dict(state)
     model.name = meta["name"]
     model.sha256 = meta["sha256"]
