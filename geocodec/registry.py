@@ -304,6 +304,9 @@ def publish_model(weights_path, *, training_data: str, note: str = "", into: str
     folder = Path(into).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     info, _ = verify_model_file(weights_path)  # sealed (or tensor-checked, for first-format files)
+    if info.kind != "joint":
+        raise InvalidInputError(f"{weights_path} is a single-modality ({info.kind}) baseline model: only joint "
+                                "codecs are published")
     meta = info.meta
     cfg = json.loads(meta["config"])
     name = meta["name"]

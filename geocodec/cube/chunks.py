@@ -187,22 +187,31 @@ class ChunkCoder:
             out[i, n_opt:, :h, :w] = sar
         return out.reshape(f.shape)
 
-    def decode_chunks(self, chunks, shapes=None, indexes=None) -> list[np.ndarray]:
-        """Chunk frames → arrays of their full chunk shape (NaN where nothing was stored)."""
-        from geocodec.codec import decompress_batch
-
+    def _parse_all(self, chunks, shapes=None, indexes=None) -> list[Frame]:
         frames = [self.parse(d, None if shapes is None else shapes[k], None if indexes is None else indexes[k])
                   for k, d in enumerate(chunks)]
         self.decoded_chunks += len(frames)
+        return frames
+
+    def _decode_items(self, frames: list[Frame], decode) -> list[dict[int, object]]:
+        """Per frame, {item: ``decode(items, model)``'s result} over its stored items, ``batch_size`` at a time."""
         jobs = [(k, i, item) for k, f in enumerate(frames) for i, item in enumerate(f.items) if item is not None]
-        decoded: list[dict[int, tuple]] = [{} for _ in frames]
+        out: list[dict[int, object]] = [{} for _ in frames]
         if jobs:
             model = self.settings.load_for_decoding(self.device)
             for start in range(0, len(jobs), self.batch_size):
                 part = jobs[start:start + self.batch_size]
-                pairs = decompress_batch([j[2] for j in part], "both", device=self.device, model=model)
-                for (k, i, _), pair in zip(part, pairs):
-                    decoded[k][i] = pair
+                for (k, i, _), result in zip(part, decode([j[2] for j in part], model)):
+                    out[k][i] = result
+        return out
+
+    def decode_chunks(self, chunks, shapes=None, indexes=None) -> list[np.ndarray]:
+        """Chunk frames → arrays of their full chunk shape (NaN where nothing was stored)."""
+        from geocodec.codec import decompress_batch
+
+        frames = self._parse_all(chunks, shapes, indexes)
+        decoded = self._decode_items(
+            frames, lambda items, model: decompress_batch(items, "both", device=self.device, model=model))
         return [self._place(f, d) for f, d in zip(frames, decoded)]
 
     def entropy_decode_frames(self, chunks, indexes=None) -> list[list]:
@@ -212,17 +221,9 @@ class ChunkCoder:
         """
         from geocodec.codec import entropy_decode
 
-        frames = [self.parse(d, None, None if indexes is None else indexes[k]) for k, d in enumerate(chunks)]
-        self.decoded_chunks += len(frames)
-        jobs = [(k, i, item) for k, f in enumerate(frames) for i, item in enumerate(f.items) if item is not None]
-        out: list[list] = [[None] * len(f.items) for f in frames]
-        if jobs:
-            model = self.settings.load_for_decoding(self.device)
-            for start in range(0, len(jobs), self.batch_size):
-                part = jobs[start:start + self.batch_size]
-                for (k, i, _), lat in zip(part, entropy_decode([j[2] for j in part], device=self.device, model=model)):
-                    out[k][i] = lat
-        return out
+        frames = self._parse_all(chunks, None, indexes)
+        decoded = self._decode_items(frames, lambda items, model: entropy_decode(items, device=self.device, model=model))
+        return [[d.get(i) for i in range(len(f.items))] for f, d in zip(frames, decoded)]
 
 
 def synthesize_items(latents: list, modality: str) -> list:
