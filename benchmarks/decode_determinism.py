@@ -45,18 +45,17 @@ def decode_as_one_batch(chunks, device):
     import torch
 
     from geocodec import bitstream
-    from geocodec.codec import _padded_hw, _restore, load_model
+    from geocodec.codec import load_model, restore
     from geocodec.model.entropy import LatentStreams
 
     parsed = [bitstream.unpack(c) for c in chunks]
     m = load_model("default", device)
-    hp, wp = _padded_hw(parsed[0])
     lam = torch.tensor([c.lmbda for c in parsed], dtype=torch.float32, device=m.device)
     streams = [LatentStreams(z=c.z, y=c.y, checks=c.checks) for c in parsed]
     with torch.no_grad():
-        y = m.net.decompress_latent(streams, (hp // 16, wp // 16), lam, [c.header_crc for c in parsed])
+        y = m.net.decompress_latent(streams, m.net.latent_hw(parsed[0].height, parsed[0].width), lam, [c.header_crc for c in parsed])
         outs = {w: m.net.synthesize(y, w).float().cpu().numpy() for w in ("optical", "sar")}
-    return [tuple(_restore(outs[w][j, :, :c.height, :c.width], c, w) for w in ("optical", "sar"))
+    return [tuple(restore(outs[w][j, :, :c.height, :c.width], c, w) for w in ("optical", "sar"))
             for j, c in enumerate(parsed)]
 
 

@@ -1,8 +1,12 @@
-"""Model registry: name → weights file in the package, version, sha256, band config, λ range.
+"""Model registry: name → weights file, version, sha256, band config, λ range.
 
-``weights/registry.json`` is the single source of truth; ``load_model`` verifies the weights'
-sealed sha256 (tensors + config) against it and against the file's own metadata, and never
-unpickles anything. Each entry records ``sha256`` (the identity chunks name) and
+Registries are folders holding a ``registry.json`` and the weights files it names: the package's
+own ``weights/`` (the shipped models; written only by a release) and, when set,
+``$GEOCODEC_MODEL_DIR``, where ``publish_model`` puts the models you train (a name there shadows
+the package's; the shadowed model stays reachable as ``<name>@<version>``, so its chunks still
+decode). ``resolve_weights`` says which file a name (or path) means and what it must hash to;
+``load_model`` verifies the weights' sealed sha256 (tensors + config) against it and against the
+file's own metadata, and never unpickles anything. Each entry records ``sha256`` (the identity chunks name) and
 ``sealed_sha256`` (tensors + config; for files of the first format, whose own sha256 covers the
 tensors only, this is what proves their config unedited).
 
@@ -17,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -33,17 +37,88 @@ if TYPE_CHECKING:  # torch loads only when a model is (this module stays importa
 
 #: os.pathsep-separated weights files (or folders of them) that store metadata may name.
 TRUSTED_ENV = "GEOCODEC_TRUSTED_MODELS"
+#: A registry folder of your own (``publish_model`` writes there; ``load_model`` looks there too).
+MODEL_DIR_ENV = "GEOCODEC_MODEL_DIR"
 
 _REGISTRY = "registry.json"
 
 
-def _weights_dir() -> Path:
+def package_weights_dir() -> Path:
+    """The installed package's registry folder: the shipped models (``publish_model`` writes here only when told to)."""
     return Path(str(resources.files("geocodec") / "weights"))
 
 
+def model_dirs() -> list[Path]:
+    """The registry folders, in the order names resolve (a later folder's name shadows an earlier one's)."""
+    dirs = [package_weights_dir()]
+    own = os.environ.get(MODEL_DIR_ENV)
+    if own:
+        dirs.append(Path(own).expanduser())
+    return dirs
+
+
+def _read_registry(folder: Path) -> dict[str, dict]:
+    f = folder / _REGISTRY
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
+def _entries() -> dict[str, tuple[Path, dict]]:
+    """Name → (folder, entry) over all registry folders; a shadowed model stays as ``<name>@<version>``."""
+    out: dict[str, tuple[Path, dict]] = {}
+    for folder in model_dirs():
+        for name, e in _read_registry(folder).items():
+            prev = out.get(name)
+            if prev is not None and prev[1]["sha256"] != e["sha256"]:
+                out.setdefault(f"{name}@{prev[1]['version']}", prev)
+            out[name] = (folder, e)
+    return out
+
+
 def registry() -> dict[str, dict]:
-    """The registry entries, by model name."""
-    return json.loads((_weights_dir() / _REGISTRY).read_text())
+    """The registry entries, by model name (all registry folders: ``model_dirs``)."""
+    return {name: e for name, (_, e) in _entries().items()}
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """What a model name or weights path stands for, before anything is loaded.
+
+    ``path``: the weights file. ``expected_sha256`` and ``seal``: the identity and sealed sha256 the
+    file must have (None for an unregistered file, which vouches for itself). ``entry``: the registry
+    entry when a registered name was resolved, else {}.
+    """
+
+    path: Path
+    expected_sha256: str | None
+    seal: str | None
+    entry: dict = field(default_factory=dict)
+
+
+def resolve_weights(name: str | os.PathLike) -> ResolvedWeights:
+    """The weights file a registered name or a ``.safetensors`` path means, and what it must hash to.
+
+    A copy of a registered model (same sha256) must still carry the config the registry sealed.
+
+    Raises
+    ------
+    geocodec.errors.UnknownModelError
+        ``name`` is neither a registered name nor an existing ``.safetensors`` file.
+    """
+    from geocodec.model_file import read_metadata
+
+    entries = _entries()
+    if str(name) in entries:
+        folder, e = entries[str(name)]
+        return ResolvedWeights(folder / e["file"], e["sha256"], e.get("sealed_sha256"), e)
+    p = Path(name)
+    if p.suffix == ".safetensors" and p.is_file():
+        meta = read_metadata(p)
+        for _, e in entries.values():
+            if e["sha256"] == meta["sha256"]:
+                return ResolvedWeights(p, e["sha256"], e.get("sealed_sha256"))
+        return ResolvedWeights(p, None, None)
+    raise UnknownModelError(f"unknown model {str(name)!r}: registered models are {sorted(entries)}, "
+                            "or pass the path of a .safetensors geocodec weights file")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -100,26 +175,6 @@ _cache_lock = threading.Lock()
 _trusted: set[Path] = set()
 
 
-def _locate(name: str) -> tuple[Path, str | None, str | None]:
-    """(file, expected sha256, expected seal) of a registered name or a weights path."""
-    from geocodec.model_file import read_metadata
-
-    entries = registry()
-    if name in entries:
-        e = entries[name]
-        return _weights_dir() / e["file"], e["sha256"], e.get("sealed_sha256")
-    p = Path(name)
-    if p.suffix == ".safetensors" and p.is_file():
-        # a copy of a registered model must still carry the config the registry sealed
-        meta = read_metadata(p)
-        for e in entries.values():
-            if e["sha256"] == meta["sha256"]:
-                return p, e["sha256"], e.get("sealed_sha256")
-        return p, None, None
-    raise UnknownModelError(f"unknown model {name!r}: registered models are {sorted(entries)}, "
-                            "or pass the path of a .safetensors geocodec weights file")
-
-
 def _resolved(path) -> Path:
     return Path(path).expanduser().resolve()
 
@@ -157,7 +212,8 @@ def load_model(name: str | GeocodecModel = "default", device: str = "auto") -> G
     key = (str(name), str(dev))
     with _cache_lock:
         if key not in _cache:
-            path, expected, seal = _locate(str(name))
+            w = resolve_weights(str(name))
+            path, expected, seal = w.path, w.expected_sha256, w.seal
             if expected is not None and seal is None and read_metadata(path)["format"] != "geocodec-model-2":
                 raise ModelIntegrityError(
                     f"registry entry for {name!r} records no sealed_sha256, so the config of its first-format "
@@ -215,26 +271,51 @@ def model_summary(path) -> dict:
     return read_metadata(path)
 
 
-def publish_model(weights_path, *, training_data: str, note: str = "") -> dict:
-    """Copy a trained weights file into the package and (re)write its registry entry.
+def publish_model(weights_path, *, training_data: str, note: str = "", into: str | os.PathLike | None = None) -> dict:
+    """Copy a trained weights file into a registry folder and (re)write its entry there.
 
-    When the name already holds other weights, they are kept (file ``<name>-<version>.safetensors``,
-    entry ``<name>@<version>``), so every chunk they wrote still finds its model and decodes.
+    Parameters
+    ----------
+    weights_path
+        A sealed weights file (``model_file.save_model_file``; ``geocodec train --export``).
+    training_data, note
+        Recorded in the entry (provenance).
+    into
+        The registry folder (created when missing); by default ``$GEOCODEC_MODEL_DIR``. The installed
+        package's own folder (``package_weights_dir()``) is written only when passed here explicitly
+        (a release).
+
+    Returns
+    -------
+    dict
+        The new entry. When the name already holds other weights in that folder, they are kept (file
+        ``<name>-<version>.safetensors``, entry ``<name>@<version>``), so every chunk they wrote still
+        finds its model and decodes.
     """
-    from geocodec.model_file import verify_model_file
-
     import shutil
 
+    from geocodec.model_file import verify_model_file
+
+    if into is None:
+        into = os.environ.get(MODEL_DIR_ENV)
+        if not into:
+            raise InvalidInputError(f"publish_model needs a registry folder: pass into= or set ${MODEL_DIR_ENV} "
+                                    "(the package's own folder, package_weights_dir(), only for a release)")
+    folder = Path(into).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
     info, _ = verify_model_file(weights_path)  # sealed (or tensor-checked, for first-format files)
+    if info.kind != "joint":
+        raise InvalidInputError(f"{weights_path} is a single-modality ({info.kind}) baseline model: only joint "
+                                "codecs are published")
     meta = info.meta
     cfg = json.loads(meta["config"])
     name = meta["name"]
-    target = _weights_dir() / f"{name}.safetensors"
-    entries = registry() if (_weights_dir() / _REGISTRY).exists() else {}
+    target = folder / f"{name}.safetensors"
+    entries = _read_registry(folder)
     old = entries.get(name)
     if old is not None and old["sha256"] != info.sha256:
-        old_file = _weights_dir() / old["file"]
-        kept = _weights_dir() / f"{name}-{old['version']}.safetensors"
+        old_file = folder / old["file"]
+        kept = folder / f"{name}-{old['version']}.safetensors"
         if old_file.exists() and old_file.resolve() != Path(weights_path).resolve():
             if kept.exists():
                 raise InvalidInputError(f"cannot keep the previous {name!r} v{old['version']}: {kept} exists")
@@ -253,7 +334,7 @@ def publish_model(weights_path, *, training_data: str, note: str = "") -> dict:
         "training_data": training_data,
         "note": note or meta.get("note", ""),
     }
-    (_weights_dir() / _REGISTRY).write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    (folder / _REGISTRY).write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
     with _cache_lock:
         for key in [k for k in _cache if k[0] == name or k[0].startswith(f"{name}@")]:
             del _cache[key]

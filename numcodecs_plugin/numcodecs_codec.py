@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numcodecs.abc import Codec
 
-from geocodec.cube.chunks import ChunkCoder, refuse_incomplete
+from geocodec.cube.chunks import ChunkCoder
+from geocodec.cube.record import refuse_incomplete
 from geocodec.settings import CodecSettings
 
 

@@ -18,7 +18,9 @@ import numpy as np
 from zarr.abc.codec import ArrayBytesCodec
 from zarr.core.common import parse_named_configuration
 
-from geocodec.cube.chunks import DTYPES, ChunkCoder, refuse_incomplete
+from geocodec.cube.chunks import ChunkCoder
+from geocodec.cube.frames import DTYPES
+from geocodec.cube.record import refuse_incomplete
 from geocodec.errors import InvalidInputError
 from geocodec.settings import CodecSettings
 

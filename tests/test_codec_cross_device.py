@@ -15,14 +15,14 @@ import torch
 import geocodec
 from geocodec.errors import EntropyParameterMismatchError
 from geocodec.model_file import load_model_file
-from geocodec.registry import GeocodecModel, _locate
+from geocodec.registry import GeocodecModel, resolve_weights
 from conftest import smooth_pair
 
 
 def _perturbed_model(rel: float, seed: int = 0) -> GeocodecModel:
     reference = geocodec.load_model("default", device="cpu")
-    path, sha, seal = _locate("default")
-    net, meta = load_model_file(path, expected_sha256=sha, expected_seal=seal)
+    w = resolve_weights("default")
+    net, meta = load_model_file(w.path, expected_sha256=w.expected_sha256, expected_seal=w.seal)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in net.entropy.coder.parameter_nets().parameters():

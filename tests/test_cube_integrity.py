@@ -223,7 +223,14 @@ def test_two_writers_with_different_settings_never_leave_a_mixed_cube(tmp_path):
     first = subprocess.Popen([sys.executable, str(script), "0.002"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     deadline = time.monotonic() + 120  # start the second one while the first is writing
-    while time.monotonic() < deadline and not any(k.startswith(".geocodec-lock-") for k in chunk_files(store)):
+
+    def locked() -> bool:
+        try:
+            return any((store / "pair").glob(".geocodec-lock-*"))
+        except FileNotFoundError:  # the first writer is replacing the store under our walk
+            return False
+
+    while time.monotonic() < deadline and not locked():
         time.sleep(0.05)
     second = subprocess.Popen([sys.executable, str(script), "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)

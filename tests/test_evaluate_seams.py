@@ -54,7 +54,9 @@ def test_chunked_coding_reassembles_and_scene_scaling_is_shared(rng, model):
     scal = [np.array([geocodec.inspect(c)["scaling"][k] for k in ("lo", "hi", "min", "max")]) for c in chunks]
     assert np.array_equal(scal[0][:2], scal[1][:2])
     assert not np.array_equal(scal[0][2:], scal[1][2:])
-    assert codec.fit_scaling.__module__ == "geocodec.normalize"  # restored after the block
+    from geocodec.coding import prepare
+
+    assert prepare.fit_scaling.__module__ == "geocodec.normalize"  # restored after the block
 
 
 def test_decoding_chunks_together_costs_no_bytes(rng, model):

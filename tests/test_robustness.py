@@ -386,9 +386,9 @@ def _rewrite_metadata(src: Path, dst: Path, **changes) -> None:
 
 @pytest.fixture(scope="module")
 def default_file():
-    from geocodec.registry import _weights_dir, registry
+    from geocodec.registry import resolve_weights
 
-    return _weights_dir() / registry()["default"]["file"]
+    return resolve_weights("default").path
 
 
 def test_a_tampered_config_of_the_shipped_model_is_refused(default_file, tmp_path):
@@ -464,16 +464,17 @@ def test_store_metadata_may_name_only_registered_or_trusted_files(model, tmp_pat
 
 def test_publish_model_records_the_seal(model, tmp_path, monkeypatch):
     import copy
-    import shutil
 
     from geocodec import registry
     from geocodec.model_file import save_model_file
 
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    shutil.copy(registry._weights_dir() / "registry.json", weights / "registry.json")
-    (weights / "default.safetensors").symlink_to(registry._weights_dir() / "default.safetensors")
-    monkeypatch.setattr(registry, "_weights_dir", lambda: weights)
+    shipped = registry.package_weights_dir()
+    before = {p.name: p.stat().st_mtime_ns for p in shipped.iterdir()}
+    weights = tmp_path / "models"  # the user's registry folder, not the installed package
+    monkeypatch.delenv(registry.MODEL_DIR_ENV, raising=False)
+    with pytest.raises(InvalidInputError, match="into="):
+        registry.publish_model(DATA / "none.safetensors", training_data="test")
+    monkeypatch.setenv(registry.MODEL_DIR_ENV, str(weights))
     trained = tmp_path / "new.safetensors"
     net = copy.deepcopy(model.net).cpu()
     with __import__("torch").no_grad():
@@ -484,10 +485,20 @@ def test_publish_model_records_the_seal(model, tmp_path, monkeypatch):
         entry = registry.publish_model(trained, training_data="test")
         assert entry["sha256"] == entry["sealed_sha256"] == sha != model.sha256
         assert registry.load_model("default", "cpu").sha256 == sha
-        kept = registry.registry()["default@1.0.0"]  # the previous default is kept, with its seal
-        assert kept["sha256"] == model.sha256 and kept["sealed_sha256"] and (weights / kept["file"]).exists()
+        assert (weights / "registry.json").is_file() and (weights / "default.safetensors").is_file()
+        assert {p.name: p.stat().st_mtime_ns for p in shipped.iterdir()} == before  # the package is untouched
+        kept = registry.registry()["default@1.0.0"]  # the shadowed default stays reachable, with its seal
+        assert kept["sha256"] == model.sha256 and kept["sealed_sha256"]
+        assert registry.resolve_weights("default@1.0.0").path == shipped / "default.safetensors"
+        # publishing again into the same folder keeps the previous file there
+        with __import__("torch").no_grad():
+            next(net.parameters()).add_(1e-3)
+        sha2 = save_model_file(net, tmp_path / "v3.safetensors", name="default", version="3.0.0", note="v3")
+        registry.publish_model(tmp_path / "v3.safetensors", training_data="test")
+        assert registry.registry()["default@2.0.0"]["file"] == "default-2.0.0.safetensors"
+        assert registry.load_model("default", "cpu").sha256 == sha2 != sha
         fresh = geocodec.compress(*smooth_pair(np.random.default_rng(0), 64, 64), lmbda=0.01, device="cpu")
-        assert geocodec.inspect(fresh)["model"]["sha256"] == sha
+        assert geocodec.inspect(fresh)["model"]["sha256"] == sha2
         # chunks of the old default still decode (found by sha256 under its kept entry)
         want = json.loads((DATA / "chunk-v1-default.json").read_text())
         import hashlib

@@ -75,6 +75,25 @@ def test_corrupt_or_foreign_files_are_refused(trained, tmp_path):
         load_single_model(tmp_path / "junk.safetensors")
 
 
+def test_one_sealed_weights_format_for_joint_and_single_models(trained, tmp_path):
+    import geocodec
+    from geocodec import model_file, registry
+
+    modality, out, _, _ = trained
+    path = tmp_path / "m.safetensors"
+    sha = model_file.save_model_file(model_from_checkpoint(out), path, name="x", version="0")
+    meta = model_file.read_metadata(path)
+    assert meta["format"] == model_file.FORMAT and meta["modality"] == modality and meta["sha256"] == sha
+    info, _ = model_file.verify_model_file(path)
+    assert info.kind == modality and info.sealed_sha256 == sha
+    with pytest.raises(UnknownModelError, match="single-modality"):  # not a codec
+        geocodec.load_model(str(path), device="cpu")
+    with pytest.raises(InvalidInputError, match="single-modality"):  # never published as one
+        registry.publish_model(path, training_data="test", into=tmp_path / "models")
+    with pytest.raises(UnknownModelError, match="joint codec"):  # and the joint model is not a baseline
+        load_single_model(registry.resolve_weights("default").path)
+
+
 def test_wrong_modality_or_bands_are_refused(pairs):
     from geocodec.model import ModelConfig
 

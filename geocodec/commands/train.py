@@ -47,7 +47,8 @@ def register(subparsers) -> None:
                       ("threads", int), ("max-minutes", float)):
         p.add_argument(f"--{name}", type=typ, default=None)
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:N]")
-    p.add_argument("--export", metavar="FILE", help="write the trained weights (.safetensors) here")
+    p.add_argument("--export", metavar="FILE", help="write the trained weights (.safetensors) here; publish a joint "
+                   "model with geocodec.registry.publish_model(FILE, into=...) or $GEOCODEC_MODEL_DIR")
     p.add_argument("--name", default="custom", help="model name stored in the exported file")
     p.add_argument("--version", default="0.1.0", help="model version stored in the exported file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -125,14 +126,9 @@ def run(args) -> int:
         print(f"loss {steps[0]['loss']:.4g} (step {steps[0]['step']}) → {steps[-1]['loss']:.4g} "
               f"(step {steps[-1]['step']}); {history['elapsed_s']:.0f} s; log {Path(cfg.out_dir) / 'train_log.json'}")
     if args.export:
-        if cfg.modality == "joint":
-            from geocodec.model_file import save_model_file
+        from geocodec.model_file import save_model_file  # joint or single-modality: one sealed format
 
-            sha = save_model_file(model, args.export, name=args.name, version=args.version,
-                                  note=json.dumps({"train_config": args.config, "steps": history.get("final_step")}))
-        else:
-            from geocodec.training.single_model_file import save_single_model
-
-            sha = save_single_model(model, args.export, name=args.name, version=args.version)
+        sha = save_model_file(model, args.export, name=args.name, version=args.version,
+                              note=json.dumps({"train_config": args.config, "steps": history.get("final_step")}))
         print(f"exported {args.export} (sha256 {sha})")
     return 0

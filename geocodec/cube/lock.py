@@ -21,8 +21,12 @@ import time
 import uuid
 import warnings
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from geocodec.errors import CubeLockedError
+
+if TYPE_CHECKING:
+    from geocodec.cube.plan import Plan
 
 #: Seconds without renewal after which another writer may take a lock over.
 DEFAULT_STALE_AFTER = 600.0
@@ -172,3 +176,16 @@ class CubeLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+# ---------------------------------------------------------------------------- a write's lock
+def take(lock: CubeLock) -> CubeLock:
+    """Acquire ``lock`` (a Dask task's gate with ``compute=False``: the write takes it where it runs)."""
+    return lock.acquire()
+
+
+def lock_for(arr, plan: Plan, stale_after: float) -> CubeLock:
+    """The lock a write into ``arr`` takes: the whole cube, or the chunk range of a region write."""
+    region = None if plan.action != "region" else [
+        [w.start // c, -(-w.stop // c)] for w, c in zip(plan.window, arr.chunks)]
+    return CubeLock(arr, region, stale_after=stale_after)

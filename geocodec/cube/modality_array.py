@@ -64,7 +64,8 @@ class ModalityArray(BackendArray):
 
     # ------------------------------------------------------------------ decoding
     def _latents(self, arr, keys: list[str], coords: list[tuple[int, ...]]) -> list:
-        from geocodec.cube.chunks import ChunkCoder, frame_crc  # torch: only once something decodes
+        from geocodec.cube.chunks import ChunkCoder  # torch: only once something decodes
+        from geocodec.cube.frames import frame_crc
 
         # seamless reads entropy-decode each item alone: a batch's float noise in the latent (~1e-6)
         # would otherwise make a chunk's values depend on which chunks were read with it

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from geocodec.cube.blocks import chunk_slices
+from geocodec.cube.chunks import ChunkCoder
+from geocodec.cube.metadata import open_for_writing
+from geocodec.cube.store import read_frames
+
+if TYPE_CHECKING:
+    from geocodec.cube.plan import Plan, WriteInput
+    from geocodec.settings import CodecSettings
 
 
 def sample_chunks(ranges: list[range], chunk_shape, shape, n: int) -> list[tuple[int, ...]]:
@@ -73,3 +83,33 @@ def pooled(samples: list[dict], bytes_stored: int, pixels: int) -> dict:
         "ms_ssim_optical": ssim("optical"), "ms_ssim_sar": ssim("sar"),
         "sampled_chunks": len(samples), "psnr_peak_optical": PEAK_OPTICAL, "psnr_peak_sar": PEAK_SAR_DB,
     }
+
+
+# ---------------------------------------------------------------------------- a write's samples
+def measure(joint, plan: Plan, inp: WriteInput, job: dict, n_samples: int, progress=None) -> dict:
+    """Per-chunk error sums of up to ``n_samples`` chunks of the window (per date when appending)."""
+    arr = open_for_writing(job["store_ref"])
+    chunk_shape, shape = tuple(arr.chunks), tuple(arr.shape)
+    coords = sample_coords(plan, chunk_shape, shape, n_samples)
+    settings: CodecSettings = job["settings"]
+    coder = ChunkCoder(settings, device=settings.device)
+    samples = {}
+    for c, data in zip(coords, read_frames(arr, coords)):
+        sel = chunk_slices(c, chunk_shape, shape)
+        local = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip(sel, plan.window))
+        ref = np.asarray(joint[local].compute(), np.float32)
+        dec = coder.decode_chunks([data], indexes=[c])[0][tuple(slice(0, s.stop - s.start) for s in sel)]
+        err = chunk_errors(ref, dec, inp.record.n_optical, settings.sar_scale == "linear",
+                                   settings.optical_nodata, settings.sar_nodata)
+        samples[arr.metadata.encode_chunk_key(c)] = {**err, "lead": list(c[:-3])}
+        if progress is not None:
+            progress.step()
+    return samples
+
+
+def sample_coords(plan: Plan, chunk_shape, shape, n: int) -> list[tuple[int, ...]]:
+    """The chunks sampled for quality: up to ``n`` over the window (``n`` per date when appending)."""
+    ranges = [range(w.start // c, -(-w.stop // c)) for w, c in zip(plan.window, chunk_shape)]
+    groups = [[range(i, i + 1), *ranges[1:]] for i in ranges[0]] if plan.labels else [ranges]
+    return [c for g in groups for c in sample_chunks(g, chunk_shape, shape, n)]
+

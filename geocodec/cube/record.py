@@ -12,6 +12,7 @@ and per-chunk input fingerprints. ``from_attrs`` reads format 1 and 2 records.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,3 +253,20 @@ def open_cube(store, *, allow_incomplete: bool = False, storage_options: dict | 
             "geocodec.to_zarr with the same arguments (mode='a') to finish it, or pass allow_incomplete=True "
             "to read the chunks written so far (missing ones read as fill)")
     return Cube(group=group, record=record, store=zstore, store_ref=ref)
+
+
+# ---------------------------------------------------------------------------- plain reads
+#: Set to 1 to let plain Zarr reads decode a cube whose write has not finished.
+ALLOW_INCOMPLETE_ENV = "GEOCODEC_ALLOW_INCOMPLETE"
+
+
+def refuse_incomplete(settings) -> None:
+    """Plain Zarr reads (the storage codecs) of a cube still being written raise instead of mixing fill and data.
+
+    ``settings``: the ``CodecSettings`` the array's codec pins (its ``complete`` flag).
+    """
+    if settings.complete is False and os.environ.get(ALLOW_INCOMPLETE_ENV) != "1":
+        raise IncompleteCubeError(
+            "this geocodec cube is incomplete (a write is running or was interrupted): chunks not yet written "
+            "would read as NaN. Finish it with geocodec.to_zarr(..., mode='a'), or set "
+            f"{ALLOW_INCOMPLETE_ENV}=1 to read what is there")

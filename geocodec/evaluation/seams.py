@@ -9,7 +9,7 @@ has no seams, so its border/elsewhere ratio (≈ 1) is the yardstick for the dec
 
 To tell how much of the seam per-chunk scaling explains, the same chunks are also coded with one
 scaling for the whole scene (its percentile range; each chunk keeps its own exact clamp range).
-The numpy API has no scaling argument, so ``scene_scaling`` swaps ``geocodec.codec``'s
+The numpy API has no scaling argument, so ``scene_scaling`` swaps ``geocodec.coding.prepare``'s
 ``fit_scaling`` for the duration of one ``compress_batch`` call: an experiment's tool, not
 a codec feature (the cube layer is where a stored per-cube scaling belongs).
 """
@@ -85,10 +85,10 @@ def chunk_windows(h: int, w: int, chunk: int) -> list[tuple[slice, slice]]:
 def scene_scaling(optical: np.ndarray, sar: np.ndarray, optical_nodata=None):
     """Within the block, ``geocodec.codec`` scales every chunk with the whole scene's per-band range.
 
-    ``codec._prepare`` fits optical, then SAR, for each pair in turn; the replacement hands out
+    ``coding.prepare.prepare_pair`` fits optical, then SAR, for each pair in turn; the replacement hands out
     the scene's (lo, hi) in that order and keeps each chunk's own [min, max] clamp.
     """
-    from geocodec import codec
+    from geocodec.coding import prepare
     from geocodec.normalize import BandScaling, fit_scaling
 
     def scene(a, nodata):
@@ -106,7 +106,7 @@ def scene_scaling(optical: np.ndarray, sar: np.ndarray, optical_nodata=None):
             raise RuntimeError("scene_scaling: codec fitted modalities out of the expected order")
         return BandScaling(s.lo.copy(), s.hi.copy(), own.vmin, own.vmax)
 
-    with mock.patch.object(codec, "fit_scaling", per_scene):
+    with mock.patch.object(prepare, "fit_scaling", per_scene):
         yield
 
 

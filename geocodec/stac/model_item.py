@@ -41,13 +41,11 @@ DIM_ORDER = ["batch", "channel", "height", "width"]
 
 def _weights(model: str) -> tuple[Path, dict, dict]:
     """(weights path, the file's metadata, its registry entry or {}) of a registered name or a weights path."""
-    from geocodec.registry import _locate, registry
     from geocodec.model_file import read_metadata
+    from geocodec.registry import resolve_weights
 
-    path = _locate(model)[0]
-    meta = read_metadata(path)
-    entry = registry().get(model, {}) if not Path(model).suffix else {}
-    return Path(path), meta, entry
+    w = resolve_weights(model)
+    return w.path, read_metadata(w.path), w.entry
 
 
 def _file_facts(path: Path) -> tuple[int, str, int]:

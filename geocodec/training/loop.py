@@ -94,9 +94,9 @@ def _warm_start(model: torch.nn.Module, path: str, log) -> None:
     keep what still fits). ``path``: a checkpoint, a model file or a registered model's name."""
     p = Path(path)
     if not p.exists():
-        from geocodec.registry import _locate
+        from geocodec.registry import resolve_weights
 
-        p = _locate(path)[0]
+        p = resolve_weights(path).path
     tensors = load_file(str(p))
     if any(k.startswith("model.") for k in tensors):
         tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}

@@ -1,8 +1,8 @@
-"""GeoTIFF in and out, the one raster layer (rioxarray): every GeoTIFF geocodec reads or writes goes here.
+"""GeoTIFF in and out (rioxarray): every GeoTIFF geocodec opens or writes goes through here.
 
 ``open_pair`` builds the lazy Dataset ``to_zarr`` takes; ``write_geotiff`` writes one back;
-``read_bands`` / ``read_pair`` / ``read_band_folder`` / ``read_optical_scene`` read eagerly (evaluation,
-training); ``check_one_grid`` is the one grid check and ``bigearthnet_pairs`` the one BigEarthNet pairing.
+``open_raster`` is the one place a GeoTIFF is opened, ``describe`` reads a header and
+``check_one_grid`` is the one grid check. Eager reads into numpy are in ``geocodec.io.scenes``.
 
 ``open_pair(optical, sar)`` accepts, for each side, a multi-band GeoTIFF (bands picked by their
 descriptions, e.g. the 13-band Sentinel-2 stacks, or by 1-based index), a folder with one
@@ -82,7 +82,7 @@ class RasterInfo:
     dtype: np.dtype
 
 
-def _open(path, **kwargs):
+def open_raster(path, **kwargs):
     """The one place a GeoTIFF is opened (rioxarray, lazily); unreadable files are InvalidInputError."""
     import rasterio.errors
     import rioxarray
@@ -99,7 +99,7 @@ def _grid(da) -> Grid:
 
 def describe(path) -> RasterInfo:
     """Header of one GeoTIFF (nothing is read but metadata)."""
-    da = _open(path)
+    da = open_raster(path)
     try:
         count = int(da.sizes["band"])
         desc = da.attrs.get("long_name")
@@ -135,98 +135,8 @@ def check_one_grid(grids, labels=None) -> Grid:
     return grids[0]
 
 
-def read_bands(path, indexes=None) -> tuple[np.ndarray, RasterInfo]:
-    """Read bands of one GeoTIFF eagerly: ((C, H, W) array in the file dtype, header).
-
-    Parameters
-    ----------
-    path : str or Path
-    indexes : sequence of int, optional
-        1-based band indexes (rasterio style); all bands by default.
-
-    Returns
-    -------
-    (numpy.ndarray, RasterInfo)
-    """
-    info = describe(path)
-    if indexes is not None:
-        bad = [i for i in indexes if not 1 <= int(i) <= info.count]
-        if bad:
-            raise InvalidInputError(f"{path} has {info.count} bands; bands {list(indexes)} requested (1-based)")
-    da = _open(path)
-    try:
-        sel = da if indexes is None else da.isel(band=[int(i) - 1 for i in indexes])
-        return np.asarray(sel.values), info
-    finally:
-        da.close()
-
-
-def default_optical_indexes(path) -> tuple[int, ...]:
-    """1-based optical bands of a multi-band file: 2, 3, 4, 8 of a 13-band Sentinel-2 stack, else all."""
-    count = describe(path).count
-    return S2_13BAND_INDEXES if count == 13 else tuple(range(1, count + 1))
-
-
-def read_optical_scene(path, n_bands: int) -> np.ndarray:
-    """An optical-only GeoTIFF's first ``n_bands`` bands as float32, nodata (default 0) → NaN (pretraining)."""
-    info = describe(path)
-    if info.count < n_bands:
-        raise InvalidInputError(f"{path} has {info.count} bands; the optical branch needs {n_bands}")
-    a, _ = read_bands(path, range(1, n_bands + 1))
-    a = a.astype(np.float32)
-    a[a == (info.nodata if info.nodata is not None else 0)] = np.nan
-    return a
-
-
-def read_pair(optical_path, sar_path, *, optical_indexes=None, sar_indexes=(1, 2)):
-    """Two multi-band GeoTIFFs on one grid → (optical (C, H, W) file dtype, SAR float32, optical header)."""
-    optical_indexes = default_optical_indexes(optical_path) if optical_indexes is None else optical_indexes
-    opt, oi = read_bands(optical_path, optical_indexes)
-    sar, si = read_bands(sar_path, sar_indexes)
-    check_one_grid([oi.grid, si.grid], [str(optical_path), str(sar_path)])
-    return opt, sar.astype(np.float32), oi
-
-
-#: 1-based band indexes of B02, B03, B04, B08 in a 13-band Sentinel-2 stack (B01…B12 with B8A).
-S2_13BAND_INDEXES = (2, 3, 4, 8)
-_ROW_COL = re.compile(r"_(\d+)_(\d+)$")
-
-
-def bigearthnet_pairs(root) -> list[tuple[str, Path, Path]]:
-    """The one BigEarthNet pairing: (``row_col`` key, S2 patch folder, S1 patch folder) per pair.
-
-    BigEarthNet ships one GeoTIFF per band in patch folders under ``*S1*/`` and ``*S2*/``; an S1
-    and an S2 folder form a pair when their trailing tile row/col (``…_87_48``) agree.
-    """
-    root = Path(root)
-    s1_dirs = [d for d in sorted(root.glob("*S1*/*")) if d.is_dir()]
-    s2_dirs = [d for d in sorted(root.glob("*S2*/*")) if d.is_dir()]
-    if not s1_dirs or not s2_dirs:
-        raise InvalidInputError(f"{root} holds no BigEarthNet S1/S2 patch folders")
-
-    def key(d: Path):
-        m = _ROW_COL.search(d.name)
-        return f"{m.group(1)}_{m.group(2)}" if m else None
-
-    s2_by_key = {key(d): d for d in s2_dirs if key(d)}
-    pairs = [(key(d), s2_by_key[key(d)], d) for d in s1_dirs if key(d) in s2_by_key]
-    if not pairs:
-        raise InvalidInputError(f"{root}: no S1 folder matches an S2 folder by its trailing _row_col")
-    return pairs
-
-
-def read_band_folder(folder, bands) -> tuple[np.ndarray, RasterInfo]:
-    """One single-band GeoTIFF per band in a folder (``<patch>_B02.tif`` …) → ((C, H, W), header), one grid."""
-    files = [_band_file(Path(folder), b) for b in bands]
-    parts = [read_bands(f) for f in files]
-    for f, (a, info) in zip(files, parts):
-        if info.count != 1:
-            raise InvalidInputError(f"{f} has {info.count} bands; a band folder holds one band per file")
-    check_one_grid([i.grid for _, i in parts], [f.name for f in files])
-    return np.concatenate([a for a, _ in parts]), parts[0][1]
-
-
-def _band_file(folder: Path, band: str) -> Path:
+def band_file(folder: Path, band: str) -> Path:
+    """The one GeoTIFF of ``band`` in a band folder (``<patch>_B02.tif``)."""
     hits = [p for p in sorted(folder.glob("*.tif*"))
             if canonical_band(re.split(r"[_\-.]", p.stem)[-1]) == band]
     if len(hits) != 1:
@@ -246,7 +156,7 @@ def _sources(spec, which: str, wanted: list[str], picks) -> list[_Source]:
     if p.is_dir():
         if picks is not None:
             wanted = [canonical_band(b) or str(b) for b in picks]
-        return [_Source(_band_file(p, b), 1, b) for b in wanted]
+        return [_Source(band_file(p, b), 1, b) for b in wanted]
     if not p.is_file():
         raise InvalidInputError(f"{which}: {p} is neither a GeoTIFF nor a folder of per-band GeoTIFFs")
     info = describe(p)
@@ -295,7 +205,7 @@ def _open_band_stack(sources: list[_Source], band_dim: str, chunks: int):
         by_file.setdefault(s.path, []).append(s)
     opened = {}
     for path in by_file:
-        opened[path] = _open(path, chunks={"band": 1, "y": chunks, "x": chunks}, lock=False)
+        opened[path] = open_raster(path, chunks={"band": 1, "y": chunks, "x": chunks}, lock=False)
     for s in sources:
         parts.append(opened[s.path].isel(band=[s.index - 1]))
     da = xr.concat(parts, dim="band", combine_attrs="drop_conflicts") if len(parts) > 1 else parts[0]

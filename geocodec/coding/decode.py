@@ -1,0 +1,211 @@
+"""Decoding: chunks → entropy-decoded latents (``DecodedLatent``) → one or both decoders → arrays.
+
+Each chunk is decoded on its own (a batch of one), so a chunk decodes to the same bytes whatever
+batch it arrives in; the model that wrote it is found (or checked) by the sha256 in its header.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from geocodec import bitstream
+from geocodec.coding.prepare import Device, ModelSpec, f32
+from geocodec.errors import CorruptStreamError, EntropyParameterMismatchError, InvalidInputError, ModelMismatchError
+from geocodec.model.entropy import EntropyMismatch, LatentStreams, PayloadMismatch
+from geocodec.normalize import BandScaling, db_to_linear, invert_scaling
+from geocodec.options import BACKENDS, MODALITIES, Backend, Modality
+from geocodec.registry import GeocodecModel, find_model_for, load_model
+
+
+def _model_for_chunk(c: bitstream.Chunk, model, device) -> GeocodecModel:
+    if model is not None:
+        m = load_model(model, device)
+        if m.sha256 != c.model_sha256:
+            raise ModelMismatchError(
+                f"chunk was written by model {c.model_name!r} v{c.model_version} (sha256 {c.model_sha256[:16]}…), "
+                f"not by the requested model {m.name!r} v{m.version} (sha256 {m.sha256[:16]}…)")
+        return m
+    m = find_model_for(c.model_name, c.model_sha256, device)
+    if m is None:
+        raise ModelMismatchError(
+            f"chunk was written by model {c.model_name!r} v{c.model_version} (sha256 {c.model_sha256[:16]}…), "
+            "which this installation does not have; pass model= the weights file that wrote it")
+    return m
+
+
+def restore(xn: np.ndarray, c: bitstream.Chunk, which: str) -> np.ndarray:
+    """Normalised decoder output (C, height, width) of chunk ``c`` → values in its dtype, nodata/NaN restored."""
+    if which == "optical":
+        sc, dtype, nodata = c.scaling[:c.n_optical], c.optical_dtype, c.optical_nodata
+    else:
+        sc, dtype, nodata = c.scaling[c.n_optical:], c.sar_dtype, c.sar_nodata
+    x = invert_scaling(xn, BandScaling(sc[:, 0], sc[:, 1], sc[:, 2], sc[:, 3]))
+    if which == "sar" and c.sar_linear:
+        x = db_to_linear(x)
+    dt = np.dtype(dtype)
+    if dt.kind in "ui":
+        info = np.iinfo(dt)
+        x = np.clip(np.rint(x), info.min, info.max)
+    x = x.astype(dt)
+    nodata_mask = c.masks.get(f"{which}_nodata")
+    big_endian = c.optical_big_endian if which == "optical" else c.sar_big_endian
+    nan_mask = c.masks.get(f"{which}_nan")
+    if nodata is not None:
+        # a valid sample must never read back as nodata
+        clash = x == nodata
+        if nodata_mask is not None:
+            clash &= ~nodata_mask
+        if clash.any():
+            if dt.kind in "ui":
+                bump = nodata + 1 if nodata < np.iinfo(dt).max else nodata - 1
+            else:
+                bump = np.nextafter(dt.type(nodata), dt.type(np.inf))
+            x[clash] = bump
+        if nodata_mask is not None:
+            x[nodata_mask] = nodata
+    if nan_mask is not None:
+        x[nan_mask] = np.nan
+    if big_endian != (sys.byteorder == "big"):
+        x = x.astype(dt.newbyteorder(">" if big_endian else "<"))
+    return x
+
+
+@dataclass
+class DecodedLatent:
+    """One chunk after entropy decoding: its header and the dequantised, gained latent ŷ.
+
+    Entropy decoding (sequential rANS) is the costly, modality-independent half of decoding;
+    keeping its result lets a reader synthesise optical and SAR from one decode.
+    """
+
+    chunk: bitstream.Chunk
+    latent: torch.Tensor  # (M, h', w') float32 on the CPU: the latent of the padded chunk
+    model: GeocodecModel
+
+    @property
+    def nbytes(self) -> int:
+        masks = sum(m.size for m in self.chunk.masks.values())  # bool: 1 byte each
+        return self.latent.numel() * self.latent.element_size() + masks + len(self.chunk.z) + len(self.chunk.y)
+
+
+def _expected_checks(c: bitstream.Chunk, m: GeocodecModel) -> int:
+    # format 1 chunks carry one check per coding stage; format 2 adds the 2 × u16 payload check
+    return m.net.entropy.n_stages + (2 if c.format_version >= 2 else 0)
+
+
+def _check_against_model(c: bitstream.Chunk, m: GeocodecModel) -> None:
+    if c.n_optical != len(m.optical_bands) or c.n_sar != len(m.sar_bands) or len(c.checks) != _expected_checks(c, m):
+        raise CorruptStreamError("chunk header does not match its model's band or stage counts")
+    lo, hi = m.lmbda_range
+    if not (f32(lo) * (1 - 1e-6) <= c.lmbda <= f32(hi) * (1 + 1e-6)):
+        raise CorruptStreamError(f"chunk header has λ={c.lmbda:g}, outside its model's range [{lo}, {hi}]")
+
+
+def entropy_decode(chunks, device="auto", model=None) -> list[DecodedLatent]:
+    """Parse, verify and entropy-decode chunks (no synthesis).
+
+    Each chunk is decoded on its own (batch of one, in input order), so its latent does not
+    depend on which other chunks arrived with it: decoding is reproducible bit for bit.
+    """
+    parsed = [bitstream.unpack(d) for d in chunks]
+    models: dict[tuple, GeocodecModel] = {}
+    results: list[DecodedLatent] = []
+    for c in parsed:
+        key = (c.model_sha256, c.model_name)
+        if key not in models:
+            models[key] = _model_for_chunk(c, model, device)
+        m = models[key]
+        _check_against_model(c, m)
+        lam = torch.tensor([c.lmbda], dtype=torch.float32, device=m.device)
+        try:  # no model lock: coding only reads the model, so Dask threads decode in parallel
+            y_dec = m.net.decompress_latent([LatentStreams(z=c.z, y=c.y, checks=c.checks)],
+                                            m.net.latent_hw(c.height, c.width), lam, [c.header_crc])
+        except EntropyMismatch as e:
+            raise EntropyParameterMismatchError(
+                f"cannot decode chunk safely: {e}. Either its payload is corrupt (restore it from a copy), "
+                "or it was encoded on another kind of device (decode there, or re-encode)") from None
+        except PayloadMismatch as e:
+            raise CorruptStreamError(f"geocodec chunk payload is corrupt: {e}") from None
+        results.append(DecodedLatent(chunk=c, latent=y_dec[0].cpu(), model=m))
+    return results
+
+
+def _check_options(modality, backend) -> None:
+    if modality not in MODALITIES:
+        raise InvalidInputError(f"modality={modality!r}: use one of {MODALITIES}")
+    if backend not in BACKENDS:
+        raise InvalidInputError(f"backend={backend!r}: use one of {BACKENDS}")
+
+
+def synthesize(latents: list[DecodedLatent], modality: str = "both", backend: Backend = "torch") -> list:
+    """Run only the requested decoder(s) on entropy-decoded latents → arrays as ``decompress`` gives.
+
+    One latent at a time (batch of one): the result never depends on the batch it came in.
+    """
+    _check_options(modality, backend)
+    results: list = []
+    for d in latents:
+        m, c = d.model, d.chunk
+        y_dec = d.latent[None].to(m.device)
+        dec = {}
+        for which in ("optical", "sar"):
+            if modality in (which, "both"):
+                if backend == "onnx-int8":
+                    from geocodec.model import int8_synthesis
+
+                    x = int8_synthesis.synthesize(m, y_dec, which)[0]
+                else:
+                    x = m.net.synthesize(y_dec, which).float().cpu().numpy()[0]
+                dec[which] = restore(x[:, :c.height, :c.width], c, which)
+        results.append((dec["optical"], dec["sar"]) if modality == "both" else dec[modality])
+    return results
+
+
+def decompress_batch(chunks, modality: str = "both", device="auto", model=None, backend: Backend = "torch") -> list:
+    """Decode many chunks, each on its own (the bytes a chunk decodes to never depend on its batch)."""
+    _check_options(modality, backend)
+    return synthesize(entropy_decode(chunks, device=device, model=model), modality, backend)
+
+
+def decompress(data: bytes, modality: Modality = "both", device: Device = "auto",
+               model: ModelSpec | None = None,
+               backend: Backend = "torch") -> tuple[np.ndarray, np.ndarray] | np.ndarray:
+    """Decode one chunk into the arrays that were compressed (or one of them).
+
+    Parameters
+    ----------
+    data
+        A chunk from ``compress`` / ``compress_batch``.
+    modality
+        ``"both"``, or ``"optical"`` / ``"sar"`` to run only that modality's decoder (entropy
+        decoding is shared, so one modality costs about 0.6–0.7× of both).
+    device
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda[:N]"``.
+    model
+        The model to decode with (name, path or loaded model); by default the registered model the
+        chunk names, verified by its sha256. A different model is refused.
+    backend
+        ``"torch"`` (exact) or ``"onnx-int8"``: the decoders as int8 ONNX Runtime graphs built from
+        the model (faster on a CPU, slightly lossier; needs ``geocodec[fast]``).
+
+    Returns
+    -------
+    (optical, sar) or numpy.ndarray
+        For ``modality="both"`` the pair, else that modality's array: the shapes and dtypes that were
+        compressed, NaN and nodata exactly where they were, values clamped to each band's range.
+
+    Raises
+    ------
+    geocodec.errors.CorruptStreamError
+        ``data`` is not an intact geocodec chunk.
+    geocodec.errors.ModelMismatchError
+        ``model`` is not the model that wrote the chunk.
+    geocodec.errors.EntropyParameterMismatchError
+        This device computes the entropy parameters differently from the encoder's (re-encode, or
+        decode on the kind of device that encoded).
+    """
+    return decompress_batch([data], modality=modality, device=device, model=model, backend=backend)[0]
