@@ -47,3 +47,7 @@ class ChunkIdentityError(CorruptStreamError):
 
 class BackendUnavailableError(GeocodecError):
     """An optional decode backend (e.g. ``backend="onnx-int8"``) whose packages are not installed."""
+
+
+class SuspiciousInputWarning(UserWarning):
+    """Input that codes fine but is probably not what was meant (e.g. linear σ0 passed as dB)."""

@@ -44,6 +44,7 @@ BAD = [
     ("negative target", lambda o, s: (o, s), {"lmbda": None, "target_bpp": -1}, "target_bpp"),
     ("linear SAR in dB", lambda o, s: (o, s), {"sar_scale": "linear"}, "linear"),
     ("bad sar_scale", lambda o, s: (o, s), {"sar_scale": "log"}, "sar_scale"),
+    ("optical channel-last", lambda o, s: (np.moveaxis(o, 0, -1), s), {}, r"\(H, W, bands\); pass np.moveaxis"),
 ]
 
 
@@ -108,3 +109,22 @@ def test_chunk_of_another_model_is_refused(chunk, model, tmp_path):
         geocodec.decompress(forged)
     with pytest.raises(ModelMismatchError, match="not by the requested model"):
         geocodec.decompress(forged, model="default")
+
+
+def test_linear_sar_passed_as_db_warns_and_linear_round_trips(pair):
+    """Linear σ0 given as dB is coded (values are valid) but the caller is told; with
+    sar_scale='linear' the same array codes without a warning and decodes to linear values."""
+    import warnings
+
+    from geocodec.errors import SuspiciousInputWarning
+
+    o, s_db = pair
+    s_lin = (10 ** (s_db / 10)).astype(np.float32)
+    with pytest.warns(SuspiciousInputWarning, match="sar_scale='linear'"):
+        geocodec.compress(o, s_lin, lmbda=0.01, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SuspiciousInputWarning)
+        data = geocodec.compress(o, s_lin, lmbda=0.01, device="cpu", sar_scale="linear")
+        geocodec.compress(o, s_db, lmbda=0.01, device="cpu")
+    _, s_out = geocodec.decompress(data, device="cpu")
+    assert s_out.max() < 1.5 and np.median(np.abs(s_out - s_lin) / s_lin) < 0.2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from dataclasses import dataclass
 from os import PathLike
 
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from geocodec import bitstream
-from geocodec.errors import InvalidInputError
+from geocodec.errors import InvalidInputError, SuspiciousInputWarning
 from geocodec.normalize import BandScaling, apply_scaling, fit_scaling, linear_to_db
 from geocodec.options import OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES
 from geocodec.registry import GeocodecModel
@@ -74,8 +75,10 @@ def prepare_modality(x, what, n_bands, band_names, allowed, nodata, linear=False
     if a.ndim != 3:
         raise InvalidInputError(f"{what} must have shape (bands, H, W); got {a.ndim}-d shape {a.shape}")
     if a.shape[0] != n_bands:
+        hint = (f": it looks like (H, W, bands); pass np.moveaxis({what}, -1, 0)" if a.shape[-1] == n_bands
+                else "")
         raise InvalidInputError(f"{what} has {a.shape[0]} bands but the model expects {n_bands} "
-                                f"({', '.join(band_names)})")
+                                f"({', '.join(band_names)}){hint}")
     if a.shape[1] < 1 or a.shape[2] < 1:
         raise InvalidInputError(f"{what} has an empty spatial shape {a.shape[1:]}")
     check_size(what, *a.shape[1:])
@@ -111,6 +114,8 @@ def prepare_modality(x, what, n_bands, band_names, allowed, nodata, linear=False
     valid = ~invalid
     lo, hi = SAR_DB_RANGE if what == "sar" else OPTICAL_RANGE
     check_physical_range(what, a, values, valid, lo, hi, "dB" if what == "sar" else "")
+    if what == "sar" and not linear:
+        _warn_if_linear(values[valid])
     values = np.where(valid, values, 0.0)
     scaling = fit_scaling(values, valid)
     if fixed is not None:  # a scaling chosen for the whole cube; the clamp range stays this item's own
@@ -124,6 +129,19 @@ def prepare_modality(x, what, n_bands, band_names, allowed, nodata, linear=False
         nodata_mask=nodata_mask if nodata_mask is not None and nodata_mask.any() else None,
         big_endian=big_endian,
     )
+
+
+#: SAR "in dB" whose every valid sample lies in [0, this] is almost surely linear σ0 (real dB
+#: backscatter, VH above all, is mostly −30…−5 dB).
+LINEAR_LOOKING_MAX = 1.5
+
+
+def _warn_if_linear(valid_values: np.ndarray) -> None:
+    """Linear σ0 passed as dB codes without error but wastes the model (it was trained on dB): say so."""
+    if valid_values.size and valid_values.min() >= 0 and valid_values.max() <= LINEAR_LOOKING_MAX:
+        warnings.warn(f"every SAR sample lies in [0, {LINEAR_LOOKING_MAX}]: this looks like linear σ0, not dB; "
+                      "pass sar_scale='linear' (decoding then returns linear values too)",
+                      SuspiciousInputWarning, stacklevel=4)
 
 
 def check_size(what: str, h: int, w: int) -> None:
