@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 import geocodec
 from geocodec.model.entropy import LatentEntropyModel, to_module_keys
 from geocodec.model.joint import JointCodecModel
-from geocodec.registry import _locate
+from geocodec.registry import resolve_weights
 from geocodec.training.loop import _warm_start, optimiser_parameters
 
 REFERENCE = np.load(Path(__file__).parent / "data" / "entropy_forward.npz")
@@ -38,7 +38,7 @@ def default():
 @pytest.fixture(scope="module")
 def old_keys(default):
     """The entropy tensors of the shipped weights file, under the keys it stores them with."""
-    tensors = load_file(str(_locate("default")[0]))
+    tensors = load_file(str(resolve_weights("default").path))
     return {k[len("entropy."):]: v for k, v in tensors.items() if k.startswith("entropy.")}
 
 
@@ -86,7 +86,7 @@ def test_warm_start_from_old_key_file_fits_every_tensor(default):
     recomposition) and ``freeze_tables`` recomputes at export."""
     model = JointCodecModel(default.net.config)
     _warm_start(model, "default", lambda _: None)
-    file = load_file(str(_locate("default")[0]))
+    file = load_file(str(resolve_weights("default").path))
     own = model.state_dict()
     assert set(own) == set(file)
     differ = {k for k in own if own[k].shape != file[k].shape or not torch.equal(own[k], file[k])}
