@@ -15,9 +15,11 @@ from numpy.typing import ArrayLike
 
 from geocodec import bitstream
 from geocodec.coding.prepare import (
-    Device, ModelSpec, PreparedPair, check_fixed_scaling, check_rate_for, f32, pad, prepare_pair)
+    Device, ModelSpec, PreparedModality, PreparedPair, check_fixed_scaling, check_rate_for, f32, pad, prepare_pair)
 from geocodec.errors import InvalidInputError
 from geocodec.model.entropy import SymbolRangeError
+from geocodec.model.refine import MAX_STEPS as MAX_REFINE_STEPS
+from geocodec.model.refine import refine_latent
 from geocodec.options import SarScale
 from geocodec.registry import GeocodecModel, load_model
 
@@ -49,34 +51,60 @@ def _bpp(data: bytes, item: PreparedPair) -> float:
     return 8 * len(data) / (2 * item.height * item.width)
 
 
-def _encode_group(model: GeocodecModel, items: list[PreparedPair], lmbda, target) -> list[bytes]:
+def _weights(m: PreparedModality, height: int, width: int, hw: tuple[int, int]) -> np.ndarray:
+    """1 where a sample's reconstruction matters, 0 for padding and NaN / nodata positions."""
+    w = np.zeros((m.normalized.shape[0], *hw), np.float32)
+    w[:, :height, :width] = 1.0
+    for mask in (m.nan_mask, m.nodata_mask):
+        if mask is not None:
+            w[:, :height, :width][mask] = 0.0
+    return w
+
+
+def check_refine_steps(refine_steps) -> int:
+    """``refine_steps`` as an int in [0, MAX_REFINE_STEPS], or a clear error."""
+    if isinstance(refine_steps, bool) or not isinstance(refine_steps, (int, np.integer)) \
+            or not 0 <= refine_steps <= MAX_REFINE_STEPS:
+        raise InvalidInputError(f"refine_steps={refine_steps!r}: use an integer from 0 (off) to {MAX_REFINE_STEPS}")
+    return int(refine_steps)
+
+
+def _encode_group(model: GeocodecModel, items: list[PreparedPair], lmbda, target, refine_steps: int = 0) -> list[bytes]:
     """Encode items of one padded size as one device batch."""
     net, dev = model.net, model.device
     hw = items[0].padded(net)
     x_opt = torch.from_numpy(np.stack([pad(i.optical.normalized, hw) for i in items])).to(dev)
     x_sar = torch.from_numpy(np.stack([pad(i.sar.normalized, hw) for i in items])).to(dev)
     gamma = torch.tensor([i.gamma for i in items], dtype=torch.float32, device=dev)
+    if refine_steps:
+        w_opt = torch.from_numpy(np.stack([_weights(i.optical, i.height, i.width, hw) for i in items])).to(dev)
+        w_sar = torch.from_numpy(np.stack([_weights(i.sar, i.height, i.width, hw) for i in items])).to(dev)
     with torch.inference_mode():
         features = net.encoder(x_opt, x_sar, gamma)  # the analysis transform runs once per item
 
-        def code(lmbdas: list[float], which: list[int] | None = None) -> list[bytes]:
-            which = list(range(len(items))) if which is None else which
-            lam = torch.tensor(lmbdas, dtype=torch.float32, device=dev)
-            headers = [_header(model, items[i], lm, target) for i, lm in zip(which, lmbdas)]
+    def code(lmbdas: list[float], which: list[int] | None = None) -> list[bytes]:
+        which = list(range(len(items))) if which is None else which
+        lam = torch.tensor(lmbdas, dtype=torch.float32, device=dev)
+        headers = [_header(model, items[i], lm, target) for i, lm in zip(which, lmbdas)]
+        with torch.inference_mode():
+            y = features[which] * net.encoder_gain(lam)
+        if refine_steps:
+            y = refine_latent(net, y.clone(), x_opt[which], x_sar[which], gamma[which], lam,
+                              w_opt[which], w_sar[which], refine_steps)
+        with torch.inference_mode():
             try:
-                streams = net.compress_latent(features[which] * net.encoder_gain(lam),
-                                              [bitstream.header_crc(h) for h in headers])
+                streams = net.compress_latent(y, [bitstream.header_crc(h) for h in headers])
             except SymbolRangeError as e:
                 raise InvalidInputError(
                     f"cannot code this input: {e}. Some samples lie far outside their band's spread (the "
                     "0.5–99.5 percentile range); mark outliers as NaN or *_nodata") from None
-            for h, st in zip(headers, streams):
-                h.z, h.y, h.checks = st.z, st.y, st.checks
-            return [bitstream.pack(h) for h in headers]
+        for h, st in zip(headers, streams):
+            h.z, h.y, h.checks = st.z, st.y, st.checks
+        return [bitstream.pack(h) for h in headers]
 
-        if target is None:
-            return code([f32(lmbda)] * len(items))
-        return _search_rate(model, items, code, target)
+    if target is None:
+        return code([f32(lmbda)] * len(items))
+    return _search_rate(model, items, code, target)
 
 
 def _search_rate(model, items, code, target) -> list[bytes]:
@@ -132,7 +160,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
                    gamma: float | Sequence[float] = 0.5, model: ModelSpec = "default", device: Device = "auto",
                    target_bpp: float | None = None, optical_nodata: float | None = None,
                    sar_nodata: float | None = None, sar_scale: SarScale = "db", batch_size: int = 16,
-                   scaling: ArrayLike | None = None) -> list[bytes]:
+                   scaling: ArrayLike | None = None, refine_steps: int = 0) -> list[bytes]:
     """Compress many co-registered (optical, sar) pairs, one chunk each, in device batches.
 
     Pairs of the same padded size share a batch; every chunk decodes on its own.
@@ -141,7 +169,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
     ----------
     pairs
         ``(optical, sar)`` tuples, as for ``compress``; sizes may differ between pairs.
-    lmbda, target_bpp, model, device, optical_nodata, sar_nodata, sar_scale
+    lmbda, target_bpp, model, device, optical_nodata, sar_nodata, sar_scale, refine_steps
         As for ``compress``.
     gamma
         One γ for every pair, or one per pair.
@@ -165,6 +193,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
     """
     m = load_model(model, device)
     lam, target = check_rate_for(m, lmbda, target_bpp)
+    refine_steps = check_refine_steps(refine_steps)
     fixed = check_fixed_scaling(m, scaling)
     pairs = list(pairs)
     gammas = list(gamma) if isinstance(gamma, (list, tuple, np.ndarray)) else [gamma] * len(pairs)
@@ -190,7 +219,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
     for idx in groups.values():
         for start in range(0, len(idx), max(1, batch_size)):
             part = idx[start:start + batch_size]
-            for k, data in zip(part, _encode_group(m, [items[k] for k in part], lam, target)):
+            for k, data in zip(part, _encode_group(m, [items[k] for k in part], lam, target, refine_steps)):
                 out[k] = data
     return out
 
@@ -198,7 +227,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
 def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, gamma: float = 0.5,
              model: ModelSpec = "default", device: Device = "auto", target_bpp: float | None = None,
              optical_nodata: float | None = None, sar_nodata: float | None = None,
-             sar_scale: SarScale = "db") -> bytes:
+             sar_scale: SarScale = "db", refine_steps: int = 0) -> bytes:
     """Compress one co-registered optical + SAR pair into one chunk (one bitstream, both modalities).
 
     Parameters
@@ -225,6 +254,12 @@ def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, 
         losslessly and come back exactly.
     sar_scale
         ``"db"`` (σ0 in dB) or ``"linear"`` (σ0 in linear power: coded in dB, returned linear).
+    refine_steps
+        Encode-time latent refinement (``geocodec.model.refine``): this many gradient steps on the
+        latent against the model's own rate–distortion objective before entropy coding. 0 (default)
+        is off. More quality per bit for much more encode time (20 steps: about 10× the encode
+        time on CPU); decoding and the chunk format are unchanged. With ``target_bpp`` every
+        search pass refines.
 
     Returns
     -------
@@ -244,5 +279,5 @@ def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, 
     """
     return compress_batch([(optical, sar)], lmbda=lmbda, gamma=gamma, model=model, device=device,
                           target_bpp=target_bpp, optical_nodata=optical_nodata, sar_nodata=sar_nodata,
-                          sar_scale=sar_scale)[0]
+                          sar_scale=sar_scale, refine_steps=refine_steps)[0]
 

@@ -97,6 +97,19 @@ class _Checkerboard(CheckerboardLatentCodec):
         return torch.cat([side_params, y_ctx], dim=1)  # our weights: spatial context last
 
 
+class GradientRoundingGaussianConditional(GaussianConditional):
+    """compressai's ``GaussianConditional`` whose evaluation-mode rounding lets gradients through
+    (straight-through; the values are exactly compressai's). Encode-time latent refinement
+    (``geocodec.model.refine``) needs the rate's gradient with respect to the latent; training
+    (noise) and coding (our own rANS path) are unaffected."""
+
+    def quantize(self, inputs, mode, means=None):
+        out = super().quantize(inputs, mode, means)
+        if mode == "dequantize" and torch.is_grad_enabled() and inputs.requires_grad:
+            return inputs + (out - inputs).detach()
+        return out
+
+
 class LatentEntropyModel(nn.Module):
     def __init__(self, latent_channels: int, hyper_channels: int, groups: tuple[int, ...]):
         super().__init__()
@@ -112,7 +125,7 @@ class LatentEntropyModel(nn.Module):
             deconv(hc, hc * 3 // 2), nn.LeakyReLU(0.2, inplace=True),
             conv(hc * 3 // 2, 2 * m, 3, 1),
         )
-        gaussian = GaussianConditional(scale_table())
+        gaussian = GradientRoundingGaussianConditional(scale_table())
         gaussian.update()  # the Gaussian CDF tables depend only on the fixed scale table
         channel_context = {
             f"y{k}": nn.Sequential(conv(sum(groups[:k]), 96, 3, 1), nn.LeakyReLU(0.2, inplace=True),

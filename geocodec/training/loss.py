@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-DISTORTION_SCALE = 255.0**2  # λ is expressed as in CompressAI (λ·255²·MSE on [0, 1] data)
+from geocodec.model.refine import DISTORTION_SCALE  # λ as in CompressAI (λ·255²·MSE on [0, 1] data)
 
 
 def _bits_per_location(out: dict, h: int, w: int) -> torch.Tensor:
