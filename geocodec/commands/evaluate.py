@@ -47,6 +47,8 @@ def register(subparsers) -> None:
     p.add_argument("--target-fractions", type=_floats, default=None,
                    help="targets inside each pair's reachable range (0 = λ_min … 1 = λ_max, log bpp)")
     p.add_argument("--max-pairs", type=int, help="at most this many pairs per set")
+    p.add_argument("--refine-steps", type=int, default=0,
+                   help="encode geocodec's chunks with this many latent refinement steps (0 = off)")
     p.add_argument("--device", default="cpu", help="cpu (default), auto or cuda[:N]")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--no-ms-ssim", action="store_true", help="skip MS-SSIM")
@@ -83,7 +85,7 @@ def run(args) -> int:
                      n_lambdas_indep=args.lambdas_indep, gammas=tuple(args.gammas), max_pairs=args.max_pairs,
                      device=args.device, out_dir=args.out, plots=not args.no_plots,
                      with_ms_ssim=not args.no_ms_ssim, extra_pairs=extra, baselines=tuple(args.baselines),
-                     seam_chunk=args.seam_chunk, seam_overlap=args.seam_overlap)
+                     seam_chunk=args.seam_chunk, seam_overlap=args.seam_overlap, refine_steps=args.refine_steps)
     for name in ("j2k_targets", "jxl_distances", "target_bpps", "target_fractions", "seam_lambdas"):
         v = getattr(args, name)
         if v is not None:

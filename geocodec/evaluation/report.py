@@ -88,7 +88,8 @@ def _seam_section(seams: list[dict]) -> list[str]:
 
 def markdown_summary(result: dict) -> str:
     m = result["model"]
-    lines = [f"# Evaluation of model `{m['name']}` v{m['version']} (sha256 `{m['sha256'][:16]}…`)", "",
+    refined = f", chunks encoded with {m['refine_steps']} latent refinement steps" if m.get("refine_steps") else ""
+    lines = [f"# Evaluation of model `{m['name']}` v{m['version']} (sha256 `{m['sha256'][:16]}…`){refined}", "",
              f"Rate accounting: {result['rate_accounting']}. PSNR peaks: optical {result['psnr_peaks']['optical']:g}, "
              f"SAR {result['psnr_peaks']['sar_db']:g} dB. MS-SSIM: {result['ms_ssim_note']}.", ""]
     sw = result.get("software", {})

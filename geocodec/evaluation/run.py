@@ -64,6 +64,7 @@ class EvalConfig:
     plots: bool = True
     with_ms_ssim: bool = True
     batch_size: int = 16
+    refine_steps: int = 0  # encode-time latent refinement of geocodec's chunks (geocodec.model.refine)
     extra_pairs: list = field(default_factory=list, repr=False)  # ValidationPair objects given directly
 
 
@@ -155,7 +156,8 @@ def run_evaluation(cfg: EvalConfig, *, log=print) -> dict:
             log(f"warning: baseline {name} is unavailable here: its comparisons are skipped")
     sets = collect_pairs(cfg)
     result = {
-        "model": {"name": model.name, "version": model.version, "sha256": model.sha256, "lmbda_range": [lo, hi]},
+        "model": {"name": model.name, "version": model.version, "sha256": model.sha256, "lmbda_range": [lo, hi],
+                  "refine_steps": cfg.refine_steps},
         "independent_models": None if indep is None else {
             m.modality: {"source": str(s), "sha256": getattr(m, "sha256", None)}
             for m, s in zip(indep, (cfg.indep_optical, cfg.indep_sar))},
@@ -176,7 +178,7 @@ def run_evaluation(cfg: EvalConfig, *, log=print) -> dict:
         timing = {}
         t0 = time.perf_counter()
         geo = sweep_geocodec(model, pairs, lmbdas, cfg.gammas, device=cfg.device, batch_size=cfg.batch_size,
-                             with_ms_ssim=cfg.with_ms_ssim)
+                             with_ms_ssim=cfg.with_ms_ssim, refine_steps=cfg.refine_steps)
         timing["geocodec"] = time.perf_counter() - t0
         ind = None
         if indep is not None:
@@ -190,7 +192,8 @@ def run_evaluation(cfg: EvalConfig, *, log=print) -> dict:
             timing[cname] = time.perf_counter() - t0
         t0 = time.perf_counter()
         tb = sweep_target_bpp(model, pairs, geo, 0.5 if 0.5 in cfg.gammas else cfg.gammas[0],
-                              cfg.target_fractions, cfg.target_bpps, device=cfg.device)
+                              cfg.target_fractions, cfg.target_bpps, device=cfg.device,
+                              refine_steps=cfg.refine_steps)
         timing["target_bpp"] = time.perf_counter() - t0
         summary = summarize_set(pairs, geo, cfg.gammas, independent=ind, image_codecs=base)
         rows = [r for pr in tb for r in pr]

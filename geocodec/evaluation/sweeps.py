@@ -47,7 +47,8 @@ def _rename(q: dict) -> dict:
     return {k.split("_")[0] if k.startswith("psnr") else "ms_ssim": v for k, v in q.items()}
 
 
-def sweep_geocodec(model, pairs, lmbdas, gammas, *, device, batch_size=16, with_ms_ssim=True) -> list[list[dict]]:
+def sweep_geocodec(model, pairs, lmbdas, gammas, *, device, batch_size=16, with_ms_ssim=True,
+                   refine_steps: int = 0) -> list[list[dict]]:
     """Per pair: one record per (γ, λ) with real chunk bytes, header bytes and per-modality quality."""
     from geocodec.codec import compress_batch, decompress_batch, inspect
 
@@ -60,7 +61,7 @@ def sweep_geocodec(model, pairs, lmbdas, gammas, *, device, batch_size=16, with_
             jobs = [(k, g) for k in idx for g in gammas]
             chunks = compress_batch([(pairs[k].optical, pairs[k].sar) for k, _ in jobs], lmbda=lam,
                                     gamma=[g for _, g in jobs], model=model, device=device,
-                                    optical_nodata=nodata, batch_size=batch_size)
+                                    optical_nodata=nodata, batch_size=batch_size, refine_steps=refine_steps)
             decoded = decompress_batch(chunks, modality="both", device=device, model=model)
             for (k, g), data, (o, s) in zip(jobs, chunks, decoded):
                 info = inspect(data)
@@ -106,7 +107,8 @@ def sweep_image_codec(codec, pairs, settings, *, with_ms_ssim=True) -> list[dict
     return out
 
 
-def sweep_target_bpp(model, pairs, geo_records, gamma, fractions, absolute, *, device) -> list[list[dict]]:
+def sweep_target_bpp(model, pairs, geo_records, gamma, fractions, absolute, *, device,
+                     refine_steps: int = 0) -> list[list[dict]]:
     """Per pair: compress with ``target_bpp`` and compare achieved with target.
 
     The reachable range is the pair's bpp at the ends of the λ grid (the sweep includes both
@@ -125,7 +127,7 @@ def sweep_target_bpp(model, pairs, geo_records, gamma, fractions, absolute, *, d
         for kind, frac, t in targets:
             t0 = time.perf_counter()
             data = compress(pair.optical, pair.sar, target_bpp=t, gamma=gamma, model=model, device=device,
-                            optical_nodata=pair.optical_nodata)
+                            optical_nodata=pair.optical_nodata, refine_steps=refine_steps)
             info = inspect(data)
             achieved = info["bpp"]
             reachable = lo * (1 - TARGET_TOLERANCE) <= t <= hi * (1 + TARGET_TOLERANCE)
