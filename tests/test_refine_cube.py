@@ -74,13 +74,14 @@ def test_resume_with_another_refine_steps_rewrites_with_the_same_none(ds, tmp_pa
     before = chunk_files(store)
     more = geocodec.to_zarr(ds, store, mode="a", refine_steps=2, **KW)
     assert (more.chunks_written, more.chunks_reused) == (2, 0) and more.record["refine_steps"] == 2
+    assert open_cube(store).settings.refine_steps == 2  # the codec config says how chunks are now coded
     after = chunk_files(store)
     assert all(before[k] != after[k] for k in before)
     again = geocodec.to_zarr(ds, store, mode="a", refine_steps=2, **KW)
     assert (again.chunks_written, again.chunks_reused) == (0, 2) and chunk_files(store) == after
     back = geocodec.to_zarr(ds, store, mode="a", **KW)
     assert back.chunks_written == 2 and "refine_steps" not in back.record
-    assert open_cube(store).record.refine_steps == 0
+    assert open_cube(store).record.refine_steps == 0 and open_cube(store).settings.refine_steps == 0
 
 
 def test_region_writes_must_use_the_cubes_refine_steps(ds, tmp_path):

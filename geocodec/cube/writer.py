@@ -102,8 +102,9 @@ def _prepare_store(zstore, store_ref, inp, plan: Plan, zarr_format, stale_after:
     try:
         if plan.action == "append":
             append_metadata(zstore, inp, plan)
-        elif plan.action != "create":
-            mark_writing(zstore, store_ref)
+        elif plan.action != "create":  # a resume of an unappended cube may change refine_steps: the codec says so
+            whole = plan.action == "resume" and plan.record.append_dim is None
+            mark_writing(zstore, store_ref, inp.settings.refine_steps if whole else None)
         if lock is None:
             lock = lock_for(open_for_writing(store_ref), plan, stale_after).acquire()
     except BaseException:
