@@ -21,3 +21,7 @@ SAR_SCALES: tuple[str, ...] = get_args(SarScale)
 OPTICAL_DTYPES: tuple[str, ...] = get_args(OpticalDtype)
 SAR_DTYPES: tuple[str, ...] = get_args(SarDtype)
 BACKENDS: tuple[str, ...] = get_args(Backend)
+
+#: Most encode-time latent refinement steps (``refine_steps``; ``geocodec.model.refine``): each step is
+#: a forward and backward pass through the entropy model and both decoders.
+MAX_REFINE_STEPS = 1000

@@ -12,13 +12,14 @@ when a model has to be resolved or loaded.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from geocodec.errors import InvalidInputError, ModelMismatchError, UnknownModelError
-from geocodec.options import OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES  # noqa: F401  (re-exported)
+from geocodec.options import MAX_REFINE_STEPS, OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from geocodec.registry import GeocodecModel
@@ -46,6 +47,14 @@ def check_gamma(gamma) -> float:
         raise InvalidInputError(f"gamma={gamma!r} is out of range: it must lie in [0, 1] "
                                 "(1 favours optical fidelity, 0 SAR fidelity)")
     return g
+
+
+def check_refine_steps(refine_steps) -> int:
+    """``refine_steps`` (encode-time latent refinement) as an int in [0, MAX_REFINE_STEPS], or a clear error."""
+    if isinstance(refine_steps, bool) or not isinstance(refine_steps, numbers.Integral) \
+            or not 0 <= refine_steps <= MAX_REFINE_STEPS:
+        raise InvalidInputError(f"refine_steps={refine_steps!r}: use an integer from 0 (off) to {MAX_REFINE_STEPS}")
+    return int(refine_steps)
 
 
 def _number_or_none(value, what: str) -> float | None:
@@ -131,6 +140,9 @@ class CodecSettings:
     sar_scale: SarScale = "db"
     optical_nodata: float | None = None
     sar_nodata: float | None = None
+    #: Encode-time latent refinement steps (``compress(refine_steps=...)``): encoding only, decoding
+    #: never needs it. Stored in the config only when non-zero (configs without it read as 0).
+    refine_steps: int = 0
     #: The cube this array belongs to (checked against each chunk frame on read); None outside cubes.
     cube_id: str | None = None
     #: False while a writer is writing the cube: plain Zarr reads through the codec then refuse to
@@ -148,6 +160,7 @@ class CodecSettings:
         fix("lmbda", lam)
         fix("target_bpp", target)
         fix("gamma", check_gamma(self.gamma))
+        fix("refine_steps", check_refine_steps(self.refine_steps))
         if isinstance(self.optical_bands, bool) or not isinstance(self.optical_bands, int) or self.optical_bands < 1:
             raise InvalidInputError(f"geocodec codec: optical_bands must be a positive band count (the first n "
                                     f"bands along axis -3 are optical), got {self.optical_bands!r}")
@@ -178,12 +191,21 @@ class CodecSettings:
             raise InvalidInputError("geocodec codec: model_sha256 given without model_version")
 
     def to_config(self) -> dict:
-        """The JSON-able codec configuration (no device; no ``cube_id``/``complete`` keys when unset, as in v0.1)."""
+        """The JSON-able codec configuration (no device; no ``cube_id``/``complete`` keys when unset, as in
+        v0.1; no ``refine_steps`` when 0, so configs, and the fingerprints made from them, stay as before)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "device"}
         for k in ("cube_id", "complete"):
             if out[k] is None:
                 del out[k]
+        if not out["refine_steps"]:
+            del out["refine_steps"]
         return out
+
+    @property
+    def encode_options(self) -> dict:
+        """Keyword arguments for ``compress_batch`` beyond the rate: γ, nodata, scale, refinement."""
+        return {"gamma": self.gamma, "optical_nodata": self.optical_nodata, "sar_nodata": self.sar_nodata,
+                "sar_scale": self.sar_scale, "refine_steps": self.refine_steps}
 
     @property
     def rate(self) -> dict:

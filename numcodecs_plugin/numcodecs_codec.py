@@ -19,7 +19,8 @@ class GeocodecCodec(Codec):
 
     Config: the fields of ``CodecSettings`` (``model``, ``model_version``, ``model_sha256``,
     ``lmbda`` or ``target_bpp``, ``gamma``, ``optical_bands``, ``optical_dtype``, ``sar_scale``,
-    ``optical_nodata``, ``sar_nodata``, ``cube_id``). ``device`` is a runtime choice, not config.
+    ``optical_nodata``, ``sar_nodata``, ``refine_steps`` (encoding only; absent = 0), ``cube_id``).
+    ``device`` is a runtime choice, not config.
     """
 
     codec_id = "geocodec"
@@ -54,5 +55,6 @@ class GeocodecCodec(Codec):
     def __repr__(self) -> str:
         s = self.settings
         rate = f"lmbda={s.lmbda}" if s.lmbda is not None else f"target_bpp={s.target_bpp}"
+        refine = f", refine_steps={s.refine_steps}" if s.refine_steps else ""
         return (f"GeocodecCodec(model={s.model!r} v{s.model_version}, {rate}, gamma={s.gamma}, "
-                f"optical_bands={s.optical_bands})")
+                f"optical_bands={s.optical_bands}{refine})")

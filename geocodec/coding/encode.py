@@ -18,10 +18,10 @@ from geocodec.coding.prepare import (
     Device, ModelSpec, PreparedModality, PreparedPair, check_fixed_scaling, check_rate_for, f32, pad, prepare_pair)
 from geocodec.errors import InvalidInputError
 from geocodec.model.entropy import SymbolRangeError
-from geocodec.model.refine import MAX_STEPS as MAX_REFINE_STEPS
 from geocodec.model.refine import refine_latent
-from geocodec.options import SarScale
+from geocodec.options import MAX_REFINE_STEPS, SarScale  # noqa: F401 - MAX_REFINE_STEPS importable from here
 from geocodec.registry import GeocodecModel, load_model
+from geocodec.settings import check_refine_steps
 
 #: Target-bitrate mode: relative tolerance and the most entropy-coding passes per item.
 TARGET_TOLERANCE = 0.03
@@ -59,14 +59,6 @@ def _weights(m: PreparedModality, height: int, width: int, hw: tuple[int, int]) 
         if mask is not None:
             w[:, :height, :width][mask] = 0.0
     return w
-
-
-def check_refine_steps(refine_steps) -> int:
-    """``refine_steps`` as an int in [0, MAX_REFINE_STEPS], or a clear error."""
-    if isinstance(refine_steps, bool) or not isinstance(refine_steps, (int, np.integer)) \
-            or not 0 <= refine_steps <= MAX_REFINE_STEPS:
-        raise InvalidInputError(f"refine_steps={refine_steps!r}: use an integer from 0 (off) to {MAX_REFINE_STEPS}")
-    return int(refine_steps)
 
 
 def _encode_group(model: GeocodecModel, items: list[PreparedPair], lmbda, target, refine_steps: int = 0) -> list[bytes]:

@@ -19,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("--gamma", type=float, default=0.5, help="optical (1) vs SAR (0) fidelity, default 0.5")
     p.add_argument("--model", default="default")
     p.add_argument("--device", default="auto")
+    p.add_argument("--refine-steps", type=int, default=0, metavar="N",
+                   help="encode-time latent refinement steps: more quality per bit, slower encoding; 0 = off")
     p.add_argument("--data", help="folder with BigEarthNet-S1-Example/ and -S2-Example/ (default: "
                                   "$GEOCODEC_SAMPLE_DIR, else the bigearthnet-common wheel's sample)")
     p.set_defaults(func=run)
@@ -44,7 +46,7 @@ def run(args) -> int:
         store = out / f"{name}.zarr"
         t0 = time.perf_counter()
         geocodec.to_zarr(ds, store, lmbda=args.lmbda, gamma=args.gamma, model=args.model, device=args.device,
-                         overwrite=True, progress=False)
+                         overwrite=True, progress=False, refine_steps=args.refine_steps)
         t_enc = time.perf_counter() - t0
         lazy = xr.open_dataset(store, engine="geocodec", chunks={})
         t0 = time.perf_counter()

@@ -1,7 +1,8 @@
 """``geocodec encode``: co-registered optical + SAR GeoTIFFs → one compressed Zarr cube.
 
     geocodec encode OPTICAL.tif SAR.tif OUT.zarr (--lmbda L | --target-bpp B) [--gamma G]
-                    [--device auto|cpu|cuda] [--chunk 256] [--zarr-format 3] [--stac ITEM.json]
+                    [--device auto|cpu|cuda] [--chunk 256] [--zarr-format 3] [--refine-steps N]
+                    [--stac ITEM.json]
 
 OPTICAL/SAR may also be folders of per-band GeoTIFFs (BigEarthNet). Re-running the same
 command after an interruption finishes the store, writing only the missing chunks.
@@ -35,6 +36,8 @@ def register(subparsers) -> None:
                    help="comma-separated band names or 1-based indexes (e.g. 2,3,4,8); default: the model's")
     p.add_argument("--sar-bands", type=_band_list, help="as --optical-bands, for the SAR file")
     p.add_argument("--sar-scale", choices=("db", "linear"), default="db")
+    p.add_argument("--refine-steps", type=int, default=0, metavar="N",
+                   help="encode-time latent refinement steps: more quality per bit, slower encoding; 0 = off")
     p.add_argument("--scaling", choices=("cube", "chunk"), default=None,
                    help="cube: one per-band scaling for the whole cube, read back without chunk seams (default for "
                         "a new cube); chunk: each chunk its own (geocodec 0.1)")
@@ -64,7 +67,8 @@ def run(args) -> int:
                    model=args.model)
     r = to_zarr(ds, args.output, lmbda=args.lmbda, target_bpp=args.target_bpp, gamma=args.gamma, model=args.model,
                 chunks=args.chunk, device=args.device, zarr_format=args.zarr_format, sar_scale=args.sar_scale,
-                mode="w" if args.overwrite else "a", progress=not args.quiet, scaling=args.scaling)
+                mode="w" if args.overwrite else "a", progress=not args.quiet, scaling=args.scaling,
+                refine_steps=args.refine_steps)
     q = r.record["quality"]
     print(f"wrote {args.output}: {r.chunks_written} chunks encoded, {r.chunks_reused} already there, "
           f"{r.bytes_stored} bytes, {q['bpp']:.4f} bpp; sampled PSNR optical {q['psnr_optical']:.2f} dB, "

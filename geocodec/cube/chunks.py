@@ -128,9 +128,8 @@ class ChunkCoder:
                     pairs.append(pair)
                     where.append((k, i))
         if pairs:
-            coded = compress_batch(pairs, gamma=s.gamma, model=model, device=self.device,
-                                   optical_nodata=s.optical_nodata, sar_nodata=s.sar_nodata,
-                                   sar_scale=s.sar_scale, batch_size=self.batch_size, scaling=scaling, **s.rate)
+            coded = compress_batch(pairs, model=model, device=self.device, batch_size=self.batch_size,
+                                   scaling=scaling, **s.encode_options, **s.rate)
             for (k, i), data in zip(where, coded):
                 items[k][i] = data
         for k in todo:

@@ -44,9 +44,12 @@ def finish_write(results: list[dict], samples: dict, plan: Plan, inp: WriteInput
                 q = quality.pooled(mine, by_date.get(start + i, 0), per_date_pixels)
                 sc = (job.get("band_scaling") or {}).get(start + i)
                 acq[label] = Acquisition(label, inp.settings.lmbda, inp.settings.target_bpp, inp.settings.gamma,
-                                         inp.model, q, True, None if sc is None else sc.tolist())
+                                         inp.model, q, True, None if sc is None else sc.tolist(),
+                                         inp.settings.refine_steps)
             stored = stored_labels(zstore, plan.record.append_dim)
             record.acquisitions = [acq[x] for x in stored if x in acq]
+        elif not record.append_dim:  # a resume re-encodes every chunk of the cube with this request's setting
+            record.refine_steps = inp.settings.refine_steps
         total = math.prod(-(-s // c) for s, c in zip(arr.shape, arr.chunks))
         record.complete = len(record.fingerprints) >= total and (
             not record.append_dim or len(record.acquisitions) == arr.shape[0])

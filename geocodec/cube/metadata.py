@@ -14,7 +14,7 @@ import numpy as np
 from geocodec.cube.lock import RECORD_PREFIX, CubeLock
 from geocodec.cube.plan import Plan, WriteInput
 from geocodec.cube.record import ARRAY, CubeRecord
-from geocodec.cube.store import open_store, set_codec_complete
+from geocodec.cube.store import open_store, set_codec_complete, set_codec_config
 from geocodec.errors import InvalidInputError
 from geocodec.settings import CodecSettings
 
@@ -97,13 +97,17 @@ def write_record(zstore, record: CubeRecord) -> None:
         zarr.consolidate_metadata(zstore)
 
 
-def mark_writing(zstore, store_ref) -> None:
-    """Record (and codec metadata) say 'incomplete' while chunks are being written."""
+def mark_writing(zstore, store_ref, refine_steps: int | None = None) -> None:
+    """Record (and codec metadata) say 'incomplete' while chunks are being written; ``refine_steps``
+    (a resume that re-encodes the whole cube with another value) also goes into the codec config."""
     import zarr
 
     arr = open_for_writing(store_ref)
     with CubeLock(arr, None, purpose="record update", prefix=RECORD_PREFIX).acquire(wait=60):
         record = CubeRecord.from_attrs(dict(zarr.open_group(zstore, mode="r", use_consolidated=False).attrs)["geocodec"])
         record.complete = False
-        set_codec_complete(arr, False)
+        if refine_steps is None:
+            set_codec_complete(arr, False)
+        else:
+            set_codec_config(arr, complete=False, refine_steps=refine_steps)
         write_record(zstore, record)

@@ -17,7 +17,8 @@ from geocodec.cube import inputs
 from geocodec.cube.record import ARRAY, RECORD_FORMAT, CubeRecord, ModelRef
 from geocodec.cube.store import local_root
 from geocodec.errors import InvalidInputError
-from geocodec.settings import OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, CodecSettings, check_gamma, check_rate
+from geocodec.settings import (
+    OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, CodecSettings, check_gamma, check_rate, check_refine_steps)
 
 #: Record fields that must agree for any write into an existing cube (append included).
 _STRUCTURE = ("optical_bands", "sar_bands", "optical_dtype", "sar_dtype", "sar_scale", "optical_nodata",
@@ -52,7 +53,7 @@ class Plan:
 
 
 def validated_input(ds, *, model, lmbda, target_bpp, gamma, chunks, shards, optical_nodata, sar_nodata,
-                     sar_scale, append_dim, device: str) -> WriteInput:
+                     sar_scale, append_dim, device: str, refine_steps: int = 0) -> WriteInput:
     import xarray as xr
 
     from geocodec.registry import load_model
@@ -63,6 +64,7 @@ def validated_input(ds, *, model, lmbda, target_bpp, gamma, chunks, shards, opti
     if sar_scale not in SAR_SCALES:
         raise InvalidInputError(f"sar_scale={sar_scale!r}: use 'db' or 'linear'")
     gamma = check_gamma(gamma)
+    refine_steps = check_refine_steps(refine_steps)
     if append_dim is not None and append_dim not in ds["optical"].dims:
         if append_dim in ds.coords and ds[append_dim].ndim == 0:
             ds = ds.expand_dims(append_dim)  # one acquisition given with a scalar coordinate
@@ -100,13 +102,14 @@ def validated_input(ds, *, model, lmbda, target_bpp, gamma, chunks, shards, opti
         model=str(model_ref), model_version=m.version, model_sha256=m.sha256, lmbda=lam, target_bpp=target,
         gamma=gamma, optical_bands=n_opt, optical_dtype=opt.dtype.name, sar_scale=sar_scale,
         optical_nodata=inputs.nodata_value(optical_nodata, ds["optical"]),
-        sar_nodata=inputs.nodata_value(sar_nodata, ds["sar"]), device=device)
+        sar_nodata=inputs.nodata_value(sar_nodata, ds["sar"]), refine_steps=refine_steps, device=device)
     ref = ModelRef(m.name, m.version, m.sha256)
     record = CubeRecord(
         model=ref, lmbda=lam, target_bpp=target, gamma=gamma, optical_bands=list(m.optical_bands),
         sar_bands=list(m.sar_bands), optical_dtype=opt.dtype.name, sar_dtype=sar.dtype.name, sar_scale=sar_scale,
         optical_nodata=settings.optical_nodata, sar_nodata=settings.sar_nodata, array=ARRAY, chunks=chunk,
-        software=_software(), format_version=RECORD_FORMAT, append_dim=append_dim, shards=shard)
+        software=_software(), format_version=RECORD_FORMAT, append_dim=append_dim, shards=shard,
+        refine_steps=refine_steps)
     coords = {d: ds.coords[d].variable for d in (*lead, "y", "x") if d in ds.coords}
     crs, transform = inputs.crs_and_transform(ds["optical"])
     return WriteInput(opt, sar, ref, dims, shape, chunk, shard, settings, record, coords, crs, transform)
@@ -203,7 +206,7 @@ def plan_write(inp: WriteInput, existing, mode: str, append_dim: str | None, reg
         raise InvalidInputError(f"{where} holds an array with dims {dims}; this data has {inp.dims}")
     if region is not None:
         window = _region_window(region, inp, tuple(arr.shape), group)
-        _check_coding(old, inp, where)
+        _check_coding(old, inp, where, ("refine_steps",))
         return Plan("region", record, window, tuple(arr.shape))
     if append_dim is not None:
         if old.append_dim not in (None, append_dim):
@@ -237,10 +240,12 @@ def plan_write(inp: WriteInput, existing, mode: str, append_dim: str | None, reg
     return Plan("resume", record, full, tuple(arr.shape))
 
 
-def _check_coding(old: CubeRecord, inp: WriteInput, where: str) -> None:
+def _check_coding(old: CubeRecord, inp: WriteInput, where: str, also: tuple[str, ...] = ()) -> None:
+    """λ, γ (and ``also``) must be the cube's. ``refine_steps`` may differ on a resume: it changes only
+    how chunks are encoded, so the resume re-encodes every chunk of the window (fingerprints differ)."""
     if old.append_dim is not None:
         return  # each date keeps its own λ and γ; the request applies to the dates written now
-    diff = _differences(old, inp.record, _CODING)
+    diff = _differences(old, inp.record, _CODING + also)
     if diff:
         raise InvalidInputError(f"{where} already holds a different geocodec cube ({', '.join(diff)} differ); pass "
                                 "mode='w' to replace it, or write elsewhere")

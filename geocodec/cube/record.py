@@ -49,19 +49,24 @@ class Acquisition:
     complete: bool = False
     #: Per-band [lo, hi] every chunk of this acquisition was coded with (None: each chunk its own).
     band_scaling: list[list[float]] | None = None
+    #: Encode-time latent refinement steps this acquisition's chunks were coded with (0: none).
+    refine_steps: int = 0
 
     def to_attrs(self) -> dict:
         out = {"label": self.label, "lmbda": self.lmbda, "target_bpp": self.target_bpp, "gamma": self.gamma,
                "model": asdict(self.model), "quality": _json_floats(self.quality), "complete": self.complete}
         if self.band_scaling is not None:
             out["band_scaling"] = self.band_scaling
+        if self.refine_steps:
+            out["refine_steps"] = self.refine_steps
         return out
 
     @classmethod
     def from_attrs(cls, d: dict) -> Acquisition:
         return cls(label=str(d["label"]), lmbda=d.get("lmbda"), target_bpp=d.get("target_bpp"),
                    gamma=float(d["gamma"]), model=ModelRef(**d["model"]), quality=d.get("quality"),
-                   complete=bool(d.get("complete", False)), band_scaling=d.get("band_scaling"))
+                   complete=bool(d.get("complete", False)), band_scaling=d.get("band_scaling"),
+                   refine_steps=int(d.get("refine_steps") or 0))
 
 
 @dataclass
@@ -101,6 +106,9 @@ class CubeRecord:
     scaling: str = "chunk"
     #: Per-band [lo, hi] of a cube-scaled cube that is not appended to (optical bands first, SAR in dB).
     band_scaling: list[list[float]] | None = None
+    #: Encode-time latent refinement steps the chunks were coded with (0: none; per date in
+    #: ``acquisitions`` when appended). Written only when non-zero; decoding never needs it.
+    refine_steps: int = 0
     #: Unknown keys from a newer writer, kept as they are.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -122,6 +130,8 @@ class CubeRecord:
                        quality_samples=dict(sorted(self.quality_samples.items())))
             if self.scaling != "chunk":  # a chunk-scaled record stays exactly as before
                 out.update(scaling=self.scaling, band_scaling=self.band_scaling)
+        if self.refine_steps:  # a record written without refinement stays exactly as before
+            out["refine_steps"] = self.refine_steps
         out.update(self.extra)
         return out
 
@@ -141,7 +151,7 @@ class CubeRecord:
         known = {"format_version", "model", "lmbda", "target_bpp", "gamma", "optical_bands", "sar_bands",
                  "optical_dtype", "sar_dtype", "sar_scale", "optical_nodata", "sar_nodata", "array", "chunks",
                  "complete", "quality", "software", "cube_id", "append_dim", "acquisitions", "fingerprints",
-                 "shards", "quality_samples", "scaling", "band_scaling"}
+                 "shards", "quality_samples", "scaling", "band_scaling", "refine_steps"}
         try:
             return cls(
                 format_version=int(fv), model=ModelRef(**attrs["model"]), lmbda=attrs.get("lmbda"),
@@ -157,6 +167,7 @@ class CubeRecord:
                 fingerprints=dict(attrs.get("fingerprints") or {}),
                 quality_samples=dict(attrs.get("quality_samples") or {}),
                 scaling=str(attrs.get("scaling") or "chunk"), band_scaling=attrs.get("band_scaling"),
+                refine_steps=int(attrs.get("refine_steps") or 0),
                 extra={k: v for k, v in attrs.items() if k not in known})
         except (TypeError, KeyError, ValueError) as e:
             raise InvalidInputError(f"{where}: malformed 'geocodec' record ({e})") from None

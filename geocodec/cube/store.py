@@ -198,7 +198,20 @@ def set_codec_complete(arr, complete: bool) -> None:
     The codec configuration is the only thing a plain Zarr reader sees, so this is how it learns that
     a write is running. Consolidated metadata is refreshed by the caller (``zarr.consolidate_metadata``).
     """
+    set_codec_config(arr, complete=complete)
+
+
+def set_codec_config(arr, **values) -> None:
+    """Set keys of the geocodec codec's configuration in the array's metadata document; a value of
+    None or 0 for ``refine_steps`` removes that key (the config then reads as before it existed)."""
     import json as _json
+
+    def update(conf: dict) -> None:
+        for k, v in values.items():
+            if k == "refine_steps" and not v:
+                conf.pop(k, None)
+            else:
+                conf[k] = v
 
     for name in ("zarr.json", ".zarray"):
         raw = read_chunk(arr, name)
@@ -211,10 +224,10 @@ def set_codec_complete(arr, complete: bool) -> None:
             node = stack.pop()
             if isinstance(node, dict):
                 if node.get("name") == "geocodec" and isinstance(node.get("configuration"), dict):
-                    node["configuration"]["complete"] = complete
+                    update(node["configuration"])
                     found = True
                 elif node.get("id") == "geocodec":
-                    node["complete"] = complete
+                    update(node)
                     found = True
                 stack.extend(node.values())
             elif isinstance(node, list):

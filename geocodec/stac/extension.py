@@ -24,6 +24,7 @@ MODEL_PROP = PREFIX + "model"
 LAMBDA_PROP = PREFIX + "lambda"
 TARGET_BPP_PROP = PREFIX + "target_bpp"
 GAMMA_PROP = PREFIX + "gamma"
+REFINE_STEPS_PROP = PREFIX + "refine_steps"
 MODALITIES_PROP = PREFIX + "modalities"
 QUALITY_PROP = PREFIX + "quality"
 ARRAY_PROP = PREFIX + "array"
@@ -74,6 +75,7 @@ class GeocodecExtension(Generic[T], PropertiesExtension, ExtensionManagementMixi
         quality: dict[str, Any],
         array: str | None = None,
         chunks: dict[str, int] | None = None,
+        refine_steps: int | None = None,
     ) -> None:
         """Set every field at once.
 
@@ -93,6 +95,9 @@ class GeocodecExtension(Generic[T], PropertiesExtension, ExtensionManagementMixi
             Quality the writer measured (bpp, PSNR, MS-SSIM, sampled chunks).
         array, chunks
             Name of the joint Zarr array and its chunk sizes per dim.
+        refine_steps
+            Encode-time latent refinement steps the chunks were coded with; None (or 0) leaves the
+            field out (no refinement).
         """
         self.format_version = format_version
         self.model = model
@@ -103,6 +108,7 @@ class GeocodecExtension(Generic[T], PropertiesExtension, ExtensionManagementMixi
         self.quality = quality
         self.array = array
         self.chunks = chunks
+        self.refine_steps = refine_steps
 
     @property
     def format_version(self) -> int | None:
@@ -144,6 +150,14 @@ class GeocodecExtension(Generic[T], PropertiesExtension, ExtensionManagementMixi
     @gamma.setter
     def gamma(self, v: float) -> None:
         self._set_property(GAMMA_PROP, float(v))
+
+    @property
+    def refine_steps(self) -> int | None:
+        return self._get_property(REFINE_STEPS_PROP, int)
+
+    @refine_steps.setter
+    def refine_steps(self, v: int | None) -> None:
+        self._set_property(REFINE_STEPS_PROP, int(v) if v else None)  # optional: absent when 0 / None
 
     @property
     def modalities(self) -> dict[str, Any] | None:

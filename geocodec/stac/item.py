@@ -112,6 +112,7 @@ def record_fields(rec: CubeRecord) -> dict[str, Any]:
         "quality": finite_or_none(rec.quality or {}),
         "array": rec.array,
         "chunks": dict(rec.chunks),
+        "refine_steps": rec.refine_steps or None,  # only when the record has it
     }
 
 

@@ -99,6 +99,7 @@ def check_item_matches_store(item: pystac.Item, record: CubeRecord, where: str) 
         "lambda": (ext.lmbda, expected["lmbda"]),
         "target_bpp": (ext.target_bpp, expected["target_bpp"]),
         "gamma": (ext.gamma, expected["gamma"]),
+        "refine_steps": (ext.refine_steps, expected["refine_steps"]),
         "modalities (bands, dtypes, scale, nodata)": (ext.modalities, expected["modalities"]),
         "write-time quality": (ext.quality, expected["quality"]),
     }
