@@ -249,9 +249,9 @@ def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, 
     refine_steps
         Encode-time latent refinement (``geocodec.model.refine``): this many gradient steps on the
         latent against the model's own rate–distortion objective before entropy coding. 0 (default)
-        is off. More quality per bit for much more encode time (20 steps: about 10× the encode
-        time on CPU); decoding and the chunk format are unchanged. With ``target_bpp`` every
-        search pass refines.
+        is off. More quality per bit for much more encode time (each step costs about one encode
+        on CPU: 20 steps ≈ 17× the encode time, ``benchmarks/refinement.py``); decoding and the
+        chunk format are unchanged. With ``target_bpp`` every search pass refines.
 
     Returns
     -------

@@ -183,7 +183,7 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
         for a new cube, the stored choice when resuming or appending.
     refine_steps
         Encode-time latent refinement steps (``geocodec.compress``): more quality per bit, slower
-        encoding (20 steps: about 10× the encode time on CPU); 0 (default) is off. Readers never need
+        encoding (each step costs about one encode on CPU: 20 steps ≈ 17× the encode time, benchmarks/refinement.py); 0 (default) is off. Readers never need
         it; the record keeps it (per date when appending). A resume with another value re-encodes
         the chunks; a region write must use the cube's.
 

@@ -20,7 +20,8 @@ import torch
 from geocodec.options import MAX_REFINE_STEPS
 
 #: Adam step size on the latent (quantisation step 1). Measured on the validation tiles with the
-#: shipped model: 0.05 gained 0.3–0.7 dB optical at equal rate in 20 steps.
+#: shipped model: 0.05 gained 0.3–0.7 dB optical at about equal rate in 20 steps
+#: (benchmarks/refinement.py; model card, "Encode-time refinement").
 STEP_SIZE = 0.05
 #: Upper bound on ``refine_steps`` (``geocodec.options.MAX_REFINE_STEPS``, where the torch-free
 #: settings check it).
