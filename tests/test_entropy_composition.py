@@ -49,16 +49,17 @@ def _fresh(default) -> LatentEntropyModel:
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_training_forward_matches_previous_implementation(default, mode):
-    entropy = default.net.entropy
+    """Same outputs as the hand-written model (fixture made single-threaded with the old code); the
+    tolerance covers float32 reduction order under other thread counts, while a wrong composition
+    (swapped means/scales, another input order) is off by whole units."""
+    entropy = _fresh(default)
+    entropy.load_state_dict(default.net.entropy.state_dict())
     entropy.train(mode == "train")
-    try:
-        torch.manual_seed(0)
-        with torch.no_grad():
-            out = entropy(torch.from_numpy(REFERENCE["y"]))
-    finally:
-        entropy.eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = entropy(torch.from_numpy(REFERENCE["y"]))
     for name, got in zip(("y_hat", "y_lik", "z_lik"), out):
-        np.testing.assert_allclose(got.numpy(), REFERENCE[f"{mode}_{name}"], rtol=1e-6, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(got.numpy(), REFERENCE[f"{mode}_{name}"], rtol=1e-5, atol=2e-5, err_msg=name)
 
 
 def test_old_key_state_dict_loads_strictly(default, old_keys):
