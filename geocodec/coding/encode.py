@@ -19,7 +19,7 @@ from geocodec.coding.prepare import (
 from geocodec.errors import InvalidInputError
 from geocodec.model.entropy import SymbolRangeError
 from geocodec.model.refine import refine_latent
-from geocodec.options import MAX_REFINE_STEPS, SarScale  # noqa: F401 - MAX_REFINE_STEPS importable from here
+from geocodec.options import SarScale
 from geocodec.registry import GeocodecModel, load_model
 from geocodec.settings import check_refine_steps
 

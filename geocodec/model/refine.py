@@ -17,15 +17,10 @@ from __future__ import annotations
 
 import torch
 
-from geocodec.options import MAX_REFINE_STEPS
-
 #: Adam step size on the latent (quantisation step 1). Measured on the validation tiles with the
 #: shipped model: 0.05 gained 0.3–0.7 dB optical at about equal rate in 20 steps
 #: (benchmarks/refinement.py; model card, "Encode-time refinement").
 STEP_SIZE = 0.05
-#: Upper bound on ``refine_steps`` (``geocodec.options.MAX_REFINE_STEPS``, where the torch-free
-#: settings check it).
-MAX_STEPS = MAX_REFINE_STEPS
 #: λ is expressed as in CompressAI: λ·255²·MSE on [0, 1] data (geocodec.training.loss).
 DISTORTION_SCALE = 255.0**2
 
