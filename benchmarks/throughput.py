@@ -1,7 +1,8 @@
 """geocodec's speed as ratios against OpenJPEG (JPEG 2000 at equal bpp) and Zstd, measured side by side.
 
     .venv/bin/python benchmarks/throughput.py [--device cpu|cuda] [--tiles 256,512] [--rounds 5]
-        [--threads 1] [--batch-size 1] [--lmbda 0.01] [--out benchmarks/results/throughput-cpu.json]
+        [--threads 1] [--batch-size 1] [--lmbda 0.01] [--backends torch,onnx,onnx-int8]
+        [--out benchmarks/results/throughput-cpu.json]
 
 Data: the real Sen1Floods11 Spain pair (``../shared/data/sen1floods11-spain``, 512×512, S2 B02,
 B03, B04, B08 int16; S1 VV, VH float32 dB) cut into ``tile``×``tile`` pairs; without ``../shared``
@@ -24,6 +25,11 @@ The ratios (geocodec time ÷ baseline time, so lower is better) are what count o
 machine; absolute times move with its load. All CPU codecs run on ``--threads`` threads (default
 1: OpenJPEG and Zstd decode on one thread here). With ``--device cuda`` geocodec runs on the GPU
 (``--batch-size`` pairs per device batch) and the baselines stay on the CPU.
+
+``--backends`` adds geocodec with other network backends (``backend="onnx"`` / ``"onnx-int8"``) as
+further codecs in the same rounds: they encode the same tiles, and decode the chunks the torch
+encoder made, so every decode row decodes the same bytes. Their cost is recorded too: PSNR of their
+decoders on those chunks, and bpp and PSNR (torch decoders) of the chunks their encoders make.
 
 Prints a markdown table and writes JSON (default ``benchmarks/results/throughput-<device>.json``).
 """
@@ -98,7 +104,7 @@ class Geocodec:
         from geocodec.codec import compress_batch
 
         out = compress_batch(pairs, lmbda=self.lmbda, model=self.model, device=self.device,
-                             batch_size=self.batch_size)
+                             batch_size=self.batch_size, backend=self.backend)
         self._sync()
         return out
 
@@ -123,22 +129,21 @@ class OpenJpeg:
     def __init__(self, bits_per_sample: float, tmp: Path):
         import glymur
 
-        from geocodec.evaluation.baselines import jpeg2000 as j2k
+        from geocodec.evaluation.baselines import jpeg2000 as j2k, u16
 
-        self.glymur, self.j2k, self.tmp = glymur, j2k, tmp
+        self.glymur, self.j2k, self.u16, self.tmp = glymur, j2k, u16, tmp
         self.ratio = j2k.BITS_PER_SAMPLE / bits_per_sample
         self.name = f"OpenJPEG ({bits_per_sample:.3f} bit/sample)"
 
     def prepare(self, pairs):
         """uint16 mapping (not timed: geocodec's own normalisation is inside its timings, so this favours
         the baseline slightly)."""
-        j2k = self.j2k
+        u16 = self.u16
         out = []
         for o, s in pairs:
             filled = np.where(np.isnan(s), np.nanmean(s, axis=(1, 2), keepdims=True), s)
-            out.append((np.ascontiguousarray(np.moveaxis(np.clip(o.astype(np.int64), 0, j2k.U16_MAX)
-                                                         .astype(np.uint16), 0, -1)),
-                        np.ascontiguousarray(np.moveaxis(j2k.SarMapping.to_u16(filled), 0, -1))))
+            out.append((np.ascontiguousarray(np.moveaxis(u16.optical_to_u16(o), 0, -1)),
+                        np.ascontiguousarray(np.moveaxis(u16.SarMapping.to_u16(filled), 0, -1))))
         return out
 
     def encode(self, prepared):
@@ -179,10 +184,6 @@ class Zstd:
         return sum(len(a) + len(b) for a, b in coded)
 
 
-def _int8(args):
-    return Geocodec(args.device, args.lmbda, args.batch_size, backend="onnx-int8") if args.int8 else None
-
-
 def _psnr(tiles, decoded) -> dict:
     """Mean PSNR per modality over the tiles (peaks as in the model card; NaN samples skipped)."""
     from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
@@ -204,10 +205,10 @@ def bench_tile(tiles, tile: int, args, tmp: Path) -> dict:
     n = len(tiles)
     px = n * tile * tile
     geo = Geocodec(args.device, args.lmbda, args.batch_size)
-    geo_coded = geo.encode(tiles[:1])  # warm-up: kernels, caches, the float64 coding nets
-    geo.decode(geo_coded, "both")
-    if args.int8:
-        _int8(args).decode(geo_coded, "both")  # builds the int8 graphs (seconds; once per process)
+    variants = {f"geocodec-{b}": Geocodec(args.device, args.lmbda, args.batch_size, backend=b)
+                for b in args.backends if b != "torch"}
+    for g in (geo, *variants.values()):  # warm-up: kernels, caches, the float64 coding nets, ONNX graphs
+        g.decode(g.encode(tiles[:1]), "both")
     geo_coded = geo.encode(tiles)
     bpp = 8 * geo.nbytes(geo_coded) / (2 * px)
     n_bands = tiles[0][0].shape[0] + tiles[0][1].shape[0]
@@ -216,12 +217,12 @@ def bench_tile(tiles, tile: int, args, tmp: Path) -> dict:
     zstd = Zstd()
     codecs = {
         "geocodec": (geo, tiles, geo_coded),
-        **({"geocodec-int8": (int8, tiles, geo_coded)} if (int8 := _int8(args)) else {}),
+        **{k: (g, tiles, geo_coded) for k, g in variants.items()},
         "openjpeg": (j2k, j2k_in, j2k.encode(j2k_in)),
         "zstd": (zstd, tiles, zstd.encode(tiles)),
     }
     bytes_ = {k: c.nbytes(coded) for k, (c, _, coded) in codecs.items()}
-    jobs = [(k, op) for k in codecs for op in OPERATIONS if not (k == "geocodec-int8" and op == "encode")]
+    jobs = [(k, op) for k in codecs for op in OPERATIONS]
     samples = {job: {"wall": [], "cpu": []} for job in jobs}
     for r in range(args.rounds):
         shift = r % len(jobs)
@@ -239,13 +240,18 @@ def bench_tile(tiles, tile: int, args, tmp: Path) -> dict:
     ratios = {base: {op: {w: ms["geocodec"][op][w] / ms[base][op][w] for w in ("wall", "cpu")}
                      for op in OPERATIONS} for base in ("openjpeg", "zstd")}
     extra = {}
-    if "geocodec-int8" in codecs:
-        extra["int8_over_openjpeg"] = {op: {w: ms["geocodec-int8"][op][w] / ms["openjpeg"][op][w]
-                                            for w in ("wall", "cpu")} for op in OPERATIONS if op != "encode"}
-        extra["int8_speedup"] = {op: {w: ms["geocodec"][op][w] / ms["geocodec-int8"][op][w] for w in ("wall", "cpu")}
-                                 for op in OPERATIONS if op != "encode"}
-        extra["psnr_db"] = {b: _psnr(tiles, codecs[k][0].decode(geo_coded, "both"))
-                            for b, k in (("torch", "geocodec"), ("onnx-int8", "geocodec-int8"))}
+    if variants:
+        extra["backends"] = {"torch": {"decode_psnr_db": _psnr(tiles, geo.decode(geo_coded, "both")),
+                                       "encode_bpp": bpp, "encode_psnr_db": _psnr(tiles, geo.decode(geo_coded, "both"))}}
+        for k, g in variants.items():
+            own = g.encode(tiles)  # the chunks this backend's encoder makes, decoded by the torch decoders
+            extra["backends"][g.backend] = {
+                "over_openjpeg": {op: {w: ms[k][op][w] / ms["openjpeg"][op][w] for w in ("wall", "cpu")}
+                                  for op in OPERATIONS},
+                "speedup_over_torch": {op: {w: ms["geocodec"][op][w] / ms[k][op][w] for w in ("wall", "cpu")}
+                                       for op in OPERATIONS},
+                "decode_psnr_db": _psnr(tiles, g.decode(geo_coded, "both")),
+                "encode_bpp": 8 * geo.nbytes(own) / (2 * px), "encode_psnr_db": _psnr(tiles, geo.decode(own, "both"))}
     return {**extra,
         "tile": tile, "pairs": n, "bpp": {k: 8 * b / (2 * px) for k, b in bytes_.items()},
         "openjpeg_bits_per_sample": bpp * 2 / n_bands, "ms_per_pair": ms, "geocodec_over": ratios,
@@ -267,21 +273,23 @@ def markdown(results: list[dict]) -> str:
                          f"| {z['wall']:.2f} | **{over['openjpeg'][op]['wall']:.1f}×** / "
                          f"{over['openjpeg'][op]['cpu']:.1f}× | {over['zstd'][op]['wall']:.0f}× |")
     for r in results:
-        if "int8_over_openjpeg" in r:
-            for op in OPERATIONS[1:]:
-                g = r["ms_per_pair"]["geocodec-int8"][op]
-                o = r["int8_over_openjpeg"][op]
-                lines.append(f"| {r['tile']}² | {names[op]}, `backend=\"onnx-int8\"` | {g['wall']:.1f} / {g['cpu']:.1f} "
+        for b, v in r.get("backends", {}).items():
+            if b == "torch":
+                continue
+            for op in OPERATIONS:
+                g, o = r["ms_per_pair"][f"geocodec-{b}"][op], v["over_openjpeg"][op]
+                lines.append(f"| {r['tile']}² | {names[op]}, `backend=\"{b}\"` | {g['wall']:.1f} / {g['cpu']:.1f} "
                              f"| {r['ms_per_pair']['openjpeg'][op]['wall']:.2f} | — | **{o['wall']:.1f}×** / "
                              f"{o['cpu']:.1f}× | — |")
-    psnr = [f"{r['tile']}²: torch optical {r['psnr_db']['torch']['optical']:.2f} / SAR "
-            f"{r['psnr_db']['torch']['sar']:.2f} dB, onnx-int8 optical {r['psnr_db']['onnx-int8']['optical']:.2f} / SAR "
-            f"{r['psnr_db']['onnx-int8']['sar']:.2f} dB" for r in results if "psnr_db" in r]
+    psnr = [f"{r['tile']}², `{b}`: decoders {v['decode_psnr_db']['optical']:.2f} / {v['decode_psnr_db']['sar']:.2f} dB; "
+            f"encoder {v['encode_bpp']:.4f} bpp, {v['encode_psnr_db']['optical']:.2f} / {v['encode_psnr_db']['sar']:.2f} dB"
+            for r in results for b, v in r.get("backends", {}).items()]
     bpp = "; ".join(f"{r['tile']}²: geocodec {r['bpp']['geocodec']:.3f}, OpenJPEG {r['bpp']['openjpeg']:.3f}, "
                     f"Zstd {r['bpp']['zstd']:.1f}" for r in results)
     tail = f"\n\nbpp (joint, bits / (2·H·W)) — {bpp}"
     if psnr:
-        tail += "\n\nPSNR of geocodec's decoders (peaks 10000 / 70 dB) — " + "; ".join(psnr)
+        tail += ("\n\nBackends, PSNR optical / SAR (peaks 10000 / 70 dB): their decoders on the torch encoder's chunks; "
+                 "their encoder's chunks (bpp, and PSNR through the torch decoders) — " + "; ".join(psnr))
     return "\n".join(lines) + tail
 
 
@@ -293,7 +301,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="CPU threads for torch (and glymur)")
     ap.add_argument("--batch-size", type=int, default=1, help="geocodec pairs per device batch")
     ap.add_argument("--lmbda", type=float, default=0.01)
-    ap.add_argument("--int8", action="store_true", help='also time decode with backend="onnx-int8" (and its PSNR)')
+    ap.add_argument("--backends", type=lambda s: [b for b in s.split(",") if b], default=["torch"],
+                    help="geocodec network backends to time side by side, e.g. torch,onnx,onnx-int8 (default torch)")
     ap.add_argument("--synthetic", action="store_true", help="synthetic tiles even when the real pair is there")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/throughput-<device>.json)")
     args = ap.parse_args(argv)

@@ -46,7 +46,7 @@ class ChunkIdentityError(CorruptStreamError):
 
 
 class BackendUnavailableError(GeocodecError):
-    """An optional decode backend (e.g. ``backend="onnx-int8"``) whose packages are not installed."""
+    """An optional network backend (``backend="onnx"`` / ``"onnx-int8"``) whose packages are not installed."""
 
 
 class SuspiciousInputWarning(UserWarning):

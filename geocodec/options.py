@@ -12,9 +12,11 @@ Modality = Literal["both", "optical", "sar"]
 SarScale = Literal["db", "linear"]
 OpticalDtype = Literal["uint8", "uint16", "int16", "float32"]
 SarDtype = Literal["float32", "float64"]
-#: How decoded latents become images: the model's torch decoders (exact), or int8 ONNX Runtime
-#: graphs built from them at run time (faster on a CPU, slightly lossy; ``geocodec[fast]``).
-Backend = Literal["torch", "onnx-int8"]
+#: What runs the networks (the analysis transform when encoding, the decoders when decoding): torch
+#: (the reference), or ONNX Runtime graphs built from the model at run time (``geocodec[fast]``,
+#: faster on a CPU): ``"onnx"`` in float32 (the same values to float rounding), ``"onnx-int8"``
+#: quantised (faster still, slightly lossy). Entropy coding and the chunk format never change.
+Backend = Literal["torch", "onnx", "onnx-int8"]
 
 MODALITIES: tuple[str, ...] = get_args(Modality)
 SAR_SCALES: tuple[str, ...] = get_args(SarScale)

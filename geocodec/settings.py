@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from geocodec.errors import InvalidInputError, ModelMismatchError, UnknownModelError
-from geocodec.options import MAX_REFINE_STEPS, OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES  # noqa: F401  (re-exported)
+from geocodec.options import BACKENDS, MAX_REFINE_STEPS, OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from geocodec.registry import GeocodecModel
@@ -55,6 +55,13 @@ def check_refine_steps(refine_steps) -> int:
             or not 0 <= refine_steps <= MAX_REFINE_STEPS:
         raise InvalidInputError(f"refine_steps={refine_steps!r}: use an integer from 0 (off) to {MAX_REFINE_STEPS}")
     return int(refine_steps)
+
+
+def check_backend(backend) -> str:
+    """``backend`` as one of ``BACKENDS``, or a clear error."""
+    if backend not in BACKENDS:
+        raise InvalidInputError(f"backend={backend!r}: use one of {BACKENDS}")
+    return backend
 
 
 def _number_or_none(value, what: str) -> float | None:
@@ -149,6 +156,9 @@ class CodecSettings:
     #: decode (``IncompleteCubeError``) unless ``$GEOCODEC_ALLOW_INCOMPLETE=1``. None: not tracked (v0.1).
     complete: bool | None = None
     device: str | None = field(default=None, compare=False, repr=False)
+    #: What runs the analysis transform when encoding (``compress(backend=...)``): a runtime choice
+    #: like ``device``, neither stored nor compared.
+    backend: str = field(default="torch", compare=False, repr=False)
 
     def __post_init__(self):
         fix = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
@@ -161,6 +171,7 @@ class CodecSettings:
         fix("target_bpp", target)
         fix("gamma", check_gamma(self.gamma))
         fix("refine_steps", check_refine_steps(self.refine_steps))
+        check_backend(self.backend)
         if isinstance(self.optical_bands, bool) or not isinstance(self.optical_bands, int) or self.optical_bands < 1:
             raise InvalidInputError(f"geocodec codec: optical_bands must be a positive band count (the first n "
                                     f"bands along axis -3 are optical), got {self.optical_bands!r}")
@@ -193,7 +204,7 @@ class CodecSettings:
     def to_config(self) -> dict:
         """The JSON-able codec configuration (no device; no ``cube_id``/``complete`` keys when unset, as in
         v0.1; no ``refine_steps`` when 0, so configs, and the fingerprints made from them, stay as before)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "device"}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("device", "backend")}
         for k in ("cube_id", "complete"):
             if out[k] is None:
                 del out[k]
@@ -203,9 +214,9 @@ class CodecSettings:
 
     @property
     def encode_options(self) -> dict:
-        """Keyword arguments for ``compress_batch`` beyond the rate: γ, nodata, scale, refinement."""
+        """Keyword arguments for ``compress_batch`` beyond the rate: γ, nodata, scale, refinement, backend."""
         return {"gamma": self.gamma, "optical_nodata": self.optical_nodata, "sar_nodata": self.sar_nodata,
-                "sar_scale": self.sar_scale, "refine_steps": self.refine_steps}
+                "sar_scale": self.sar_scale, "refine_steps": self.refine_steps, "backend": self.backend}
 
     @property
     def rate(self) -> dict:

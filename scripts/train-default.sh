@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=${GEOCODEC_DATA:-../shared/data}
-CONFIG=${GEOCODEC_CONFIG:-recipe}   # or finetune: the shipped model continued at its own architecture
+CONFIG=${GEOCODEC_CONFIG:-recipe}   # or finetune (the shipped model continued at its own architecture),
+                                    # or encoder (only its encoder side, on the pairs)
 OUT=${GEOCODEC_RUN:-checkpoints/$CONFIG}
 resume=()
 [ -f "$OUT/checkpoint.safetensors" ] && resume=(--resume)

@@ -88,3 +88,22 @@ def test_cli_errors_are_clear(tmp_path, capsys, shared_data):
     assert rc == 2 and err.startswith("geocodec: error:") and "Traceback" not in err
     assert main(["info", str(tmp_path)]) == 2
     assert "not" in capsys.readouterr().err
+
+
+def test_encode_and_decode_with_the_onnx_backends(shared_data, floods_store, tmp_path):
+    """``--backend`` on both commands: an int8 encoder writes an ordinary cube; the float32 ONNX
+    decoders read the torch-written cube to one count of the torch decoders."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    folder, store = floods_store
+    crop = tmp_path / "c.zarr"
+    assert main(["encode", str(folder / "S2.tif"), str(folder / "S1.tif"), str(crop), "--lmbda", "0.01",
+                 "--device", "cpu", "--chunk", "256", "--quiet", "--backend", "onnx-int8"]) == 0
+    assert main(["decode", str(crop), "--modality", "sar", "-o", str(tmp_path / "s.tif")]) == 0
+    assert np.isfinite(_read(tmp_path / "s.tif", (1, 2))[0]).any()
+    a, b = tmp_path / "torch.tif", tmp_path / "onnx.tif"
+    assert main(["decode", str(store), "--modality", "optical", "-o", str(a), "--device", "cpu"]) == 0
+    assert main(["decode", str(store), "--modality", "optical", "-o", str(b), "--device", "cpu",
+                 "--backend", "onnx"]) == 0
+    ra, rb = _read(a, (1, 2, 3, 4))[0], _read(b, (1, 2, 3, 4))[0]
+    assert np.abs(ra.astype(int) - rb.astype(int)).max() <= 1

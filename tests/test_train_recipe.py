@@ -109,3 +109,29 @@ def test_architecture_variants_code_real_bytes(tmp_path, rng, arch):
     o, s = geocodec.decompress(data, model=str(path), device="cpu")
     assert o.shape == opt.shape and s.shape == sar.shape and o.dtype == opt.dtype
     assert net.latent_hw(72, 88) == ((8, 8) if cfg.latent_stride == 16 else (12, 12))  # padded to 128 or 96
+
+
+def test_encoder_only_training_keeps_every_decoder_side_tensor(tmp_path, rng):
+    """``train_only="encoder"``: the encoder side learns; decoders, decoder gain and entropy model
+    (everything a bitstream's decoding depends on) stay bit-identical, through a resume too."""
+    start = JointCodecModel(ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in TINY_MODEL.items()}))
+    path = tmp_path / "start.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in start.state_dict().items() if v.numel()}, str(path))
+    before = {k: v.clone() for k, v in start.state_dict().items()}
+    out = tmp_path / "run"
+    messages = []
+    train(_cfg(out, steps=6, checkpoint_every=3, init_from=str(path), train_only="encoder"), _sets(rng),
+          progress=False, log=messages.append)
+    model, log = train(_cfg(out, steps=10, checkpoint_every=3, init_from=str(path), train_only="encoder"),
+                       _sets(rng), progress=False, log=messages.append)
+    assert any("resumed from step 6" in m for m in messages)
+    assert [d["kind"] for d in log["data"]] == ["pair"]  # blank-plane batches teach an encoder nothing
+    after = model.state_dict()
+    side = ("encoder.", "encoder_gain.", "entropy.h_a.")
+    changed = [k for k in before if before[k].numel() and not torch.equal(before[k], after[k])]
+    assert changed and all(k.startswith(side) for k in changed)
+    assert any(k.startswith("encoder.") for k in changed)
+    with pytest.raises(ValueError, match="train_only"):
+        train(_cfg(tmp_path / "bad", train_only="decoder"), _sets(rng), progress=False, log=lambda *_: None)

@@ -17,7 +17,8 @@ from geocodec.coding.prepare import Device, ModelSpec, f32
 from geocodec.errors import CorruptStreamError, EntropyParameterMismatchError, InvalidInputError, ModelMismatchError
 from geocodec.model.entropy import EntropyMismatch, LatentStreams, PayloadMismatch
 from geocodec.normalize import BandScaling, db_to_linear, invert_scaling
-from geocodec.options import BACKENDS, MODALITIES, Backend, Modality
+from geocodec.options import MODALITIES, Backend, Modality
+from geocodec.settings import check_backend
 from geocodec.registry import GeocodecModel, find_model_for, load_model
 
 
@@ -137,8 +138,16 @@ def entropy_decode(chunks, device="auto", model=None) -> list[DecodedLatent]:
 def _check_options(modality, backend) -> None:
     if modality not in MODALITIES:
         raise InvalidInputError(f"modality={modality!r}: use one of {MODALITIES}")
-    if backend not in BACKENDS:
-        raise InvalidInputError(f"backend={backend!r}: use one of {BACKENDS}")
+    check_backend(backend)
+
+
+def run_decoder(model: GeocodecModel, y_dec: torch.Tensor, which: str, backend: str = "torch") -> np.ndarray:
+    """Gained latents (N, M, h, w) → one modality's normalised bands (N, C, H, W) float32, by ``backend``."""
+    if backend == "torch":
+        return model.net.synthesize(y_dec, which).float().cpu().numpy()
+    from geocodec.model import onnx_backend
+
+    return onnx_backend.synthesize(model, y_dec, which, backend)
 
 
 def synthesize(latents: list[DecodedLatent], modality: str = "both", backend: Backend = "torch") -> list:
@@ -154,12 +163,7 @@ def synthesize(latents: list[DecodedLatent], modality: str = "both", backend: Ba
         dec = {}
         for which in ("optical", "sar"):
             if modality in (which, "both"):
-                if backend == "onnx-int8":
-                    from geocodec.model import int8_synthesis
-
-                    x = int8_synthesis.synthesize(m, y_dec, which)[0]
-                else:
-                    x = m.net.synthesize(y_dec, which).float().cpu().numpy()[0]
+                x = run_decoder(m, y_dec, which, backend)[0]
                 dec[which] = restore(x[:, :c.height, :c.width], c, which)
         results.append((dec["optical"], dec["sar"]) if modality == "both" else dec[modality])
     return results
@@ -189,8 +193,9 @@ def decompress(data: bytes, modality: Modality = "both", device: Device = "auto"
         The model to decode with (name, path or loaded model); by default the registered model the
         chunk names, verified by its sha256. A different model is refused.
     backend
-        ``"torch"`` (exact) or ``"onnx-int8"``: the decoders as int8 ONNX Runtime graphs built from
-        the model (faster on a CPU, slightly lossier; needs ``geocodec[fast]``).
+        ``"torch"`` (the reference), or the decoders as ONNX Runtime graphs built from the model
+        (faster on a CPU; needs ``geocodec[fast]``): ``"onnx"`` in float32 (the same values to float
+        rounding), ``"onnx-int8"`` quantised (faster still, slightly lossier).
 
     Returns
     -------

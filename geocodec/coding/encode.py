@@ -19,9 +19,9 @@ from geocodec.coding.prepare import (
 from geocodec.errors import InvalidInputError
 from geocodec.model.entropy import SymbolRangeError
 from geocodec.model.refine import refine_latent
-from geocodec.options import SarScale
+from geocodec.options import Backend, SarScale
 from geocodec.registry import GeocodecModel, load_model
-from geocodec.settings import check_refine_steps
+from geocodec.settings import check_backend, check_refine_steps
 
 #: Target-bitrate mode: relative tolerance and the most entropy-coding passes per item.
 TARGET_TOLERANCE = 0.03
@@ -61,7 +61,18 @@ def _weights(m: PreparedModality, height: int, width: int, hw: tuple[int, int]) 
     return w
 
 
-def _encode_group(model: GeocodecModel, items: list[PreparedPair], lmbda, target, refine_steps: int = 0) -> list[bytes]:
+def _features(model: GeocodecModel, x_opt, x_sar, gamma, backend: str) -> torch.Tensor:
+    """The analysis transform (before the λ gain), run by ``backend``."""
+    if backend == "torch":
+        with torch.inference_mode():
+            return model.net.encoder(x_opt, x_sar, gamma)
+    from geocodec.model import onnx_backend
+
+    return onnx_backend.analyse(model, x_opt, x_sar, gamma, backend)
+
+
+def _encode_group(model: GeocodecModel, items: list[PreparedPair], lmbda, target, refine_steps: int = 0,
+                  backend: str = "torch") -> list[bytes]:
     """Encode items of one padded size as one device batch."""
     net, dev = model.net, model.device
     hw = items[0].padded(net)
@@ -71,8 +82,7 @@ def _encode_group(model: GeocodecModel, items: list[PreparedPair], lmbda, target
     if refine_steps:
         w_opt = torch.from_numpy(np.stack([_weights(i.optical, i.height, i.width, hw) for i in items])).to(dev)
         w_sar = torch.from_numpy(np.stack([_weights(i.sar, i.height, i.width, hw) for i in items])).to(dev)
-    with torch.inference_mode():
-        features = net.encoder(x_opt, x_sar, gamma)  # the analysis transform runs once per item
+    features = _features(model, x_opt, x_sar, gamma, backend)  # the analysis transform runs once per item
 
     def code(lmbdas: list[float], which: list[int] | None = None) -> list[bytes]:
         which = list(range(len(items))) if which is None else which
@@ -152,7 +162,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
                    gamma: float | Sequence[float] = 0.5, model: ModelSpec = "default", device: Device = "auto",
                    target_bpp: float | None = None, optical_nodata: float | None = None,
                    sar_nodata: float | None = None, sar_scale: SarScale = "db", batch_size: int = 16,
-                   scaling: ArrayLike | None = None, refine_steps: int = 0) -> list[bytes]:
+                   scaling: ArrayLike | None = None, refine_steps: int = 0, backend: Backend = "torch") -> list[bytes]:
     """Compress many co-registered (optical, sar) pairs, one chunk each, in device batches.
 
     Pairs of the same padded size share a batch; every chunk decodes on its own.
@@ -161,7 +171,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
     ----------
     pairs
         ``(optical, sar)`` tuples, as for ``compress``; sizes may differ between pairs.
-    lmbda, target_bpp, model, device, optical_nodata, sar_nodata, sar_scale, refine_steps
+    lmbda, target_bpp, model, device, optical_nodata, sar_nodata, sar_scale, refine_steps, backend
         As for ``compress``.
     gamma
         One γ for every pair, or one per pair.
@@ -186,6 +196,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
     m = load_model(model, device)
     lam, target = check_rate_for(m, lmbda, target_bpp)
     refine_steps = check_refine_steps(refine_steps)
+    backend = check_backend(backend)
     fixed = check_fixed_scaling(m, scaling)
     pairs = list(pairs)
     gammas = list(gamma) if isinstance(gamma, (list, tuple, np.ndarray)) else [gamma] * len(pairs)
@@ -211,7 +222,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
     for idx in groups.values():
         for start in range(0, len(idx), max(1, batch_size)):
             part = idx[start:start + batch_size]
-            for k, data in zip(part, _encode_group(m, [items[k] for k in part], lam, target, refine_steps)):
+            for k, data in zip(part, _encode_group(m, [items[k] for k in part], lam, target, refine_steps, backend)):
                 out[k] = data
     return out
 
@@ -219,7 +230,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
 def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, gamma: float = 0.5,
              model: ModelSpec = "default", device: Device = "auto", target_bpp: float | None = None,
              optical_nodata: float | None = None, sar_nodata: float | None = None,
-             sar_scale: SarScale = "db", refine_steps: int = 0) -> bytes:
+             sar_scale: SarScale = "db", refine_steps: int = 0, backend: Backend = "torch") -> bytes:
     """Compress one co-registered optical + SAR pair into one chunk (one bitstream, both modalities).
 
     Parameters
@@ -252,6 +263,11 @@ def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, 
         is off. More quality per bit for much more encode time (each step costs about one encode
         on CPU: 20 steps ≈ 17× the encode time, ``benchmarks/refinement.py``); decoding and the
         chunk format are unchanged. With ``target_bpp`` every search pass refines.
+    backend
+        What runs the analysis transform: ``"torch"`` (default), or ONNX Runtime graphs built from the
+        model (``geocodec[fast]``; faster on a CPU): ``"onnx"`` (float32, the same chunks to float
+        rounding) or ``"onnx-int8"`` (faster still; chunks slightly larger or lossier, measured in
+        the README). The chunks are ordinary chunks: every backend decodes them.
 
     Returns
     -------
@@ -271,5 +287,5 @@ def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, 
     """
     return compress_batch([(optical, sar)], lmbda=lmbda, gamma=gamma, model=model, device=device,
                           target_bpp=target_bpp, optical_nodata=optical_nodata, sar_nodata=sar_nodata,
-                          sar_scale=sar_scale, refine_steps=refine_steps)[0]
+                          sar_scale=sar_scale, refine_steps=refine_steps, backend=backend)[0]
 

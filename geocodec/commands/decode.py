@@ -31,6 +31,9 @@ def register(subparsers) -> None:
     p.add_argument("--isel", type=_isel, action="append", default=[], metavar="DIM=INDEX",
                    help="pick one index of a leading dim (e.g. time=0); repeatable")
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:N] (default: $GEOCODEC_DEVICE or auto)")
+    p.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"), default="torch",
+                   help="what runs the decoders: torch (default), or ONNX Runtime on a CPU (pip install "
+                        "'geocodec[fast]'): onnx (float32), onnx-int8 (faster, slightly lossier)")
     p.set_defaults(func=run)
 
 
@@ -42,7 +45,7 @@ def run(args) -> int:
 
     input_store(args.store)
     output_file(args.output)
-    ds = xr.open_dataset(args.store, engine="geocodec", chunks={}, device=args.device)
+    ds = xr.open_dataset(args.store, engine="geocodec", chunks={}, device=args.device, backend=args.backend)
     sel = dict(args.isel)
     unknown = set(sel) - set(ds.dims)
     if unknown:

@@ -38,6 +38,10 @@ def register(subparsers) -> None:
     p.add_argument("--sar-scale", choices=("db", "linear"), default="db")
     p.add_argument("--refine-steps", type=int, default=0, metavar="N",
                    help="encode-time latent refinement steps: more quality per bit, slower encoding; 0 = off")
+    p.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"), default="torch",
+                   help="what runs the encoder network: torch (default), or ONNX Runtime on a CPU (pip install "
+                        "'geocodec[fast]'): onnx (float32, same chunks to float rounding), onnx-int8 (faster, "
+                        "slightly lossier)")
     p.add_argument("--scaling", choices=("cube", "chunk"), default=None,
                    help="cube: one per-band scaling for the whole cube, read back without chunk seams (default for "
                         "a new cube); chunk: each chunk its own (geocodec 0.1)")
@@ -68,7 +72,7 @@ def run(args) -> int:
     r = to_zarr(ds, args.output, lmbda=args.lmbda, target_bpp=args.target_bpp, gamma=args.gamma, model=args.model,
                 chunks=args.chunk, device=args.device, zarr_format=args.zarr_format, sar_scale=args.sar_scale,
                 mode="w" if args.overwrite else "a", progress=not args.quiet, scaling=args.scaling,
-                refine_steps=args.refine_steps)
+                refine_steps=args.refine_steps, backend=args.backend)
     q = r.record["quality"]
     print(f"wrote {args.output}: {r.chunks_written} chunks encoded, {r.chunks_reused} already there, "
           f"{r.bytes_stored} bytes, {q['bpp']:.4f} bpp; sampled PSNR optical {q['psnr_optical']:.2f} dB, "

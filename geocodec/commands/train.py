@@ -14,8 +14,9 @@ def register(subparsers) -> None:
         description="Train a geocodec model (resumes when OUT already holds a checkpoint). Named "
                     "configurations: tiny (seconds, CI), cpu (the v1.0.0 recipe), recipe (the current default "
                     "model's staged recipe on CPU), gpu (the same for one CUDA device), finetune (the shipped model "
-                    "continued at its own architecture on all data).")
-    p.add_argument("--config", default="recipe", help="named configuration: tiny, cpu, recipe, gpu or finetune (default recipe)")
+                    "continued at its own architecture on all data), encoder (only the shipped model's encoder side, "
+                    "on the pairs, against its fixed decoders).")
+    p.add_argument("--config", default="recipe", help="named configuration: tiny, cpu, recipe, gpu, finetune or encoder (default recipe)")
     p.add_argument("--data", action="append", default=[], metavar="PATH",
                    help="a .zarr pair store or a BigEarthNet S1/S2 GeoTIFF folder (repeatable)")
     p.add_argument("--pair", action="append", nargs=2, default=[], metavar=("OPTICAL_TIF", "SAR_TIF"),
@@ -91,6 +92,7 @@ def run(args) -> int:
     from geocodec.registry import resolve_device
     from geocodec.training import preset, train
     from geocodec.training.data import load_training_data
+    from geocodec.training.loop import training_sets
     from geocodec.training.probe import probe_tiles
 
     cfg = preset(args.config, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
@@ -113,7 +115,7 @@ def run(args) -> int:
         raise InvalidInputError(f"{cfg.out_dir} already holds a training run: pass --resume to continue it, "
                                 "or choose another --out")
     mc = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.model.items()})
-    sets = _sets(args, mc)
+    sets = training_sets(cfg, _sets(args, mc))
     probe = None
     if args.probe or args.probe_pair:
         probe = probe_tiles([load_training_data(args.probe, [tuple(p) for p in args.probe_pair], args.optical_bands)])

@@ -225,10 +225,10 @@ class ChunkCoder:
         return [[d.get(i) for i in range(len(f.items))] for f, d in zip(frames, decoded)]
 
 
-def synthesize_items(latents: list, modality: str) -> list:
+def synthesize_items(latents: list, modality: str, backend: str = "torch") -> list:
     """Per-modality synthesis of many entropy-decoded items (one batch per size)."""
     from geocodec.codec import synthesize
 
     present = [lat for lat in latents if lat is not None]
-    res = iter(synthesize(present, modality)) if present else iter(())
+    res = iter(synthesize(present, modality, backend)) if present else iter(())
     return [next(res) if lat is not None else None for lat in latents]

@@ -26,6 +26,8 @@ from geocodec.cube.modality_array import READ_BATCH, ModalityArray, fill_for
 from geocodec.cube.record import open_cube
 from geocodec.cube.store import array_dims, looks_like_geocodec_store, store_label
 from geocodec.errors import CorruptStreamError, InvalidInputError
+from geocodec.options import Backend
+from geocodec.settings import check_backend
 
 __all__ = ["READ_BATCH", "GeocodecBackendEntrypoint", "ModalityArray"]
 
@@ -114,7 +116,7 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
     description = "geocodec Zarr cubes: lazy optical and SAR variables, each decoded on its own"
     url = "https://github.com/geocodec/geocodec"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", *DECODE_OPTIONS, "consolidated",
-                               "storage_options", "zarr_format", "device", "allow_incomplete", "seamless")
+                               "storage_options", "zarr_format", "device", "allow_incomplete", "seamless", "backend")
 
     def guess_can_open(self, filename_or_obj) -> bool:
         if isinstance(filename_or_obj, (str, os.PathLike)):
@@ -141,6 +143,7 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
         device: str | None = None,
         allow_incomplete: bool = False,
         seamless: bool | None = None,
+        backend: Backend = "torch",
     ):
         """A lazy Dataset of the cube: ``optical`` and ``sar``, each decoded only when read.
 
@@ -166,6 +169,9 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
             chunk borders show no seam (``geocodec.cube.overlap``; deterministic per chunk). None
             (default): on for cubes written with ``scaling="cube"``, off for chunk-scaled (v0.1)
             cubes, which decode as before. False is faster (each chunk alone, as plain Zarr reads do).
+        backend
+            What runs the decoders, as in ``geocodec.decompress``: ``"torch"`` (default), ``"onnx"`` or
+            ``"onnx-int8"`` (ONNX Runtime graphs, faster on a CPU; ``geocodec[fast]``).
 
         Returns
         -------
@@ -179,6 +185,7 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
             if consolidated is None:
                 consolidated = asset_kwargs.get("consolidated")
             storage_options = storage_options or asset_kwargs.get("storage_options")
+        check_backend(backend)
         drop = {drop_variables} if isinstance(drop_variables, str) else set(drop_variables or ())
         cube = open_cube(filename_or_obj, allow_incomplete=allow_incomplete, storage_options=storage_options)
         if zarr_format is not None and cube.group.metadata.zarr_format != zarr_format:
@@ -210,7 +217,7 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
                 store_ref, store_id, name, which, (*arr.shape[:-3], len(bands), *arr.shape[-2:]), dtype,
                 tuple(arr.chunks), settings, len(bands), fill_for(dtype, nodata), device,
                 allow_missing=not rec.complete,
-                seamless=rec.scaling == "cube" if seamless is None else bool(seamless))
+                seamless=rec.scaling == "cube" if seamless is None else bool(seamless), backend=backend)
             band_dim = f"{which}_band"
             attrs = modality_attrs(record, which, has_grid_mapping="spatial_ref" in raw.variables)
             var = xr.Variable((*lead, band_dim, "y", "x"), indexing.LazilyIndexedArray(backend), attrs=attrs)

@@ -29,7 +29,7 @@ class ModalityArray(BackendArray):
 
     def __init__(self, store_ref, store_id: str, array: str, which: str, shape: tuple[int, ...], dtype,
                  chunks: tuple[int, ...], settings, n_bands: int, fill, device: str | None,
-                 allow_missing: bool, seamless: bool = False):
+                 allow_missing: bool, seamless: bool = False, backend: str = "torch"):
         self.store_ref, self.store_id, self.array, self.which = store_ref, store_id, array, which
         self.shape, self.dtype = shape, np.dtype(dtype)
         self.chunks = chunks  # of the joint array (band axis: all bands)
@@ -37,6 +37,8 @@ class ModalityArray(BackendArray):
         self.device, self.allow_missing = device, allow_missing
         #: Synthesise each chunk with a margin of its neighbours' latents (``geocodec.cube.overlap``).
         self.seamless = seamless
+        #: What runs the decoder (``geocodec.decompress(backend=...)``); entropy decoding is shared.
+        self.backend = backend
         self._arr = None
         self._lock = threading.Lock()
 
@@ -102,7 +104,7 @@ class ModalityArray(BackendArray):
                 decoded = iter(self._synthesize_overlapped(arr, part, latents))
             else:
                 flat = [item for items in latents if items is not None for item in items]
-                decoded = iter(synthesize_items(flat, self.which))
+                decoded = iter(synthesize_items(flat, self.which, self.backend))
             for c, items in zip(part, latents):
                 if items is None:
                     continue
@@ -145,7 +147,8 @@ class ModalityArray(BackendArray):
                     yield None
                     continue
                 around = {k: None if v is None else v[i] for k, v in nbs.items()}
-                yield synthesize_with_neighbours(item, around, self.which, (self.chunks[-2], self.chunks[-1]))
+                yield synthesize_with_neighbours(item, around, self.which, (self.chunks[-2], self.chunks[-1]),
+                                                 backend=self.backend)
 
     def _getitem(self, key: tuple) -> np.ndarray:
         arr = self._zarr_array()

@@ -35,7 +35,8 @@ def neighbour_coords(coord: tuple[int, ...], grid: tuple[int, ...]) -> list[tupl
 
 
 def synthesize_with_neighbours(center, around: dict[tuple[int, int], object], which: str,
-                               chunk_hw: tuple[int, int], margin: int | None = None) -> np.ndarray:
+                               chunk_hw: tuple[int, int], margin: int | None = None,
+                               backend: str = "torch") -> np.ndarray:
     """Synthesise one entropy-decoded item (``DecodedLatent``) with its neighbours' latents, and crop.
 
     Parameters
@@ -50,6 +51,8 @@ def synthesize_with_neighbours(center, around: dict[tuple[int, int], object], wh
         The array's chunk height and width (a neighbour is used only where it joins seamlessly).
     margin
         Latent rows/columns taken from each neighbour (default ``MARGIN``).
+    backend
+        What runs the decoder (``geocodec.decompress(backend=...)``).
 
     Returns
     -------
@@ -58,6 +61,7 @@ def synthesize_with_neighbours(center, around: dict[tuple[int, int], object], wh
     """
     import torch
 
+    from geocodec.coding.decode import run_decoder
     from geocodec.codec import restore
 
     margin = MARGIN if margin is None else margin
@@ -105,6 +109,6 @@ def synthesize_with_neighbours(center, around: dict[tuple[int, int], object], wh
         else:  # a corner the store cannot give: continue the vertical strip's edge column
             edge = left if dx < 0 else left + b - 1
             canvas[:, rows, cols] = canvas[:, rows, edge:edge + 1]
-    out = net.synthesize(canvas[None].to(m.device), which).float().cpu().numpy()[0]
+    out = run_decoder(m, canvas[None].to(m.device), which, backend)[0]
     y0, x0 = top * stride, left * stride
     return restore(out[:, y0:y0 + c.height, x0:x0 + c.width], c, which)

@@ -53,7 +53,8 @@ class Plan:
 
 
 def validated_input(ds, *, model, lmbda, target_bpp, gamma, chunks, shards, optical_nodata, sar_nodata,
-                     sar_scale, append_dim, device: str, refine_steps: int = 0) -> WriteInput:
+                     sar_scale, append_dim, device: str, refine_steps: int = 0,
+                     backend: str = "torch") -> WriteInput:
     import xarray as xr
 
     from geocodec.registry import load_model
@@ -102,7 +103,8 @@ def validated_input(ds, *, model, lmbda, target_bpp, gamma, chunks, shards, opti
         model=str(model_ref), model_version=m.version, model_sha256=m.sha256, lmbda=lam, target_bpp=target,
         gamma=gamma, optical_bands=n_opt, optical_dtype=opt.dtype.name, sar_scale=sar_scale,
         optical_nodata=inputs.nodata_value(optical_nodata, ds["optical"]),
-        sar_nodata=inputs.nodata_value(sar_nodata, ds["sar"]), refine_steps=refine_steps, device=device)
+        sar_nodata=inputs.nodata_value(sar_nodata, ds["sar"]), refine_steps=refine_steps, device=device,
+        backend=backend)
     ref = ModelRef(m.name, m.version, m.sha256)
     record = CubeRecord(
         model=ref, lmbda=lam, target_bpp=target, gamma=gamma, optical_bands=list(m.optical_bands),

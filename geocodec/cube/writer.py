@@ -37,7 +37,7 @@ from geocodec.cube.runner import Progress, block_tasks, run_tasks
 from geocodec.cube.scaling import ScalingMode, check_mode, plan_band_scaling
 from geocodec.cube.store import codec_settings, open_store, remove_partial_files
 from geocodec.errors import InvalidInputError
-from geocodec.options import SarScale
+from geocodec.options import Backend, SarScale
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -123,7 +123,8 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
             sar_nodata: float | None = None, sar_scale: SarScale = "db",
             batch_chunks: int | None = None, overwrite: bool | None = None, progress: bool = True,
             quality_chunks: int = 4, stale_lock_after: float = DEFAULT_STALE_AFTER,
-            scaling: ScalingMode | None = None, refine_steps: int = 0) -> WriteResult | Delayed:
+            scaling: ScalingMode | None = None, refine_steps: int = 0,
+            backend: Backend = "torch") -> WriteResult | Delayed:
     """Compress ``ds`` (``optical`` and ``sar``, dims (..., band, y, x) on one grid) into a Zarr cube.
 
     Parameters
@@ -186,6 +187,10 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
         encoding (each step costs about one encode on CPU: 20 steps ≈ 17× the encode time, benchmarks/refinement.py); 0 (default) is off. Readers never need
         it; the record keeps it (per date when appending). A resume with another value re-encodes
         the chunks; a region write must use the cube's.
+    backend
+        What runs the analysis transform (``geocodec.compress``): ``"torch"`` (default), ``"onnx"`` or
+        ``"onnx-int8"`` (ONNX Runtime on a CPU, ``geocodec[fast]``). A runtime choice like ``device``:
+        the chunks are ordinary chunks, and it is not stored.
 
     Returns
     -------
@@ -202,7 +207,8 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
     dev = resolve_device(device)
     inp = validated_input(ds, model=model, lmbda=lmbda, target_bpp=target_bpp, gamma=gamma, chunks=chunks,
                           shards=shards, optical_nodata=optical_nodata, sar_nodata=sar_nodata, sar_scale=sar_scale,
-                          append_dim=append_dim, device=str(dev), refine_steps=refine_steps)
+                          append_dim=append_dim, device=str(dev), refine_steps=refine_steps,
+                          backend=backend)
     zstore, store_ref = open_store(store, storage_options=storage_options)
     where = str(store) if isinstance(store, (str, Path)) else type(store).__name__
     plan = plan_write(inp, _existing(zstore, store_ref, where, mode, stale_lock_after), mode, append_dim, region, where)

@@ -54,6 +54,9 @@ class TrainConfig:
     #: (steps or time budget); a stage without "lmbda" uses the model's whole range.
     stages: list = field(default_factory=list)
     warmup_steps: int = 0  # learning-rate ramp after a fresh start or a resume
+    #: "all", or "encoder": only the encoder side (analysis transform, its λ gain, the hyper-analysis
+    #: h_a) learns; decoders, decoder gain and entropy model stay as they are (see ``encoder_side``).
+    train_only: str = "all"
     probe_every: int = 0  # validation probe every N steps (0: at checkpoints only when probe data is given)
 
 
@@ -87,6 +90,20 @@ def optimiser_parameters(model: torch.nn.Module) -> tuple[list, list]:
     checkpoints number their Adam moments by it. ``named_parameters()`` follows the module tree."""
     named = [(k, v) for k, v in model.state_dict(keep_vars=True).items() if isinstance(v, torch.nn.Parameter)]
     return [p for n, p in named if not n.endswith("quantiles")], [p for n, p in named if n.endswith("quantiles")]
+
+
+#: Parameters only the encoder uses: changing them changes which latent is coded, never how a
+#: bitstream decodes (the decoders and every table they share with the encoder stay fixed).
+ENCODER_SIDE = ("encoder.", "encoder_gain.", "entropy.h_a.")
+
+
+def encoder_side(model: torch.nn.Module, params: list) -> list:
+    """Those of ``params`` (saved-key order kept) that only the encoder uses; the rest are frozen."""
+    names = {id(v): k for k, v in model.state_dict(keep_vars=True).items()}
+    keep = [p for p in params if names[id(p)].startswith(ENCODER_SIDE)]
+    for p in params:
+        p.requires_grad_(any(p is q for q in keep))
+    return keep
 
 
 def _warm_start(model: torch.nn.Module, path: str, log) -> None:
@@ -123,14 +140,25 @@ def _build(cfg: TrainConfig, device):
     return model_cfg, model, (lambda m, o, s, g, lam: single_rd_loss(m, o, s, lam))  # noqa: E731
 
 
+def training_sets(cfg: TrainConfig, data) -> list[PairSet]:
+    """The sets ``cfg`` trains on: a single-modality model skips the other modality's data, and
+    encoder-only training keeps the pairs (the encoder always sees both modalities when it codes)."""
+    sets = [data] if isinstance(data, PairSet) else list(data)
+    if cfg.modality != "joint":
+        sets = [s for s in sets if s.kind == "pair" or s.kind == cfg.modality]
+    if cfg.train_only not in ("all", "encoder"):
+        raise ValueError(f"train_only must be 'all' or 'encoder', not {cfg.train_only!r}")
+    if cfg.train_only == "encoder":
+        sets = [s for s in sets if s.kind == "pair"]
+    return sets
+
+
 def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=print):
     """Train (or resume) a model in ``cfg.out_dir``; returns ``(model, training log dict)``.
 
     ``data``: a ``PairSet`` or a list of them (pairs, optical-only, SAR-only; drawn by weight);
     ``probe``: validation tiles (``probe.probe_tiles``) measured at every checkpoint."""
-    sets = [data] if isinstance(data, PairSet) else list(data)
-    if cfg.modality != "joint":
-        sets = [s for s in sets if s.kind == "pair" or s.kind == cfg.modality]
+    sets = training_sets(cfg, data)
     if not sets:
         raise ValueError("no training data")
     if cfg.threads:
@@ -141,8 +169,10 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
     torch.manual_seed(cfg.seed)
     model_cfg, model, loss_fn = _build(cfg, device)
     main_params, aux_params = optimiser_parameters(model)
+    if cfg.train_only == "encoder":
+        main_params, aux_params = encoder_side(model, main_params + aux_params), []
     opt = torch.optim.Adam(main_params, lr=cfg.lr)
-    aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
+    aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr) if aux_params else None
     log_path, ckpt_path = out / "train_log.json", out / "checkpoint.safetensors"
     history: dict = {"config": asdict(cfg), "model": json.loads(model_cfg.to_json()), "steps": [], "probes": [],
                      "elapsed_s": 0.0, "data": [{"name": s.name, "kind": s.kind, "items": len(s),
@@ -155,7 +185,8 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
         tensors = load_file(str(ckpt_path))
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False)
         _load_optim_state(opt, tensors, "opt")
-        _load_optim_state(aux_opt, tensors, "aux")
+        if aux_opt is not None:
+            _load_optim_state(aux_opt, tensors, "aux")
         history = json.loads(log_path.read_text())
         history.setdefault("probes", [])
         start_step = history.get("final_step") or (history["steps"][-1]["step"] if history["steps"] else 0)
@@ -180,7 +211,8 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
         tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()
                    if v.numel() > 0}
         tensors.update(_optim_state(opt, "opt"))
-        tensors.update(_optim_state(aux_opt, "aux"))
+        if aux_opt is not None:
+            tensors.update(_optim_state(aux_opt, "aux"))
         save_file(tensors, str(ckpt_path) + ".tmp")
         Path(str(ckpt_path) + ".tmp").replace(ckpt_path)
         log_path.write_text(json.dumps(history, indent=1))
@@ -233,9 +265,10 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
         torch.nn.utils.clip_grad_norm_(main_params, 1.0)
         opt.step()
         aux = model.aux_loss()
-        aux_opt.zero_grad(set_to_none=True)
-        aux.backward()
-        aux_opt.step()
+        if aux_opt is not None:
+            aux_opt.zero_grad(set_to_none=True)
+            aux.backward()
+            aux_opt.step()
         if kind == "optical":
             stats.pop("psnr_sar", None)
         elif kind == "sar":

@@ -11,6 +11,10 @@
 * ``finetune``: continues the shipped model at its own (full) architecture on all data with
   128 px crops, the whole λ range from the first step and a lower learning rate: every step starts
   from a trained model, so none of the budget goes to re-learning dropped layers.
+* ``encoder``: only the shipped model's encoder side learns (analysis transform, its λ gain, h_a),
+  on the paired data, against the fixed decoders and entropy model. Encode-time refinement showed
+  how far that encoder is from the latents its own decoders can use; this amortises that search
+  into the encoder, so chunks improve at no encode or decode cost and decoders stay as they are.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ PRESETS: dict[str, TrainConfig] = {
     "finetune": TrainConfig(steps=20000, batch=8, crop=128, lr=5e-5, lr_final=1e-5, max_minutes=140.0,
                             checkpoint_every=100, log_every=25, threads=1, device="auto",
                             init_from="default", stages=[{"name": "rd", "until": 1.0}], warmup_steps=50),
+    "encoder": TrainConfig(steps=20000, batch=8, crop=128, lr=1e-4, lr_final=1e-5, max_minutes=75.0,
+                           checkpoint_every=100, log_every=25, threads=1, device="auto", init_from="default",
+                           stages=[{"name": "rd", "until": 1.0}], warmup_steps=50, train_only="encoder"),
 }
 
 

@@ -1,0 +1,50 @@
+"""``benchmarks/throughput.py`` keeps running (its figures feed the README): one round on two small
+synthetic pairs, every backend, checked for the structure and the sense of what it reports."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+from geocodec.evaluation.baselines import jpeg2000
+
+pytestmark = pytest.mark.skipif(not jpeg2000.available(), reason="OpenJPEG (libopenjp2) not installed")
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("throughput_bench", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_one_round_with_every_backend(bench, model, tmp_path):
+    backends = ["torch"]
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+
+        backends += ["onnx", "onnx-int8"]
+    except ImportError:
+        pass
+    args = Namespace(device="cpu", lmbda=0.01, batch_size=1, rounds=1, backends=backends)
+    r = bench.bench_tile(bench.synthetic_tiles(64, 2), 64, args, tmp_path)
+    ops = set(bench.OPERATIONS)
+    assert set(r["ms_per_pair"]["geocodec"]) == ops and set(r["ms_per_pair"]["openjpeg"]) == ops
+    for base in ("openjpeg", "zstd"):
+        for op in ops:
+            assert r["geocodec_over"][base][op]["cpu"] > 0
+    assert 0 < r["bpp"]["geocodec"] < 16 and r["bpp"]["zstd"] > r["bpp"]["geocodec"]
+    for b in backends[1:]:
+        v = r["backends"][b]
+        assert set(v["over_openjpeg"]) == ops and v["encode_bpp"] > 0
+        assert abs(v["decode_psnr_db"]["optical"] - r["backends"]["torch"]["decode_psnr_db"]["optical"]) < 1
+    table = bench.markdown([r])
+    assert table.count("\n| 64² |") == 4 * len(backends)
+    json.dumps(r)  # the JSON the script writes
