@@ -24,6 +24,21 @@ OPTICAL_DTYPES: tuple[str, ...] = get_args(OpticalDtype)
 SAR_DTYPES: tuple[str, ...] = get_args(SarDtype)
 BACKENDS: tuple[str, ...] = get_args(Backend)
 
+class BandCounts:
+    """``n_optical`` / ``n_sar`` for anything that lists its ``optical_bands`` and ``sar_bands``."""
+
+    optical_bands: tuple | list
+    sar_bands: tuple | list
+
+    @property
+    def n_optical(self) -> int:
+        return len(self.optical_bands)
+
+    @property
+    def n_sar(self) -> int:
+        return len(self.sar_bands)
+
+
 #: Most encode-time latent refinement steps (``refine_steps``; ``geocodec.model.refine``): each step is
 #: a forward and backward pass through the entropy model and both decoders.
 MAX_REFINE_STEPS = 1000

@@ -25,12 +25,21 @@ def test_deconvolution_rewrite_is_exact(model):
         torch.testing.assert_close(fast, ref, rtol=0, atol=1e-5)  # float32 summation order only
 
 
-def test_int8_decode_is_deterministic_and_close(model):
+@pytest.fixture
+def onnx_runtime():
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    opt, sar = smooth_pair(np.random.default_rng(5), 96, 128)
+
+
+def _coded(seed: int):
+    """A smooth synthetic pair, its chunk (torch encoder) and the torch decoders' output."""
+    opt, sar = smooth_pair(np.random.default_rng(seed), 96, 128)
     data = geocodec.compress(opt, sar, lmbda=0.01, device="cpu")
-    ref_o, ref_s = geocodec.decompress(data, device="cpu")
+    return opt, sar, data, *geocodec.decompress(data, device="cpu")
+
+
+def test_int8_decode_is_deterministic_and_close(model, onnx_runtime):
+    opt, sar, data, ref_o, ref_s = _coded(5)
     o1, s1 = geocodec.decompress(data, device="cpu", backend="onnx-int8")
     o2, s2 = geocodec.decompress(data, device="cpu", backend="onnx-int8")
     assert (o1.dtype, o1.shape, s1.dtype, s1.shape) == (ref_o.dtype, ref_o.shape, ref_s.dtype, ref_s.shape)
@@ -73,12 +82,8 @@ def _cost(ref, test, x, peak):
     return psnr(x.astype(float), ref.astype(float), peak) - psnr(x.astype(float), test.astype(float), peak)
 
 
-def test_onnx_decode_matches_torch_to_float_rounding(model):
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
-    opt, sar = smooth_pair(np.random.default_rng(6), 96, 128)
-    data = geocodec.compress(opt, sar, lmbda=0.01, device="cpu")
-    ref_o, ref_s = geocodec.decompress(data, device="cpu")
+def test_onnx_decode_matches_torch_to_float_rounding(model, onnx_runtime):
+    _, _, data, ref_o, ref_s = _coded(6)
     o, s = geocodec.decompress(data, device="cpu", backend="onnx")
     assert o.dtype == ref_o.dtype and s.dtype == ref_s.dtype
     assert np.abs(o.astype(int) - ref_o.astype(int)).max() <= 1  # float32 rounding, at most one count
@@ -86,11 +91,9 @@ def test_onnx_decode_matches_torch_to_float_rounding(model):
 
 
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
-def test_onnx_encode_makes_ordinary_chunks(model, backend):
+def test_onnx_encode_makes_ordinary_chunks(model, backend, onnx_runtime):
     """Only the analysis transform changes: the chunks decode with every backend, deterministically;
     "onnx" makes the torch encoder's chunks to float rounding, "onnx-int8" costs little."""
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
     opt, sar = smooth_pair(np.random.default_rng(7), 128, 160)
     ref = geocodec.compress(opt, sar, lmbda=0.01, device="cpu")
     data = geocodec.compress(opt, sar, lmbda=0.01, device="cpu", backend=backend)
@@ -106,9 +109,7 @@ def test_onnx_encode_makes_ordinary_chunks(model, backend):
         assert data != ref  # it really ran the int8 graph
 
 
-def test_to_zarr_encodes_through_the_backend(model, tmp_path, monkeypatch):
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
+def test_to_zarr_encodes_through_the_backend(model, tmp_path, monkeypatch, onnx_runtime):
     import xarray as xr
 
     from geocodec.model import onnx_backend
@@ -128,11 +129,9 @@ def test_to_zarr_encodes_through_the_backend(model, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("seamless", [False, True])
-def test_engine_decodes_through_the_backend(model, tmp_path, monkeypatch, seamless):
+def test_engine_decodes_through_the_backend(model, tmp_path, monkeypatch, seamless, onnx_runtime):
     """``xr.open_dataset(..., engine="geocodec", backend=...)``: the lazy reads (plain and seamless)
     run the chosen decoder; "onnx" reads what torch reads to one count."""
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
     import xarray as xr
 
     from geocodec.model import onnx_backend

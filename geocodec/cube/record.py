@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from geocodec.errors import IncompleteCubeError, InvalidInputError
+from geocodec.options import BandCounts
 
 #: Record format written by this version (1 = v0.1: no cube id, no fingerprints, no acquisitions).
 RECORD_FORMAT = 2
@@ -70,7 +71,7 @@ class Acquisition:
 
 
 @dataclass
-class CubeRecord:
+class CubeRecord(BandCounts):
     """Typed form of the group attribute ``geocodec`` (docs/zarr-layout.md)."""
 
     model: ModelRef
@@ -173,14 +174,6 @@ class CubeRecord:
             raise InvalidInputError(f"{where}: malformed 'geocodec' record ({e})") from None
 
     # ------------------------------------------------------------------ questions
-    @property
-    def n_optical(self) -> int:
-        return len(self.optical_bands)
-
-    @property
-    def n_sar(self) -> int:
-        return len(self.sar_bands)
-
     def band_scalings(self) -> dict[str | None, list[list[float]]]:
         """Per-band [lo, hi] the chunks were coded with: ``{None: ...}`` for the whole cube, or per
         acquisition label when appended; empty for a chunk-scaled cube."""

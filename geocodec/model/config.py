@@ -7,6 +7,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from geocodec.options import BandCounts
+
 
 #: Largest sizes a config may ask for: far above any useful model, far below an allocation that
 #: could exhaust memory (a weights file is data, and a forged one must not take the machine down).
@@ -18,7 +20,7 @@ MAX_GROUPS = 16
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(BandCounts):
     """Everything needed to rebuild a model's layers from its weights file.
 
     ``groups`` are the uneven ELIC channel groups of the latent (they sum to ``latent_channels``).
@@ -85,14 +87,6 @@ class ModelConfig:
         f, m, hc, g = self.features, self.latent_channels, self.hyper_channels, len(self.groups)
         core = f * f + m * m + hc * hc + m * f
         return 40 * core, 400 * core + 400 * g * m + 60_000 * g + 4096 * hc + 1_000_000
-
-    @property
-    def n_optical(self) -> int:
-        return len(self.optical_bands)
-
-    @property
-    def n_sar(self) -> int:
-        return len(self.sar_bands)
 
     def to_json(self) -> str:
         """Canonical JSON (it is sealed into the model's sha256). Architecture options added after
