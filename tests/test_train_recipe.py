@@ -133,11 +133,5 @@ def test_encoder_only_training_keeps_every_decoder_side_tensor(tmp_path, rng):
     changed = [k for k in before if before[k].numel() and not torch.equal(before[k], after[k])]
     assert changed and all(k.startswith(side) for k in changed)
     assert any(k.startswith("encoder.") for k in changed)
-    from geocodec.training.loop import training_mode
-
-    training_mode(model, _cfg(out, train_only="encoder"))  # the entropy model rates as it codes
-    assert model.encoder.training and not model.entropy.training and not model.entropy.latent_codec.training
-    training_mode(model, _cfg(out))
-    assert model.entropy.training
     with pytest.raises(ValueError, match="train_only"):
         train(_cfg(tmp_path / "bad", train_only="decoder"), _sets(rng), progress=False, log=lambda *_: None)

@@ -55,8 +55,7 @@ class TrainConfig:
     stages: list = field(default_factory=list)
     warmup_steps: int = 0  # learning-rate ramp after a fresh start or a resume
     #: "all", or "encoder": only the encoder side (analysis transform, its λ gain, the hyper-analysis
-    #: h_a) learns; decoders, decoder gain and entropy model stay as they are (see ``encoder_side``),
-    #: and the entropy model runs as it codes (``training_mode``).
+    #: h_a) learns; decoders, decoder gain and entropy model stay as they are (see ``encoder_side``).
     train_only: str = "all"
     probe_every: int = 0  # validation probe every N steps (0: at checkpoints only when probe data is given)
 
@@ -105,18 +104,6 @@ def encoder_side(model: torch.nn.Module, params: list) -> list:
     for p in params:
         p.requires_grad_(any(p is q for q in keep))
     return keep
-
-
-def training_mode(model: torch.nn.Module, cfg: TrainConfig) -> None:
-    """Put the model in training mode. Encoder-only training keeps the fixed entropy model in its
-    coding mode: latents are rounded (straight-through gradients, as in ``geocodec.model.refine``)
-    and rated by the probabilities the coder uses, so the encoder learns against the rate chunks
-    really cost. The additive-noise relaxation is for training the entropy model itself; an encoder
-    trained against it alone learns latents that the noise prices cheaply and rounding does not
-    (measured: +1 to +16 % BD-rate on the validation sets, model card)."""
-    model.train()
-    if cfg.train_only == "encoder":
-        model.entropy.eval()
 
 
 def _warm_start(model: torch.nn.Module, path: str, log) -> None:
@@ -215,7 +202,7 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.steps, initial=start_step, desc="train", dynamic_ncols=True)
-    training_mode(model, cfg)
+    model.train()
     running: list[dict] = []
 
     def save(step):
@@ -235,7 +222,7 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
             return
         model.eval()
         result = run_probe(model, probe)
-        training_mode(model, cfg)
+        model.train()
         history["probes"].append({"step": step, "time_s": time.time() - t0, "stage": stage, **result})
         log(f"probe @ {step}: floor {result['floor_opt']:.2f}/{result['floor_sar']:.2f} dB "
             f"(physical {result['floor_opt_phys']:.2f}/{result['floor_sar_phys']:.2f}); "
