@@ -213,14 +213,14 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
                 continue
             dtype = record[f"{which}_dtype"]
             nodata = record.get(f"{which}_nodata")
-            backend = ModalityArray(
+            lazy = ModalityArray(
                 store_ref, store_id, name, which, (*arr.shape[:-3], len(bands), *arr.shape[-2:]), dtype,
                 tuple(arr.chunks), settings, len(bands), fill_for(dtype, nodata), device,
                 allow_missing=not rec.complete,
                 seamless=rec.scaling == "cube" if seamless is None else bool(seamless), backend=backend)
             band_dim = f"{which}_band"
             attrs = modality_attrs(record, which, has_grid_mapping="spatial_ref" in raw.variables)
-            var = xr.Variable((*lead, band_dim, "y", "x"), indexing.LazilyIndexedArray(backend), attrs=attrs)
+            var = xr.Variable((*lead, band_dim, "y", "x"), indexing.LazilyIndexedArray(lazy), attrs=attrs)
             var.encoding["preferred_chunks"] = {**{d: c for d, c in zip(lead, arr.chunks)}, band_dim: len(bands),
                                                 "y": arr.chunks[-2], "x": arr.chunks[-1]}
             variables[which] = var
