@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from geocodec.errors import InvalidInputError
+from geocodec.options import BACKENDS
 
 
 def _isel(s: str) -> tuple[str, int]:
@@ -31,7 +32,7 @@ def register(subparsers) -> None:
     p.add_argument("--isel", type=_isel, action="append", default=[], metavar="DIM=INDEX",
                    help="pick one index of a leading dim (e.g. time=0); repeatable")
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:N] (default: $GEOCODEC_DEVICE or auto)")
-    p.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"), default="torch",
+    p.add_argument("--backend", choices=BACKENDS, default="torch",
                    help="what runs the decoders: torch (default), or ONNX Runtime on a CPU (pip install "
                         "'geocodec[fast]'): onnx (float32), onnx-int8 (faster, slightly lossier)")
     p.set_defaults(func=run)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from geocodec.options import BACKENDS
+
 
 def _band_list(s: str) -> list:
     return [int(v) if v.strip().isdigit() else v.strip() for v in s.split(",") if v.strip()]
@@ -38,7 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--sar-scale", choices=("db", "linear"), default="db")
     p.add_argument("--refine-steps", type=int, default=0, metavar="N",
                    help="encode-time latent refinement steps: more quality per bit, slower encoding; 0 = off")
-    p.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"), default="torch",
+    p.add_argument("--backend", choices=BACKENDS, default="torch",
                    help="what runs the encoder network: torch (default), or ONNX Runtime on a CPU (pip install "
                         "'geocodec[fast]'): onnx (float32, same chunks to float rounding), onnx-int8 (faster, "
                         "slightly lossier)")
