@@ -101,8 +101,9 @@ def encoder_side(model: torch.nn.Module, params: list) -> list:
     """Those of ``params`` (saved-key order kept) that only the encoder uses; the rest are frozen."""
     names = {id(v): k for k, v in model.state_dict(keep_vars=True).items()}
     keep = [p for p in params if names[id(p)].startswith(ENCODER_SIDE)]
+    kept = {id(p) for p in keep}
     for p in params:
-        p.requires_grad_(any(p is q for q in keep))
+        p.requires_grad_(id(p) in kept)
     return keep
 
 
