@@ -18,7 +18,12 @@ SarDtype = Literal["float32", "float64"]
 #: quantised (faster still, slightly lossy). Entropy coding and the chunk format never change.
 Backend = Literal["torch", "onnx", "onnx-int8"]
 
+#: How the networks' convolutions run (``geocodec.precision``): bf16 autocast where the hardware has
+#: bf16 units (``auto``), or fp32. Entropy models, rates and losses are always fp32.
+Precision = Literal["auto", "fp32", "bf16"]
+
 MODALITIES: tuple[str, ...] = get_args(Modality)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 SAR_SCALES: tuple[str, ...] = get_args(SarScale)
 OPTICAL_DTYPES: tuple[str, ...] = get_args(OpticalDtype)
 SAR_DTYPES: tuple[str, ...] = get_args(SarDtype)

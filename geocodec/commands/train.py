@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 from geocodec.errors import InvalidInputError
+from geocodec.options import PRECISIONS
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train a model on co-registered pairs (and optical-only / SAR-only data)",
         description="Train a geocodec model (resumes when OUT already holds a checkpoint). Named "
-                    "configurations: tiny (seconds, CI), cpu (the v1.0.0 recipe), recipe (the current default "
-                    "model's staged recipe on CPU), gpu (the same for one CUDA device), finetune (the shipped model "
+                    "configurations: tiny (seconds, CI), cpu (the v1.0.0 recipe), recipe (the open-ended bf16 CPU run "
+                    "that --resume continues until the quality targets are met), light (the second CPU attempt), "
+                    "gpu (the staged recipe for one CUDA device), finetune (the shipped model "
                     "continued at its own architecture on all data), encoder (only the shipped model's encoder side, "
                     "on the pairs, against its fixed decoders).")
-    p.add_argument("--config", default="recipe", help="named configuration: tiny, cpu, recipe, gpu, finetune or encoder (default recipe)")
+    p.add_argument("--config", default="recipe", help="named configuration: tiny, cpu, recipe, light, gpu, finetune or encoder (default recipe)")
     p.add_argument("--data", action="append", default=[], metavar="PATH",
                    help="a .zarr pair store or a BigEarthNet S1/S2 GeoTIFF folder (repeatable)")
     p.add_argument("--pair", action="append", nargs=2, default=[], metavar=("OPTICAL_TIF", "SAR_TIF"),
@@ -48,6 +51,17 @@ def register(subparsers) -> None:
                       ("threads", int), ("max-minutes", float)):
         p.add_argument(f"--{name}", type=typ, default=None)
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:N]")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="auto (default: bf16 autocast + channels_last where the CPU has AMX or AVX512-BF16, "
+                        "or on a bf16 GPU; fp32 elsewhere), fp32 or bf16")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the transforms (default: as the configuration says)")
+    p.add_argument("--pseudo-pairs", action=argparse.BooleanOptionalAction, default=None,
+                   help="pair optical-only batches with SAR-only crops from elsewhere (and vice versa) instead of "
+                        "a blank plane (default: as the configuration says)")
+    p.add_argument("--decay-minutes", type=float, default=None,
+                   help="with --resume: decay the learning rate to its final value over this many minutes, "
+                        "then stop (an export candidate; run it on a copy of a wsd run's folder)")
     p.add_argument("--export", metavar="FILE", help="write the trained weights (.safetensors) here; publish a joint "
                    "model with geocodec.registry.publish_model(FILE, into=...) or $GEOCODEC_MODEL_DIR")
     p.add_argument("--name", default="custom", help="model name stored in the exported file")
@@ -87,6 +101,22 @@ def _sets(args, mc):
     return sets
 
 
+def _probe_sets(args) -> list:
+    """One validation set per --probe / --probe-pair source (the probe reports each)."""
+    from geocodec.training.data import load_training_data
+
+    sets = []
+    for path in args.probe:
+        s = load_training_data([path])
+        s.name = Path(path).name
+        sets.append(s)
+    for opt_path, sar_path in args.probe_pair:
+        s = load_training_data([], [(opt_path, sar_path)], args.optical_bands)
+        s.name = Path(opt_path).parent.name or Path(opt_path).stem
+        sets.append(s)
+    return sets
+
+
 def run(args) -> int:
     from geocodec.model import ModelConfig
     from geocodec.registry import resolve_device
@@ -97,8 +127,8 @@ def run(args) -> int:
 
     cfg = preset(args.config, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
                  threads=args.threads, max_minutes=args.max_minutes, device=args.device, modality=args.modality,
-                 init_from=args.init_from, probe_every=args.probe_every,
-                 out_dir=args.out or f"runs/{args.config}")
+                 init_from=args.init_from, probe_every=args.probe_every, precision=args.precision,
+                 decay_minutes=args.decay_minutes, compile=args.compile, pseudo_pairs=args.pseudo_pairs, out_dir=args.out or f"runs/{args.config}")
     if args.model:
         if not isinstance(args.model, dict):
             raise InvalidInputError(f"--model takes a JSON object of architecture fields, got {args.model!r}")
@@ -118,7 +148,7 @@ def run(args) -> int:
     sets = training_sets(cfg, _sets(args, mc))
     probe = None
     if args.probe or args.probe_pair:
-        probe = probe_tiles([load_training_data(args.probe, [tuple(p) for p in args.probe_pair], args.optical_bands)])
+        probe = probe_tiles(_probe_sets(args))
     desc = ", ".join(f"{s.name} ({s.kind}, {len(s)}, w={s.weight:.2f})" for s in sets)
     print(f"training {cfg.modality} model → {cfg.out_dir} (config {args.config}: {cfg.steps} steps, batch "
           f"{cfg.batch}, crop {cfg.crop}); data: {desc}")

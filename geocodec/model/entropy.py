@@ -42,6 +42,7 @@ from compressai.latent_codecs import (
 from compressai.models.utils import update_registered_buffers
 
 from geocodec.model.layers import conv, deconv
+from geocodec.precision import fp32
 from geocodec.model.latent_coding import (
     EntropyMismatch, LatentCoder, LatentStreams, PayloadMismatch, SymbolRangeError,
 )
@@ -156,8 +157,12 @@ class LatentEntropyModel(nn.Module):
         self.register_load_state_dict_pre_hook(_load_keys)
 
     def forward(self, y: torch.Tensor):
-        """Returns ŷ (straight-through rounded) and the likelihoods of y and z."""
-        out = self.latent_codec(y)
+        """Returns ŷ (straight-through rounded) and the likelihoods of y and z.
+
+        Always fp32, also inside a bf16 autocast region: the likelihoods are the rate, and the
+        parameter nets are the format (``geocodec.precision``)."""
+        with fp32():
+            out = self.latent_codec(y.float())
         return out["y_hat"], out["likelihoods"]["y"], out["likelihoods"]["z"]
 
     def aux_loss(self) -> torch.Tensor:

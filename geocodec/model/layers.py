@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from geocodec.precision import fp32
+
 
 def conv(in_ch: int, out_ch: int, kernel: int = 5, stride: int = 2) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2)
@@ -91,9 +93,10 @@ class LambdaGain(nn.Module):
         )
 
     def forward(self, lmbda: torch.Tensor) -> torch.Tensor:
-        """``lmbda`` (B,) → gains (B, C, 1, 1)."""
-        log_l = torch.log(lmbda.to(self.mlp[0].weight.dtype))
-        t = (log_l - self.log_min) / self.log_span
-        base = self.direction * 0.5 * (log_l - (self.log_min + 0.5 * self.log_span))
-        g = torch.exp(base[:, None] + self.mlp(t[:, None]))
+        """``lmbda`` (B,) → gains (B, C, 1, 1), fp32 also under bf16 autocast (a tiny MLP)."""
+        with fp32():
+            log_l = torch.log(lmbda.to(self.mlp[0].weight.dtype))
+            t = (log_l - self.log_min) / self.log_span
+            base = self.direction * 0.5 * (log_l - (self.log_min + 0.5 * self.log_span))
+            g = torch.exp(base[:, None] + self.mlp(t[:, None]))
         return g[:, :, None, None]

@@ -156,3 +156,28 @@ def random_crops(pairs: PairSet, batch: int, size: int, rng: np.random.Generator
     opt = normalize_batch(np.stack(opt_b)) if pairs.optical else None
     sar = normalize_batch(np.stack(sar_b)) if pairs.sar else None
     return opt, sar
+
+
+def training_batch(sets: list[PairSet], k: int, batch: int, crops: list[int], rng: np.random.Generator,
+                   n_bands: tuple[int, int], pseudo_pairs: bool = False):
+    """One batch from ``sets[k]``: ``(optical, sar, kind)``, both arrays always present.
+
+    A single-modality set's batch needs the other modality too. By default it is a blank plane,
+    trained at γ = 1 (0), so the missing modality has weight 0 (``kind`` stays ``"optical"`` /
+    ``"sar"``). With ``pseudo_pairs`` it is a crop of the other modality's single-modality data
+    from another place (``kind`` ``"pseudo"``, trained at γ ~ U(0, 1) like a pair): the codec
+    then never sees an input it meets nowhere in use, and both branches learn from each batch,
+    while only the true pairs teach what the two modalities share."""
+    kind = sets[k].kind
+    partners = [j for j, s in enumerate(sets) if s.kind not in (kind, "pair")] if kind != "pair" else []
+    if pseudo_pairs and partners:
+        j = partners[int(rng.integers(len(partners)))]
+        size = min(crops[k], crops[j])
+        opt_set, sar_set = (sets[k], sets[j]) if kind == "optical" else (sets[j], sets[k])
+        return random_crops(opt_set, batch, size, rng)[0], random_crops(sar_set, batch, size, rng)[1], "pseudo"
+    o, s = random_crops(sets[k], batch, crops[k], rng)
+    if kind != "pair":  # the missing modality gets a blank plane (and weight 0 in the loss)
+        shape = (batch, n_bands[1] if kind == "optical" else n_bands[0], *(o if o is not None else s).shape[-2:])
+        blank = np.zeros(shape, np.float32)
+        o, s = (o, blank) if kind == "optical" else (blank, s)
+    return o, s, kind

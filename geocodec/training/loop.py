@@ -24,9 +24,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from geocodec.model import JointCodecModel, ModelConfig
-from geocodec.training.data import PairSet, crop_size, random_crops
+from geocodec.precision import autocast, describe, resolve_precision, to_layout
+from geocodec.training.checkpoint import MOMENT_DTYPES, cpu_name, load_optim_state, optim_state
+from geocodec.training.data import PairSet, crop_size, training_batch
 from geocodec.training.loss import rd_loss, single_rd_loss
 from geocodec.training.probe import run_probe
+from geocodec.training.schedule import check_schedule, learning_rate
 
 
 @dataclass
@@ -58,31 +61,30 @@ class TrainConfig:
     #: h_a) learns; decoders, decoder gain and entropy model stay as they are (see ``encoder_side``).
     train_only: str = "all"
     probe_every: int = 0  # validation probe every N steps (0: at checkpoints only when probe data is given)
+    #: "auto" (bf16 autocast + channels_last where the CPU or GPU has bf16 units, else fp32), "fp32"
+    #: or "bf16": how the convolutions run (``geocodec.precision``); rates and losses stay fp32.
+    precision: str = "auto"
+    #: "cosine": lr decays from ``lr`` to ``lr_final`` over ``steps`` (or ``max_minutes``);
+    #: "wsd": warm-up, then constant ``lr`` with no fixed end, so a run can go on for as long as it
+    #: takes; ``decay_minutes`` then decays it linearly to ``lr_final`` and stops (a candidate to export).
+    schedule: str = "cosine"
+    decay_minutes: float | None = None
+    #: Checkpoints store Adam's moments in this dtype ("bf16" halves their size; a resume is then
+    #: close to, not exactly, continuous). Weights are always stored in fp32.
+    moments_dtype: str = "fp32"
+    checkpoint_minutes: float | None = None  # also checkpoint every N minutes of wall time
+    #: ``torch.compile`` the analysis and synthesis transforms (fuses the fusion's and the gains'
+    #: element-wise work; a one-off compile of about 1.5 min per crop size, then faster steps).
+    compile: bool = False
+    #: Single-modality batches paired with the other modality's single-modality data from another
+    #: place (γ ~ U(0, 1)) instead of a blank plane at γ = 1 / 0 (``data.training_batch``).
+    pseudo_pairs: bool = False
 
 
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def _optim_state(opt: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
-    out = {}
-    for i, st in opt.state_dict()["state"].items():
-        for k, v in st.items():
-            out[f"{prefix}.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
-    return out
-
-
-def _load_optim_state(opt: torch.optim.Optimizer, tensors: dict, prefix: str) -> None:
-    sd = opt.state_dict()
-    state: dict = {}
-    for key, v in tensors.items():
-        if key.startswith(prefix + "."):
-            _, i, k = key.split(".", 2)
-            state.setdefault(int(i), {})[k] = v
-    sd["state"] = state
-    opt.load_state_dict(sd)
 
 
 def optimiser_parameters(model: torch.nn.Module) -> tuple[list, list]:
@@ -122,6 +124,18 @@ def _warm_start(model: torch.nn.Module, path: str, log) -> None:
     fits = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(fits, strict=False)
     log(f"initialised {len(fits)} of {len(own)} tensors from {p}")
+
+
+def _compile_transforms(model: torch.nn.Module) -> None:
+    """Compile the transforms in place (``Module.compile`` keeps the state-dict keys, so checkpoints
+    and exported weights are those of an uncompiled model); the entropy model stays eager. Crop
+    sizes are few (one per data set), so each gets its own static graph rather than a slower
+    dynamic-shape one; the probe runs eagerly (``torch.compiler.set_stance``)."""
+    torch._dynamo.config.automatic_dynamic_shapes = False
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16)
+    for name in ("encoder", "decoder", "optical_decoder", "sar_decoder"):
+        if hasattr(model, name):
+            getattr(model, name).compile()
 
 
 def _stage_at(cfg: TrainConfig, frac: float) -> dict:
@@ -164,11 +178,19 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
         raise ValueError("no training data")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    check_schedule(cfg.schedule, cfg.decay_minutes)
+    if cfg.moments_dtype not in MOMENT_DTYPES:
+        raise ValueError(f"moments_dtype must be one of {sorted(MOMENT_DTYPES)}, not {cfg.moments_dtype!r}")
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = _device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    log(f"precision: {describe(precision, device)}")
     torch.manual_seed(cfg.seed)
     model_cfg, model, loss_fn = _build(cfg, device)
+    model = to_layout(model, precision)
+    if cfg.compile:
+        _compile_transforms(model)
     main_params, aux_params = optimiser_parameters(model)
     if cfg.train_only == "encoder":
         main_params, aux_params = encoder_side(model, main_params + aux_params), []
@@ -185,13 +207,18 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
     if resumed:
         tensors = load_file(str(ckpt_path))
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False)
-        _load_optim_state(opt, tensors, "opt")
+        load_optim_state(opt, tensors, "opt")
         if aux_opt is not None:
-            _load_optim_state(aux_opt, tensors, "aux")
+            load_optim_state(aux_opt, tensors, "aux")
+        if "rng.torch" in tensors:
+            torch.set_rng_state(tensors["rng.torch"])
         history = json.loads(log_path.read_text())
         history.setdefault("probes", [])
         start_step = history.get("final_step") or (history["steps"][-1]["step"] if history["steps"] else 0)
         log(f"resumed from step {start_step}")
+    history.setdefault("sessions", []).append({"start_step": start_step, "precision": precision,
+                                               "threads": torch.get_num_threads(), "cpu": cpu_name(),
+                                               "decay_minutes": cfg.decay_minutes})
     rng = np.random.default_rng(cfg.seed + start_step)
     weights = np.array([s.weight for s in sets], float)
     weights /= weights.sum()
@@ -211,9 +238,11 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
         history["final_step"] = step
         tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()
                    if v.numel() > 0}
-        tensors.update(_optim_state(opt, "opt"))
+        tensors.update(optim_state(opt, "opt", MOMENT_DTYPES[cfg.moments_dtype]))
         if aux_opt is not None:
-            tensors.update(_optim_state(aux_opt, "aux"))
+            tensors.update(optim_state(aux_opt, "aux"))
+        tensors["rng.torch"] = torch.get_rng_state()
+        history["sessions"][-1]["end_step"] = step
         save_file(tensors, str(ckpt_path) + ".tmp")
         Path(str(ckpt_path) + ".tmp").replace(ckpt_path)
         log_path.write_text(json.dumps(history, indent=1))
@@ -222,7 +251,8 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
         if not probe:
             return
         model.eval()
-        result = run_probe(model, probe)
+        with torch.compiler.set_stance("force_eager"):
+            result = run_probe(model, probe)
         model.train()
         history["probes"].append({"step": step, "time_s": time.time() - t0, "stage": stage, **result})
         log(f"probe @ {step}: floor {result['floor_opt']:.2f}/{result['floor_sar']:.2f} dB "
@@ -235,32 +265,30 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
         probe_now(0, "init")
     step = start_step
     probe_every = cfg.probe_every or cfg.checkpoint_every
+    t_session, t_saved = time.time(), time.time()
     for step in range(start_step + 1, cfg.steps + 1):
         frac = step / cfg.steps
         if cfg.max_minutes:  # a time budget decays the learning rate on time as well
             frac = max(frac, (time.time() - t0) / (cfg.max_minutes * 60))
         stage = _stage_at(cfg, frac)
-        lr = cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * frac))
-        if cfg.warmup_steps:
-            lr *= min(1.0, (step - start_step) / cfg.warmup_steps)
+        decay = (time.time() - t_session) / (60 * cfg.decay_minutes) if cfg.decay_minutes else None
+        lr = learning_rate(cfg, frac, step - start_step, decay)
         for gparam in opt.param_groups:
             gparam["lr"] = lr
         k = int(rng.choice(len(sets), p=weights))
-        o, s = random_crops(sets[k], cfg.batch, crops[k], rng)
-        kind = sets[k].kind
+        o, s, kind = training_batch(sets, k, cfg.batch, crops, rng, (model_cfg.n_optical, model_cfg.n_sar),
+                                    cfg.pseudo_pairs and cfg.modality == "joint")
         gamma = rng.random(cfg.batch).astype(np.float32)
-        if kind != "pair":  # the missing modality gets a blank plane and weight 0
-            blank = np.zeros((cfg.batch, model_cfg.n_sar if kind == "optical" else model_cfg.n_optical,
-                              *(o if o is not None else s).shape[-2:]), np.float32)
-            o, s = (o, blank) if kind == "optical" else (blank, s)
+        if kind in ("optical", "sar"):  # a blank plane for the other modality, at weight 0
             gamma[:] = 1.0 if kind == "optical" else 0.0
         elif cfg.fixed_gamma is not None:
             gamma[:] = cfg.fixed_gamma
         lo, hi = (math.log(v) for v in stage["lmbda"]) if "lmbda" in stage else (log_lo, log_hi)
         lmbda = np.exp(rng.uniform(lo, hi, cfg.batch)).astype(np.float32)
-        x_opt, x_sar = torch.from_numpy(o).to(device), torch.from_numpy(s).to(device)
-        loss, stats = loss_fn(model, x_opt, x_sar, torch.from_numpy(gamma).to(device),
-                              torch.from_numpy(lmbda).to(device))
+        x_opt, x_sar = (to_layout(torch.from_numpy(a).to(device), precision) for a in (o, s))
+        with autocast(precision, device):  # convolutions only: likelihoods and losses stay fp32
+            loss, stats = loss_fn(model, x_opt, x_sar, torch.from_numpy(gamma).to(device),
+                                  torch.from_numpy(lmbda).to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(main_params, 1.0)
@@ -286,10 +314,15 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
             running = []
         if step % probe_every == 0:
             probe_now(step, stage.get("name", "rd"))
-        if step % cfg.checkpoint_every == 0:
+        if step % cfg.checkpoint_every == 0 or (
+                cfg.checkpoint_minutes and time.time() - t_saved > 60 * cfg.checkpoint_minutes):
             save(step)
+            t_saved = time.time()
         if cfg.max_minutes is not None and time.time() - t0 > cfg.max_minutes * 60:
             log(f"time budget reached at step {step}")
+            break
+        if decay is not None and decay >= 1.0:
+            log(f"decay of {cfg.decay_minutes} min done at step {step}")
             break
     save(step)
     if bar is not None:

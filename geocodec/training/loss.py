@@ -18,7 +18,7 @@ def _bits_per_location(out: dict, h: int, w: int) -> torch.Tensor:
 
 
 def _mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return ((x_hat - x) ** 2).flatten(1).mean(1)
+    return ((x_hat.float() - x) ** 2).flatten(1).mean(1)  # fp32 also for a bf16 decoder output
 
 
 def _psnr(d: torch.Tensor) -> float:

@@ -2,11 +2,15 @@
 
 * ``tiny``: CI, seconds, a shrunken model.
 * ``cpu``: the v1.0.0 recipe (one stage, 64 px crops), kept to reproduce that model.
-* ``recipe``: the current default model's recipe on CPU: the light architecture (no residual
-  block at the finest encoder and decoder resolution), crops up to 128 px, all data (pairs,
-  optical-only and SAR-only sets mixed by weight), a high-λ floor stage then the full-range rate
-  stage, warm-started from the shipped model where shapes fit, a time budget, and one torch
-  thread (run it with ``OMP_WAIT_POLICY=PASSIVE`` on a shared machine).
+* ``recipe``: the one open-ended CPU run (issue #21) that continues across sessions with
+  ``--resume`` until the quality targets are met: bf16 autocast + channels_last + compiled
+  transforms where the CPU has bf16 units, a warm-up–stable–decay schedule with no fixed end
+  (export candidates with ``--decay-minutes`` on a copy), checkpoints every 10 minutes with bf16
+  Adam moments (≤ 40 MB), crops up to 128 px, all data, the architecture chosen by equal-time
+  runs (``LONG_MODEL``; model card), one torch thread (``OMP_WAIT_POLICY=PASSIVE``).
+* ``light``: the second CPU attempt (not shipped): the light architecture (no residual block at
+  the finest encoder and decoder resolution), a high-λ floor stage then the full-range rate
+  stage, a 150-minute cosine budget.
 * ``gpu``: the same recipe for one CUDA device, with a bigger batch and more steps.
 * ``finetune``: continues the shipped model at its own (full) architecture on all data with
   128 px crops, the whole λ range from the first step and a lower learning rate: every step starts
@@ -31,6 +35,9 @@ TINY_MODEL = {"features": 16, "latent_channels": 32, "hyper_channels": 16, "grou
 #: The light architecture: the finest-resolution residual blocks are off (half the encoder's and
 #: the decoders' cost; see geocodec/weights/default.md for the equal-time comparison).
 LIGHT_MODEL = {"encoder_blocks": [0, 1, 1], "decoder_blocks": [1, 1, 0]}
+#: The open-ended run's architecture (issue #21): v1.0.0's layers with a λ range that reaches
+#: high rates (≥ 2 joint bpp) and low ones (≤ 0.05 bpp). See the model card for the side-by-side runs.
+LONG_MODEL = {"lmbda_min": 0.0005, "lmbda_max": 0.8}
 #: Floor stage (high λ only) for the first 30 % of the run, then the whole λ range.
 STAGES = [{"name": "floor", "until": 0.3, "lmbda": [0.03, 0.1]}, {"name": "rd", "until": 1.0}]
 
@@ -38,9 +45,13 @@ PRESETS: dict[str, TrainConfig] = {
     "tiny": TrainConfig(steps=60, batch=4, crop=64, lr=1e-3, lr_final=5e-4, checkpoint_every=30,
                         log_every=10, threads=1, device="cpu", model=dict(TINY_MODEL)),
     "cpu": TrainConfig(steps=9000, batch=8, crop=64, max_minutes=80.0, threads=2, device="auto"),
-    "recipe": TrainConfig(steps=20000, batch=8, crop=128, lr=1e-4, lr_final=1e-5, max_minutes=150.0,
+    "light": TrainConfig(steps=20000, batch=8, crop=128, lr=1e-4, lr_final=1e-5, max_minutes=150.0,
                           checkpoint_every=100, log_every=25, threads=1, device="auto",
                           model=dict(LIGHT_MODEL), init_from="default", stages=list(STAGES), warmup_steps=50),
+    "recipe": TrainConfig(steps=10_000_000, batch=8, crop=128, lr=1e-4, lr_final=1e-5, checkpoint_every=500,
+                        checkpoint_minutes=10.0, log_every=25, probe_every=500, threads=1, device="auto",
+                        model=dict(LONG_MODEL), init_from="default", warmup_steps=100, schedule="wsd",
+                        moments_dtype="bf16", compile=True, precision="auto"),
     "gpu": TrainConfig(steps=90000, batch=16, crop=128, lr=1e-4, lr_final=1e-5, checkpoint_every=1000,
                        log_every=100, device="cuda", model=dict(LIGHT_MODEL), init_from="default",
                        stages=list(STAGES), warmup_steps=200),

@@ -23,7 +23,8 @@ from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB
 from geocodec.normalize import apply_scaling, fit_scaling
 from geocodec.training.data import PairSet
 
-PROBE_LAMBDAS = (0.003, 0.03)
+#: λ of the R-D points: low, middle and high rate (kept inside each model's own λ range).
+PROBE_LAMBDAS = (0.003, 0.03, 0.3)
 PROBE_GAMMA = 0.5
 #: Validation arrays larger than this are cut into tiles of this size (the sizes users store).
 PROBE_TILE = 256
@@ -38,6 +39,7 @@ class ProbeTile:
     sar: np.ndarray
     optical_span: np.ndarray  # (C,)
     sar_span: np.ndarray
+    set: str = "probe"  # the validation set it comes from (results are given per set too)
 
 
 def _normalised(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +57,7 @@ def probe_tiles(sets: list[PairSet]) -> list[ProbeTile]:
             for y in range(0, h, PROBE_TILE):
                 for x in range(0, w, PROBE_TILE):
                     (no, so), (na, sa) = (_normalised(v[:, y:y + PROBE_TILE, x:x + PROBE_TILE]) for v in (o, a))
-                    tiles.append(ProbeTile(no, na, so, sa))
+                    tiles.append(ProbeTile(no, na, so, sa, s.name))
     return tiles
 
 
@@ -77,31 +79,46 @@ def _quality(model, y_dec: torch.Tensor, t: ProbeTile) -> tuple[float, ...]:
             *_psnrs(model.sar_decoder(y_dec)[..., :h, :w], torch.from_numpy(t.sar), t.sar_span, PEAK_SAR_DB))
 
 
-@torch.no_grad()
-def run_probe(model, tiles) -> dict:
-    """Mean floor PSNR and R-D points over ``tiles`` (see the module docstring)."""
-    if not tiles:
-        return {}
-    mult = model.config.pad_multiple
-    floor, rd = [], {lam: [] for lam in PROBE_LAMBDAS}
-    for t in tiles:
-        xo, xs = torch.from_numpy(t.optical), torch.from_numpy(t.sar)
-        h, w = xo.shape[-2:]
-        po, ps = _pad(xo, mult), _pad(xs, mult)
-        g = torch.tensor([PROBE_GAMMA])
-        for lam in PROBE_LAMBDAS:
-            lt = torch.tensor([lam])
-            y = model.analysis(po, ps, g, lt)
-            if lam == PROBE_LAMBDAS[-1]:
-                floor.append(_quality(model, y * model.decoder_gain(lt), t))
-            y_hat, y_lik, z_lik = model.entropy(y)
-            y_dec = y_hat * model.decoder_gain(lt)
-            bits = -(torch.log2(y_lik).sum() + torch.log2(z_lik).sum())
-            rd[lam].append((float(bits) / (2 * h * w), *_quality(model, y_dec, t)))
+def probe_lambdas(config) -> tuple[float, ...]:
+    """``PROBE_LAMBDAS`` clipped to the model's λ range (each once)."""
+    return tuple(dict.fromkeys(min(max(lam, config.lmbda_min), config.lmbda_max) for lam in PROBE_LAMBDAS))
+
+
+def _summary(floor: list, rd: dict) -> dict:
     keys = ("psnr_opt", "psnr_opt_phys", "psnr_sar", "psnr_sar_phys")
     fo, fop, fs, fsp = np.mean(floor, axis=0)
     out = {"floor_opt": float(fo), "floor_sar": float(fs), "floor_opt_phys": float(fop), "floor_sar_phys": float(fsp)}
     for lam, pts in rd.items():
         b, *q = np.mean(pts, axis=0)
         out[f"rd_{lam:g}"] = {"bpp": float(b), **{k: float(v) for k, v in zip(keys, q)}}
+    return out
+
+
+@torch.no_grad()
+def run_probe(model, tiles) -> dict:
+    """Mean floor PSNR and R-D points over ``tiles`` (see the module docstring), and the same per
+    validation set under ``"sets"`` when there are several."""
+    if not tiles:
+        return {}
+    mult = model.config.pad_multiple
+    lambdas = probe_lambdas(model.config)
+    floor, rd = {}, {}
+    for t in tiles:
+        xo, xs = torch.from_numpy(t.optical), torch.from_numpy(t.sar)
+        h, w = xo.shape[-2:]
+        po, ps = _pad(xo, mult), _pad(xs, mult)
+        g = torch.tensor([PROBE_GAMMA])
+        for lam in lambdas:
+            lt = torch.tensor([lam])
+            y = model.analysis(po, ps, g, lt)
+            if lam == lambdas[-1]:
+                floor.setdefault(t.set, []).append(_quality(model, y * model.decoder_gain(lt), t))
+            y_hat, y_lik, z_lik = model.entropy(y)
+            y_dec = y_hat * model.decoder_gain(lt)
+            bits = -(torch.log2(y_lik).sum() + torch.log2(z_lik).sum())
+            rd.setdefault(t.set, {}).setdefault(lam, []).append((float(bits) / (2 * h * w), *_quality(model, y_dec, t)))
+    out = _summary([q for v in floor.values() for q in v],
+                   {lam: [p for per in rd.values() for p in per[lam]] for lam in lambdas})
+    if len(floor) > 1:
+        out["sets"] = {name: _summary(floor[name], rd[name]) for name in floor}
     return out

@@ -1,0 +1,47 @@
+"""What a training checkpoint holds besides the weights: optimiser moments, RNG state, the host.
+
+Everything is safetensors (nothing is pickled). Moments may be stored in bf16, which halves a
+checkpoint (≈ 37 MB instead of 55 MB at 4.6 M parameters) at the cost of a resume that is close
+to, not exactly, continuous.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+
+MOMENT_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def optim_state(opt: torch.optim.Optimizer, prefix: str, dtype: torch.dtype = torch.float32) -> dict:
+    out = {}
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            v = torch.as_tensor(v).detach().cpu()
+            if v.is_floating_point() and v.numel() > 1:
+                v = v.to(dtype)
+            out[f"{prefix}.{i}.{k}"] = v.contiguous()
+    return out
+
+
+def load_optim_state(opt: torch.optim.Optimizer, tensors: dict, prefix: str) -> None:
+    sd = opt.state_dict()
+    state: dict = {}
+    for key, v in tensors.items():
+        if key.startswith(prefix + "."):
+            _, i, k = key.split(".", 2)
+            state.setdefault(int(i), {})[k] = v.float() if v.is_floating_point() else v
+    sd["state"] = state
+    opt.load_state_dict(sd)
