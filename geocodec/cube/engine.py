@@ -27,7 +27,7 @@ from geocodec.cube.record import open_cube
 from geocodec.cube.store import array_dims, looks_like_geocodec_store, store_label
 from geocodec.errors import CorruptStreamError, InvalidInputError
 from geocodec.options import Backend
-from geocodec.settings import check_backend
+from geocodec.settings import check_backend, check_device
 
 __all__ = ["READ_BATCH", "GeocodecBackendEntrypoint", "ModalityArray"]
 
@@ -186,6 +186,7 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
                 consolidated = asset_kwargs.get("consolidated")
             storage_options = storage_options or asset_kwargs.get("storage_options")
         check_backend(backend)
+        check_device(device)
         drop = {drop_variables} if isinstance(drop_variables, str) else set(drop_variables or ())
         cube = open_cube(filename_or_obj, allow_incomplete=allow_incomplete, storage_options=storage_options)
         if zarr_format is not None and cube.group.metadata.zarr_format != zarr_format:
@@ -206,6 +207,9 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
         raw = xr.open_dataset(store, engine="zarr", chunks=None, drop_variables=[name, "band"],
                               consolidated=consolidated, zarr_format=zarr_format, decode_cf=False)
         variables = {k: v.load() for k, v in raw.variables.items() if k not in drop}
+        for k, v in variables.items():  # an index has no missing values: zarr's NaN fill is encoding, not data
+            if v.dims == (k,) and "_FillValue" in v.attrs:
+                v.encoding["_FillValue"] = v.attrs.pop("_FillValue")
         store_id = store_label(store_ref)
         lead = dims[:-3]
         for which, bands in (("optical", record["optical_bands"]), ("sar", record["sar_bands"])):

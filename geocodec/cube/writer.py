@@ -62,6 +62,12 @@ class WriteResult:
     bytes_stored: int
     record: dict
 
+    def __repr__(self) -> str:  # the record holds a fingerprint per chunk: too long to print
+        bpp = (self.record.get("quality") or {}).get("bpp")
+        return (f"WriteResult(store={self.store!r}, chunks_total={self.chunks_total}, chunks_written="
+                f"{self.chunks_written}, chunks_reused={self.chunks_reused}, bytes_stored={self.bytes_stored}, "
+                f"complete={self.record.get('complete')}, bpp={bpp if bpp is None else round(bpp, 4)})")
+
     @classmethod
     def of(cls, store, n_chunks: int, results: list[dict], record: dict) -> WriteResult:
         written = {k: v for r in results for k, v in r.items()}  # key: [fingerprint, bytes, written?, lead]
