@@ -91,3 +91,27 @@ def test_validate_catches_dangling_links_and_assets(project, tmp_path):
     shutil.rmtree(next((tmp_path / "cat").rglob("models")))  # the model Item removed from the saved catalog
     with pytest.raises(gstac.InvalidStacError, match="do not exist"):
         gstac.validate(pystac.Collection.from_file(str(tmp_path / "cat" / "collection.json")))
+
+
+def test_validate_command_walks_a_saved_catalog_and_stac_validator_uses_the_packaged_index(
+        project, tmp_path, capsys, no_network):
+    from geocodec.cli import main
+
+    root, items = project
+    col = gstac.create_collection([pystac.Item.from_file(it.get_self_href()) for it in items],
+                                  collection_id="cli", description="d")
+    col.normalize_hrefs(str(tmp_path / "cat"))
+    col.save(pystac.CatalogType.SELF_CONTAINED)
+    assert main(["stac", "validate", str(tmp_path / "cat" / "collection.json")]) == 0
+    assert "(5 objects" in capsys.readouterr().out  # the Collection, 2 cube Items, the models catalog, the model
+    model = next((tmp_path / "cat").rglob("models/*/*.json"))
+    model.unlink()
+    assert main(["stac", "validate", str(tmp_path / "cat" / "collection.json")]) == 2
+    assert "do not exist" in capsys.readouterr().err
+
+    from stac_validator import stac_validator
+
+    assert main(["stac", "schemas"]) == 0
+    index = capsys.readouterr().out.strip()
+    v = stac_validator.StacValidate(str(root / "items" / "a.json"), schema_config=index)
+    assert v.run(), v.message

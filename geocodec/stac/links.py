@@ -58,13 +58,23 @@ def dangling_hrefs(obj: pystac.STACObject) -> list[str]:
 
 
 def tree_dangling_hrefs(catalog: pystac.Catalog) -> list[str]:
-    """``dangling_hrefs`` of a catalog and of every Item and child catalog in its tree."""
-    out = dangling_hrefs(catalog)
-    if out:
-        return out  # its own links are broken: walking them would fail
-    for _, children, items in catalog.walk():
-        for o in (*children, *items):
-            out += [f"{type(o).__name__} {o.id!r}: {b}" for b in dangling_hrefs(o)]
+    """``dangling_hrefs`` of a catalog and of every Item and child catalog in its tree.
+
+    A catalog's ``child`` / ``item`` links are checked before they are followed, so a missing
+    file is reported rather than raised by pystac while walking.
+    """
+    out, todo = [], [catalog]
+    while todo:
+        cat = todo.pop()
+        bad = dangling_hrefs(cat)
+        out += [f"{type(cat).__name__} {cat.id!r}: {b}" for b in bad]
+        if bad:
+            continue
+        for o in (*cat.get_children(), *cat.get_items()):
+            if isinstance(o, pystac.Catalog):
+                todo.append(o)
+            else:
+                out += [f"{type(o).__name__} {o.id!r}: {b}" for b in dangling_hrefs(o)]
     return out
 
 
