@@ -29,6 +29,7 @@ from pystac.extensions.mlm import (
 )
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 
+from geocodec.stac.errors import StacError
 from geocodec.stac.hrefs import item_file, relative_href, save_item
 from geocodec.stac.schemas import MLM_SCHEMA_URI, validate
 from geocodec.stac.store import MULTIHASH_SHA256
@@ -154,7 +155,8 @@ def create_model_item(model: str = "default", *, weights_href: str | None = None
     )
     item.properties["mlm:pretrained_source"] = None  # required null when trained from scratch (pystac pops None)
     if MLM_SCHEMA_URI not in item.stac_extensions:  # pystac's class wrote another MLM version than is packaged
-        raise RuntimeError(f"pystac's MLM class writes {item.stac_extensions}; geocodec packages {MLM_SCHEMA_URI}")
+        raise StacError(f"this pystac's MLM class writes {item.stac_extensions}, not {MLM_SCHEMA_URI} (the MLM "
+                        "schema geocodec packages): install the pystac version geocodec pins (pyproject.toml)")
     asset = pystac.Asset(href=weights_href or str(path.resolve()), media_type="application/octet-stream",
                          roles=["mlm:model", "mlm:weights", "data"],
                          title=f"{meta['name']} v{meta['version']} weights (safetensors)",
