@@ -64,6 +64,19 @@ def check_backend(backend) -> str:
     return backend
 
 
+def check_device(device) -> None:
+    """Refuse a device string torch would not accept (``"gpu"``) when it is given, not at the first decode.
+
+    Torch-free (opening a cube must not import torch); whether CUDA is present is checked on first use.
+    """
+    if device is None or not isinstance(device, str):
+        return  # None: $GEOCODEC_DEVICE or auto; a torch.device is checked by torch
+    head, _, index = device.partition(":")
+    if head not in ("auto", "cpu", "cuda") or (index and (head != "cuda" or not index.isdigit())):
+        raise InvalidInputError(f"device={device!r} is not a device: use 'auto' (CUDA when present), 'cpu' or "
+                                "'cuda[:N]'")
+
+
 def _number_or_none(value, what: str) -> float | None:
     if value is None:
         return None

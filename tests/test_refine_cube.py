@@ -79,7 +79,9 @@ def test_resume_with_another_refine_steps_rewrites_with_the_same_none(ds, tmp_pa
     assert all(before[k] != after[k] for k in before)
     again = geocodec.to_zarr(ds, store, mode="a", refine_steps=2, **KW)
     assert (again.chunks_written, again.chunks_reused) == (0, 2) and chunk_files(store) == after
-    back = geocodec.to_zarr(ds, store, mode="a", **KW)
+    kept = geocodec.to_zarr(ds, store, mode="a", **KW)  # left out: the cube's (as xarray takes a store's encoding)
+    assert (kept.chunks_written, kept.chunks_reused) == (0, 2) and kept.record["refine_steps"] == 2
+    back = geocodec.to_zarr(ds, store, mode="a", refine_steps=0, **KW)
     assert back.chunks_written == 2 and "refine_steps" not in back.record
     assert open_cube(store).record.refine_steps == 0 and open_cube(store).settings.refine_steps == 0
 
@@ -88,7 +90,10 @@ def test_region_writes_must_use_the_cubes_refine_steps(ds, tmp_path):
     store = str(tmp_path / "r.zarr")
     geocodec.to_zarr(ds, store, compute=False, refine_steps=1, **KW)
     with pytest.raises(InvalidInputError, match="refine_steps"):
-        geocodec.to_zarr(ds.isel(x=slice(0, 64)), store, mode="r+", region={"x": slice(0, 64)}, **KW)
+        geocodec.to_zarr(ds.isel(x=slice(0, 64)), store, mode="r+", region={"x": slice(0, 64)}, refine_steps=0,
+                         **KW)
+    r = geocodec.to_zarr(ds.isel(x=slice(0, 64)), store, region={"x": slice(0, 64)}, **KW)  # left out: the cube's
+    assert r.chunks_written == 1 and open_cube(store, allow_incomplete=True).settings.refine_steps == 1
 
 
 def test_each_appended_date_records_its_refine_steps(tmp_path):

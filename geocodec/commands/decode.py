@@ -51,6 +51,10 @@ def run(args) -> int:
     unknown = set(sel) - set(ds.dims)
     if unknown:
         raise InvalidInputError(f"--isel: the store has no dim {sorted(unknown)} (dims: {list(ds.dims)})")
+    for dim, i in sel.items():
+        if not -ds.sizes[dim] <= i < ds.sizes[dim]:
+            raise InvalidInputError(f"--isel {dim}={i} is out of range: the store has {ds.sizes[dim]} {dim} values, "
+                                    f"indexes 0 to {ds.sizes[dim] - 1} (or -{ds.sizes[dim]} to -1 from the end)")
     out = Path(args.output)
     targets = [args.modality] if args.modality != "both" else ["optical", "sar"]
     for which in targets:

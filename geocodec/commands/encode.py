@@ -57,9 +57,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    if args.stac and args.stac_datetime is None:
-        from geocodec.errors import InvalidInputError
+    from geocodec.errors import InvalidInputError
 
+    if args.stac and args.stac_datetime is None:
         raise InvalidInputError("--stac needs --stac-datetime: GeoTIFF inputs carry no acquisition time")
     from geocodec.commands import output_file, output_store
     from geocodec.io import open_pair
@@ -71,10 +71,13 @@ def run(args) -> int:
 
     ds = open_pair(args.optical, args.sar, optical_bands=args.optical_bands, sar_bands=args.sar_bands,
                    model=args.model)
-    r = to_zarr(ds, args.output, lmbda=args.lmbda, target_bpp=args.target_bpp, gamma=args.gamma, model=args.model,
-                chunks=args.chunk, device=args.device, zarr_format=args.zarr_format, sar_scale=args.sar_scale,
-                mode="w" if args.overwrite else "a", progress=not args.quiet, scaling=args.scaling,
-                refine_steps=args.refine_steps, backend=args.backend)
+    try:
+        r = to_zarr(ds, args.output, lmbda=args.lmbda, target_bpp=args.target_bpp, gamma=args.gamma,
+                    model=args.model, chunks=args.chunk, device=args.device, zarr_format=args.zarr_format,
+                    sar_scale=args.sar_scale, mode="w" if args.overwrite else "a", progress=not args.quiet,
+                    scaling=args.scaling, refine_steps=args.refine_steps, backend=args.backend)
+    except InvalidInputError as e:  # the writer speaks Python (mode='w'); this command's spelling is --overwrite
+        raise type(e)(str(e).replace("pass mode='w'", "pass --overwrite").replace("mode='w'", "--overwrite")) from None
     q = r.record["quality"]
     print(f"wrote {args.output}: {r.chunks_written} chunks encoded, {r.chunks_reused} already there, "
           f"{r.bytes_stored} bytes, {q['bpp']:.4f} bpp; sampled PSNR optical {q['psnr_optical']:.2f} dB, "

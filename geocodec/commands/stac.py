@@ -2,7 +2,8 @@
 
     geocodec stac model -o model.json [--model default]
     geocodec stac item OUT.zarr -o item.json [--datetime ISO] [--collection collection.json] [--model-item model.json]
-    geocodec stac validate item.json [collection.json ...]
+    geocodec stac validate item.json [collection.json ...]   # schemas offline, hrefs, a catalog's tree
+    stac-validator validate item.json --schema-config "$(geocodec stac schemas)"   # the same schemas, offline
 
 ``model`` publishes the model itself as a STAC Item (MLM extension: architecture, input bands,
 framework, λ range, weights with file:checksum); ``item --model-item`` links a cube's Item to it.
@@ -53,9 +54,14 @@ def register(subparsers) -> None:
     mo.add_argument("--model", default="default", help="registered model name or .safetensors path")
     mo.set_defaults(func=_model)
 
-    va = sub.add_parser("validate", help="validate STAC JSON files offline against the packaged schemas")
+    va = sub.add_parser("validate", help="validate STAC JSON files offline: packaged schemas and local hrefs")
     va.add_argument("files", nargs="+")
+    va.add_argument("--no-tree", action="store_true", help="a catalog or Collection alone, not every object in it")
     va.set_defaults(func=_validate)
+
+    sm = sub.add_parser("schemas", help="print the path of the packaged schemas' index (stac-validator "
+                                         "--schema-config)")
+    sm.set_defaults(func=_schemas)
 
 
 def _item(args) -> int:
@@ -108,18 +114,34 @@ def _model(args) -> int:
 
 
 def _validate(args) -> int:
-    import json
+    """Each file through pystac (as a reader sees it) and ``geocodec.stac.validate``: schemas offline and
+    local hrefs; a catalog's or Collection's whole tree too, unless ``--no-tree``."""
+    import pystac
 
-    from geocodec.stac import validate_dict
+    from geocodec.stac import validate
 
     for f in args.files:
         path = Path(f)
         if not path.is_file():
             raise InvalidInputError(f"{f} does not exist")
         try:
-            d = json.loads(path.read_text())
-        except ValueError as e:
-            raise InvalidInputError(f"{f} is not JSON: {e}") from None
-        uris = validate_dict(d)
-        print(f"{f}: valid ({len(uris)} schemas)")
+            obj = pystac.read_file(str(path.resolve()))
+        except Exception as e:  # noqa: BLE001 - pystac raises many types for malformed files
+            raise InvalidInputError(f"{f} is not readable STAC JSON: {e}") from None
+        uris = set(validate(obj))
+        n = 1
+        if isinstance(obj, pystac.Catalog) and not args.no_tree:
+            for _, children, items in obj.walk():
+                for o in (*children, *items):
+                    uris.update(validate(o, check_hrefs=False))  # the tree's hrefs: checked with obj's
+                    n += 1
+        print(f"{f}: valid ({n} object{'s' if n > 1 else ''}, {len(uris)} schemas, no dangling href)")
+    return 0
+
+
+def _schemas(args) -> int:
+    """The packaged schemas' index (URI → file), which stac-validator reads as its ``--schema-config``."""
+    from geocodec.stac.schemas import schema_dir
+
+    print(schema_dir() / "index.json")
     return 0

@@ -27,7 +27,7 @@ from geocodec.cube.record import open_cube
 from geocodec.cube.store import array_dims, looks_like_geocodec_store, store_label
 from geocodec.errors import CorruptStreamError, InvalidInputError
 from geocodec.options import Backend
-from geocodec.settings import check_backend
+from geocodec.settings import check_backend, check_device
 
 __all__ = ["READ_BATCH", "GeocodecBackendEntrypoint", "ModalityArray"]
 
@@ -105,6 +105,17 @@ def _stac_target(obj) -> tuple[Any, dict[str, Any]]:
     return href, kwargs
 
 
+def _check_relative_path(path) -> None:
+    """A relative path that is not there: often a STAC asset's href, passed on as written (xpystac)."""
+    if not isinstance(path, (str, os.PathLike)) or "://" in str(path) or os.path.isabs(path) or os.path.exists(path):
+        return
+    raise InvalidInputError(
+        f"{path} does not exist (relative to the working directory {os.getcwd()}). If it is a STAC asset's "
+        "relative href: xpystac (engine='stac') passes asset.href as written, not resolved against its Item; "
+        "open the asset with xr.open_dataset(asset) (engine 'geocodec' resolves it against the Item's self "
+        "href), or call item.make_asset_hrefs_absolute() first")
+
+
 class GeocodecBackendEntrypoint(BackendEntrypoint):
     """Open a geocodec Zarr cube with lazy, per-modality decoding.
 
@@ -121,9 +132,10 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
     def guess_can_open(self, filename_or_obj) -> bool:
         if isinstance(filename_or_obj, (str, os.PathLike)):
             return looks_like_geocodec_store(filename_or_obj)
-        if type(filename_or_obj).__module__.startswith("pystac"):
-            extra = getattr(filename_or_obj, "extra_fields", None) or {}
-            return extra.get("xarray:open_kwargs", {}).get("engine") == "geocodec"
+        if type(filename_or_obj).__module__.startswith("pystac"):  # an Asset, or an Item with one such asset
+            assets = getattr(filename_or_obj, "assets", None) or {"": filename_or_obj}
+            return sum((getattr(a, "extra_fields", None) or {}).get("xarray:open_kwargs", {}).get("engine")
+                       == "geocodec" for a in assets.values()) == 1
         return False
 
     def open_dataset(
@@ -185,7 +197,10 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
             if consolidated is None:
                 consolidated = asset_kwargs.get("consolidated")
             storage_options = storage_options or asset_kwargs.get("storage_options")
+        else:
+            _check_relative_path(filename_or_obj)
         check_backend(backend)
+        check_device(device)
         drop = {drop_variables} if isinstance(drop_variables, str) else set(drop_variables or ())
         cube = open_cube(filename_or_obj, allow_incomplete=allow_incomplete, storage_options=storage_options)
         if zarr_format is not None and cube.group.metadata.zarr_format != zarr_format:
@@ -206,6 +221,9 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
         raw = xr.open_dataset(store, engine="zarr", chunks=None, drop_variables=[name, "band"],
                               consolidated=consolidated, zarr_format=zarr_format, decode_cf=False)
         variables = {k: v.load() for k, v in raw.variables.items() if k not in drop}
+        for k, v in variables.items():  # an index has no missing values: zarr's NaN fill is encoding, not data
+            if v.dims == (k,) and "_FillValue" in v.attrs:
+                v.encoding["_FillValue"] = v.attrs.pop("_FillValue")
         store_id = store_label(store_ref)
         lead = dims[:-3]
         for which, bands in (("optical", record["optical_bands"]), ("sar", record["sar_bands"])):

@@ -171,12 +171,16 @@ def stored_labels(zstore, dim: str) -> list[str]:
 
 
 def _same_coords(group, inp: WriteInput, window: tuple[slice, ...], skip: str | None = None) -> list[str]:
+    """The dims whose coordinates differ from the cube's in ``window`` (compared decoded: CF times too)."""
+    from geocodec.cube.region import stored_coords
+
     bad = []
+    coords = stored_coords(group.store) if any(d != skip and d in group for d in inp.coords) else {}
     for d, var in inp.coords.items():
-        if d == skip or d not in group:
+        if d == skip or d not in coords:
             continue
         ax = inp.dims.index(d)
-        stored = group[d][window[ax]]
+        stored = coords[d][window[ax]]
         if stored.shape != var.shape or not np.array_equal(np.asarray(stored), np.asarray(var.values)):
             bad.append(d)
     return bad

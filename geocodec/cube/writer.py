@@ -33,6 +33,7 @@ from geocodec.cube.lock import DEFAULT_STALE_AFTER, CubeLock, lock_for, take
 from geocodec.cube.metadata import append_metadata, create_metadata, mark_writing, open_for_writing
 from geocodec.cube.plan import Plan, existing_cube, plan_write, validated_input
 from geocodec.cube.record import RECORD_FORMAT
+from geocodec.cube.region import cube_settings, resolve_region
 from geocodec.cube.runner import Progress, block_tasks, run_tasks
 from geocodec.cube.scaling import ScalingMode, check_mode, plan_band_scaling
 from geocodec.cube.store import codec_settings, open_store, remove_partial_files
@@ -61,12 +62,29 @@ class WriteResult:
     bytes_stored: int
     record: dict
 
+    def __repr__(self) -> str:  # the record holds a fingerprint per chunk: too long to print
+        bpp = (self.record.get("quality") or {}).get("bpp")
+        return (f"WriteResult(store={self.store!r}, chunks_total={self.chunks_total}, chunks_written="
+                f"{self.chunks_written}, chunks_reused={self.chunks_reused}, bytes_stored={self.bytes_stored}, "
+                f"complete={self.record.get('complete')}, bpp={bpp if bpp is None else round(bpp, 4)})")
+
     @classmethod
     def of(cls, store, n_chunks: int, results: list[dict], record: dict) -> WriteResult:
         written = {k: v for r in results for k, v in r.items()}  # key: [fingerprint, bytes, written?, lead]
         return cls(store=store, chunks_total=n_chunks, chunks_written=sum(v[2] for v in written.values()),
                    chunks_reused=sum(not v[2] for v in written.values()),
                    bytes_stored=sum(v[1] for v in written.values()), record=record)
+
+
+#: Settings of a new cube that the caller leaves out (a write into an existing cube takes the cube's).
+NEW_CUBE = {"model": "default", "gamma": 0.5, "refine_steps": 0, "sar_scale": "db"}
+
+
+def default_mode(mode: Mode | None, append_dim: str | None, region) -> Mode:
+    """xarray's default: ``"a"`` with ``append_dim``, ``"r+"`` with ``region``, else ``"w-"``."""
+    if mode is not None:
+        return mode
+    return "a" if append_dim is not None else "r+" if region is not None else "w-"
 
 
 def _check_modes(mode, zarr_format, region, append_dim) -> None:
@@ -114,16 +132,16 @@ def _prepare_store(zstore, store_ref, inp, plan: Plan, zarr_format, stale_after:
     return lock
 
 
-def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode = "w-",
-            append_dim: str | None = None, region: dict[str, slice] | None = None,
+def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode | None = None,
+            append_dim: str | None = None, region: dict[str, slice] | Literal["auto"] | None = None,
             compute: bool = True, storage_options: dict | None = None, lmbda: float | None = None,
-            target_bpp: float | None = None, gamma: float = 0.5, model: str = "default",
+            target_bpp: float | None = None, gamma: float | None = None, model: str | None = None,
             chunks: int | dict[str, int] | None = None, shards: int | dict[str, int] | None = None,
             device: str = "auto", zarr_format: Literal[2, 3] = 3, optical_nodata: float | None = None,
-            sar_nodata: float | None = None, sar_scale: SarScale = "db",
+            sar_nodata: float | None = None, sar_scale: SarScale | None = None,
             batch_chunks: int | None = None, overwrite: bool | None = None, progress: bool = True,
             quality_chunks: int = 4, stale_lock_after: float = DEFAULT_STALE_AFTER,
-            scaling: ScalingMode | None = None, refine_steps: int = 0,
+            scaling: ScalingMode | None = None, refine_steps: int | None = None,
             backend: Backend = "torch") -> WriteResult | Delayed:
     """Compress ``ds`` (``optical`` and ``sar``, dims (..., band, y, x) on one grid) into a Zarr cube.
 
@@ -135,14 +153,19 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
         Path, URL (``file://``, ``memory://``, ``s3://`` … through fsspec) or zarr Store.
     mode
         As in ``xarray.Dataset.to_zarr``: ``"w-"`` refuses an existing store, ``"w"`` replaces it,
-        ``"a"`` resumes an interrupted write (rewriting only chunks whose input fingerprint, λ, γ,
-        ``refine_steps`` or model differ from the request) or appends along ``append_dim``; ``"r+"`` only writes a region.
+        ``"a"`` resumes an interrupted write (rewriting only chunks that are missing or whose input
+        differs) or appends along ``append_dim``; ``"r+"`` only writes a region. Default (None) as
+        xarray's: ``"a"`` with ``append_dim``, ``"r+"`` with ``region``, else ``"w-"``. A cube keeps
+        one λ, γ and ``refine_steps``, except that each appended date has its own: ``"a"`` with
+        another λ or γ is refused on a cube that is not appended (``"w"`` replaces it), and
+        rewrites every chunk of the date when re-running a date of an appended cube.
     append_dim
         Grow the cube along this (leading) dim, e.g. one acquisition date at a time. Each appended
         value gets its own λ, γ and quality in the record; another model or band set is an error.
     region
         ``{dim: slice}``: write ``ds`` into this window of an existing cube (chunk-aligned, or
-        shard-aligned when sharded), e.g. from parallel processes.
+        shard-aligned when sharded), e.g. from parallel processes; ``"auto"`` (or ``"auto"`` for
+        one dim) finds the window from ``ds``'s coordinates, as xarray does.
     compute
         False: write the metadata now and return a ``dask.delayed`` object that writes the chunks
         and the record when computed, like xarray.
@@ -150,10 +173,13 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
         fsspec options for a URL.
     lmbda, target_bpp
         The rate: exactly one of λ (in the model's range) or a target in bits per pixel.
+        Settings left out (None) of a write into an existing cube (``mode="a"`` or ``"r+"``) are
+        the cube's: a region's date or, appending, the last date; this holds for λ / target bpp,
+        ``gamma``, ``model``, ``refine_steps``, ``sar_scale`` and the nodata values.
     gamma
-        γ ∈ [0, 1]: 1 favours optical fidelity, 0 SAR fidelity.
+        γ ∈ [0, 1]: 1 favours optical fidelity, 0 SAR fidelity (default 0.5 for a new cube).
     model
-        Registered model name or ``.safetensors`` path.
+        Registered model name or ``.safetensors`` path (default ``"default"`` for a new cube).
     chunks
         y/x chunk size (default 256) or ``{dim: size}`` (leading dims default to 1; bands never chunked).
     shards
@@ -166,7 +192,7 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
     optical_nodata, sar_nodata
         Nodata values (default: the arrays' rioxarray nodata); coded losslessly.
     sar_scale
-        ``"db"`` or ``"linear"`` (σ0 in linear power, coded in dB).
+        ``"db"`` (default for a new cube) or ``"linear"`` (σ0 in linear power, coded in dB).
     batch_chunks
         Chunks per Dask task and device batch when unsharded (default 4 on CPU, 16 on CUDA).
     overwrite
@@ -202,16 +228,21 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
 
     from geocodec.registry import resolve_device
 
-    mode = "w" if overwrite else mode
+    mode = "w" if overwrite else default_mode(mode, append_dim, region)
     _check_modes(mode, zarr_format, region, append_dim)
     dev = resolve_device(device)
-    inp = validated_input(ds, model=model, lmbda=lmbda, target_bpp=target_bpp, gamma=gamma, chunks=chunks,
-                          shards=shards, optical_nodata=optical_nodata, sar_nodata=sar_nodata, sar_scale=sar_scale,
-                          append_dim=append_dim, device=str(dev), refine_steps=refine_steps,
-                          backend=backend)
     zstore, store_ref = open_store(store, storage_options=storage_options)
     where = str(store) if isinstance(store, (str, Path)) else type(store).__name__
-    plan = plan_write(inp, _existing(zstore, store_ref, where, mode, stale_lock_after), mode, append_dim, region, where)
+    existing = _existing(zstore, store_ref, where, mode, stale_lock_after)
+    if region is not None:
+        ds, region = resolve_region(region, ds, existing, where)
+    given = {"model": model, "lmbda": lmbda, "target_bpp": target_bpp, "gamma": gamma, "refine_steps": refine_steps,
+             "sar_scale": sar_scale, "optical_nodata": optical_nodata, "sar_nodata": sar_nodata}
+    coding = {**NEW_CUBE, **{k: v for k, v in (cube_settings(existing, region, given) if mode in ("a", "r+")
+                                                 else given).items() if v is not None}}
+    inp = validated_input(ds, chunks=chunks, shards=shards, append_dim=append_dim, device=str(dev), backend=backend,
+                          **{"lmbda": None, "target_bpp": None, "optical_nodata": None, "sar_nodata": None, **coding})
+    plan = plan_write(inp, existing, mode, append_dim, region, where)
     if plan.action != "create" and plan.record.format_version < RECORD_FORMAT:
         raise InvalidInputError(f"{where} was written by geocodec 0.1 (record format {plan.record.format_version}); "
                                 "it reads as before, but to write into it, rewrite it with mode='w'")

@@ -34,7 +34,7 @@ def add_item_to_collection_file(item: pystac.Item, collection_path, *, collectio
                     license_href=old_link.get_absolute_href() if old_link else
                     (SENTINEL_LICENSE_HREF if old.license == SENTINEL_LICENSE else None),
                     providers=[p for p in (old.providers or []) if p.name != "geocodec"])
-    collection = create_collection([*items, item], **meta)
+    collection = create_collection([*items, item], include_models=False, **meta)  # Items stay: links too
     collection.set_self_href(str(path))
     collection.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     return collection

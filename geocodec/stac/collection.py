@@ -17,6 +17,7 @@ from pystac.extensions.sar import Polarization, SarExtension
 
 from geocodec.errors import InvalidInputError
 from geocodec.stac.extension import GAMMA_PROP, LAMBDA_PROP, TARGET_BPP_PROP, GeocodecExtension, ModelRef
+from geocodec.stac.links import adopt_model_items
 from geocodec.stac.schemas import EXTENSION_URIS, SCHEMA_URI, validate_dict
 
 #: What the cubes hold is Copernicus Sentinel data: its legal notice is their licence (not SPDX-listed).
@@ -78,12 +79,16 @@ def create_collection(items: Iterable[pystac.Item], *, collection_id: str, descr
                       title: str | None = None, license: str = SENTINEL_LICENSE,
                       license_href: str | None = SENTINEL_LICENSE_HREF,
                       providers: list[pystac.Provider] | None = None,
-                      validate_collection: bool = True) -> pystac.Collection:
+                      validate_collection: bool = True, include_models: bool = True) -> pystac.Collection:
     """A validated Collection holding ``items`` (geocodec Items made by ``create_item``).
 
     Extent and summaries come from the Items; the Items are added as children (their
-    ``collection`` is set). Save it with ``collection.normalize_hrefs(dir)`` and
-    ``collection.save(pystac.CatalogType.SELF_CONTAINED)``.
+    ``collection`` is set), and the model Items they link to (rel ``geocodec:model``) go into a
+    child catalog ``models``, so that saving writes them too. Save it with
+    ``collection.normalize_hrefs(dir)`` and ``collection.save(pystac.CatalogType.SELF_CONTAINED)``:
+    every href is then relative within ``dir``, except the model weights (absolute: they stay in
+    the installed package or your registry folder; ``file:checksum`` names the file's bytes), and
+    the catalog can be moved as one folder, with the cubes' stores in it.
 
     Parameters
     ----------
@@ -99,6 +104,9 @@ def create_collection(items: Iterable[pystac.Item], *, collection_id: str, descr
         Further providers (geocodec is added as the processor).
     validate_collection
         Validate offline before returning.
+    include_models
+        Put the linked model Items into the ``models`` child catalog (False: leave the links as they
+        are, for Items that stay where they were saved, as ``geocodec stac item --collection`` does).
 
     Returns
     -------
@@ -122,6 +130,8 @@ def create_collection(items: Iterable[pystac.Item], *, collection_id: str, descr
     collection.add_link(license_link(license, license_href))
     _apply_summaries(collection, items)
     collection.add_items(items)
+    if include_models:
+        adopt_model_items(collection, items)
     if validate_collection:
         d = collection.to_dict(include_self_link=False)
         d["links"] = [link for link in d["links"] if link.get("href")]  # item links get hrefs when saved

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pystac
 from pystac.extensions.eo import EOExtension
 from pystac.extensions.file import FileExtension
@@ -80,7 +81,27 @@ def _georef(grid: Grid) -> tuple[dict | None, list[float] | None, dict[str, Any]
     return geometry, [lon_min, lat_min, lon_max, lat_max], proj, pixel
 
 
+def as_datetime(value, name: str = "datetime") -> dt.datetime | None:
+    """An aware datetime (UTC when no zone is given) from a datetime, date, numpy datetime64 or ISO 8601 string."""
+    if value is None or isinstance(value, dt.datetime):
+        t = value
+    elif isinstance(value, dt.date):
+        t = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, (str, np.datetime64)):
+        text = str(np.datetime_as_string(value, unit="us")) if isinstance(value, np.datetime64) else value
+        try:
+            t = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInputError(f"{name}={value!r} is not an ISO 8601 date/time (e.g. '2019-01-01' or "
+                                    "'2019-01-01T10:30:00Z')") from None
+    else:
+        raise InvalidInputError(f"{name} must be a datetime or an ISO 8601 string, got {type(value).__name__}")
+    return t if t is None or t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
 def _when(facts: StoreFacts, datetime, start_datetime, end_datetime):
+    datetime, start_datetime, end_datetime = (as_datetime(v, k) for v, k in (
+        (datetime, "datetime"), (start_datetime, "start_datetime"), (end_datetime, "end_datetime")))
     if datetime is not None or (start_datetime is not None and end_datetime is not None):
         return datetime, start_datetime, end_datetime
     if len(facts.times) == 1:
@@ -119,12 +140,13 @@ def record_fields(rec: CubeRecord) -> dict[str, Any]:
 def _geocodec_fields(facts: StoreFacts) -> dict[str, Any]:
     """``record_fields`` of a store that can be catalogued (complete, with quality and software)."""
     rec = facts.record
+    if not rec.complete:  # first: an unfinished write also lacks the quality it would have measured
+        raise InvalidInputError(f"{facts.path} is an incomplete geocodec store (its write was interrupted, or "
+                                "regions are still missing): finish it (re-run geocodec.to_zarr with mode='a' and "
+                                "the same arguments) before cataloguing it")
     if not isinstance(rec.quality, dict):
         raise InvalidInputError(f"{facts.path}: the 'geocodec' record has no write-time 'quality' "
                                 "(bpp, PSNR per modality); the STAC Item must carry it")
-    if not rec.complete:
-        raise InvalidInputError(f"{facts.path} is an incomplete geocodec store (its write was interrupted): "
-                                "finish it (re-run geocodec.to_zarr with the same arguments) before cataloguing it")
     if "torch" not in rec.software:
         raise InvalidInputError(f"{facts.path}: the 'geocodec' record does not say which torch version "
                                 "('software'.'torch') the model ran with")
@@ -158,8 +180,8 @@ def model_link(model_item: str | os.PathLike | pystac.Item, model: ModelRef) -> 
 
 
 def create_item(store: str | os.PathLike, *, item_id: str | None = None, href: str | None = None,
-                datetime: dt.datetime | None = None, start_datetime: dt.datetime | None = None,
-                end_datetime: dt.datetime | None = None, properties: dict | None = None,
+                datetime: dt.datetime | str | None = None, start_datetime: dt.datetime | str | None = None,
+                end_datetime: dt.datetime | str | None = None, properties: dict | None = None,
                 sar: dict | None = None, collection: str | pystac.Collection | None = None,
                 model_item: str | os.PathLike | pystac.Item | None = None,
                 checksum: bool = True, validate_item: bool = True) -> pystac.Item:
@@ -175,7 +197,8 @@ def create_item(store: str | os.PathLike, *, item_id: str | None = None, href: s
         The Zarr asset's href (default: the store's absolute path; ``write_item_for_store``
         makes it relative to the Item file).
     datetime, start_datetime, end_datetime
-        Acquisition time; needed when the store has no ``time`` coordinate.
+        Acquisition time (a datetime or an ISO 8601 string such as ``"2019-01-01"``; UTC when no
+        zone is given); needed when the store has no ``time`` coordinate.
     properties
         Extra Item properties (platform, instruments, ...).
     sar

@@ -29,6 +29,7 @@ from pystac.extensions.mlm import (
 )
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 
+from geocodec.stac.errors import StacError
 from geocodec.stac.hrefs import item_file, relative_href, save_item
 from geocodec.stac.schemas import MLM_SCHEMA_URI, validate
 from geocodec.stac.store import MULTIHASH_SHA256
@@ -37,6 +38,8 @@ WEIGHTS_ASSET = "weights"
 ARCHITECTURE = ("geocodec joint SAR-optical learned image codec: attentive-fusion encoder, ELIC-style entropy "
                 "model (hyperprior, uneven channel groups, checkerboard context), two independent decoders")
 DIM_ORDER = ["batch", "channel", "height", "width"]
+#: How the weights file was saved (MLM v1.4 ``mlm:artifact_type``); geocodec.registry loads it.
+ARTIFACT_TYPE = "safetensors.torch.save_file"
 
 
 def _weights(model: str) -> tuple[Path, dict, dict]:
@@ -151,13 +154,14 @@ def create_model_item(model: str = "default", *, weights_href: str | None = None
                                                gamma_min=0.0, gamma_max=1.0),
     )
     item.properties["mlm:pretrained_source"] = None  # required null when trained from scratch (pystac pops None)
-    # pystac's class writes the newest MLM URI; the packaged schema (offline validation) is v1.3.0,
-    # whose fields are the ones used here.
-    item.stac_extensions = [MLM_SCHEMA_URI if "/mlm/" in u else u for u in item.stac_extensions]
+    if MLM_SCHEMA_URI not in item.stac_extensions:  # pystac's class wrote another MLM version than is packaged
+        raise StacError(f"this pystac's MLM class writes {item.stac_extensions}, not {MLM_SCHEMA_URI} (the MLM "
+                        "schema geocodec packages): install the pystac version geocodec pins (pyproject.toml)")
     asset = pystac.Asset(href=weights_href or str(path.resolve()), media_type="application/octet-stream",
                          roles=["mlm:model", "mlm:weights", "data"],
                          title=f"{meta['name']} v{meta['version']} weights (safetensors)",
-                         description=f"safetensors weights; tensor digest sha256 {meta['sha256']}")
+                         description=f"safetensors weights; tensor digest sha256 {meta['sha256']}",
+                         extra_fields={"mlm:artifact_type": ARTIFACT_TYPE})
     item.add_asset(WEIGHTS_ASSET, asset)
     FileExtension.ext(asset, add_if_missing=True).apply(size=size, checksum=checksum)
     # MLM resolves its input band names through raster:bands (with a name) on the model asset.
@@ -173,7 +177,11 @@ def create_model_item(model: str = "default", *, weights_href: str | None = None
 
 
 def write_model_item(path: str | os.PathLike, model: str = "default", **kw) -> pystac.Item:
-    """Create the model's Item and save it at ``path`` (weights href relative to it when possible).
+    """Create the model's Item and save it at ``path``.
+
+    The weights href is relative when the weights file lies in the Item's folder (or below it), so
+    the two move together; otherwise (the installed package, a registry folder) it is the file's
+    absolute path, which stays right wherever the Item is moved; ``file:checksum`` pins its bytes.
 
     Parameters
     ----------
@@ -192,6 +200,7 @@ def write_model_item(path: str | os.PathLike, model: str = "default", **kw) -> p
     path = item_file(path)
     item = create_model_item(model, **kw)
     item.set_self_href(str(path))
-    if "weights_href" not in kw:
-        item.assets[WEIGHTS_ASSET].href = relative_href(item.assets[WEIGHTS_ASSET].href, path)
+    weights = Path(item.assets[WEIGHTS_ASSET].href)
+    if "weights_href" not in kw and weights.is_relative_to(path.parent):
+        item.assets[WEIGHTS_ASSET].href = relative_href(weights, path)  # beside the Item: they move together
     return save_item(item, path)

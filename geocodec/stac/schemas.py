@@ -34,8 +34,9 @@ from pystac.validation.stac_validator import JsonSchemaSTACValidator
 from geocodec.stac.errors import InvalidStacError, SchemaNotPackagedError
 from geocodec.stac.extension import SCHEMA_URI
 
-#: MLM (machine-learning model) extension, the version whose schema is packaged (pystac's class reads it).
-MLM_SCHEMA_URI = "https://stac-extensions.github.io/mlm/v1.3.0/schema.json"
+#: MLM (machine-learning model) extension: the version pystac's class writes, and migrates Items to on
+#: read, so a model Item re-read validates as written (v1.3.0, written by geocodec 0.3, is packaged too).
+MLM_SCHEMA_URI = "https://stac-extensions.github.io/mlm/v1.4.0/schema.json"
 
 #: The extension schemas geocodec Items declare, by short name (the versions pystac's classes write).
 EXTENSION_URIS = {
@@ -159,13 +160,16 @@ def _shared_validator() -> OfflineSTACValidator:
     return OfflineSTACValidator()
 
 
-def validate(obj: pystac.STACObject) -> list[str]:
+def validate(obj: pystac.STACObject, *, check_hrefs: bool = True) -> list[str]:
     """Validate a pystac object offline (packaged schemas only, pystac's global validator untouched).
 
     Parameters
     ----------
     obj
         A pystac Item, Collection or Catalog.
+    check_hrefs
+        Also check that its local link and asset hrefs (and, for a catalog, those of every
+        object in its tree) point at files that exist; remote hrefs are never fetched.
 
     Returns
     -------
@@ -175,18 +179,27 @@ def validate(obj: pystac.STACObject) -> list[str]:
     Raises
     ------
     InvalidStacError
-        The object fails a schema; the message says which and where.
+        The object fails a schema (the message says which and where), or a local href dangles.
     SchemaNotPackagedError
         It declares an extension whose schema geocodec does not ship.
     """
-    d = obj.to_dict(transform_hrefs=False)  # no link resolution: a moved Item still validates
+    from geocodec.stac.links import dangling_hrefs, tree_dangling_hrefs
+
+    d = obj.to_dict(transform_hrefs=False)  # the JSON as written; hrefs are checked below
+    kind = type(obj).__name__
     try:
-        return pystac.validation.validate_dict(d, stac_object_type=obj.STAC_OBJECT_TYPE,
+        uris = pystac.validation.validate_dict(d, stac_object_type=obj.STAC_OBJECT_TYPE,
                                                extensions=obj.stac_extensions, href=obj.get_self_href(),
                                                validator=_shared_validator())
     except pystac.STACValidationError as e:
-        kind = type(obj).__name__
         raise InvalidStacError(f"STAC {kind} {obj.id!r} is not valid: {e}") from None
+    if check_hrefs:
+        bad = tree_dangling_hrefs(obj) if isinstance(obj, pystac.Catalog) else dangling_hrefs(obj)
+        if bad:
+            raise InvalidStacError(f"STAC {kind} {obj.id!r} has hrefs to files that do not exist: {'; '.join(bad)}. "
+                                   "Move a catalog as one folder with its data, and build Collections with "
+                                   "geocodec.stac.create_collection (it saves the model Items with them)")
+    return uris
 
 
 def validate_dict(d: dict[str, Any]) -> list[str]:
