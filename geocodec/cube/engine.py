@@ -25,6 +25,7 @@ from xarray.core import indexing
 from geocodec.cube.modality_array import READ_BATCH, ModalityArray, fill_for
 from geocodec.cube.record import open_cube
 from geocodec.cube.store import array_dims, looks_like_geocodec_store, store_label
+from geocodec.cube.optical_scale import CF_UNITS, DEFAULT as DEFAULT_SCALE
 from geocodec.errors import CorruptStreamError, InvalidInputError
 from geocodec.options import Backend
 from geocodec.settings import check_backend
@@ -51,9 +52,8 @@ def modality_attrs(record: dict, which: Literal["optical", "sar"], has_grid_mapp
     bands = [str(b) for b in record[f"{which}_bands"]]
     attrs: dict[str, Any] = {"long_name": tuple(bands)}
     if which == "optical":
-        # The writer's PSNR peak says what the integers are: reflectance × 10 000 (Sentinel-2 DN).
-        peak = (record.get("quality") or {}).get("psnr_peak_optical", 10000.0)
-        attrs["units"] = "1e-4" if peak == 10000.0 else "1"
+        # the scale the optical came in (reflectance × 10 000 unless the record says otherwise)
+        attrs["units"] = CF_UNITS[record.get("optical_scale") or DEFAULT_SCALE]
         attrs["description"] = f"Sentinel-2 reflectance bands {', '.join(bands)}"
     else:
         units, standard_name = SAR_UNITS.get(record.get("sar_scale", "db"), SAR_UNITS["db"])

@@ -35,6 +35,7 @@ from geocodec.cube.plan import Plan, existing_cube, plan_write, validated_input
 from geocodec.cube.record import RECORD_FORMAT
 from geocodec.cube.runner import Progress, block_tasks, run_tasks
 from geocodec.cube.scaling import ScalingMode, check_mode, plan_band_scaling
+from geocodec.cube.optical_scale import OpticalScale
 from geocodec.cube.store import codec_settings, open_store, remove_partial_files
 from geocodec.errors import InvalidInputError
 from geocodec.options import Backend, SarScale
@@ -124,7 +125,7 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
             batch_chunks: int | None = None, overwrite: bool | None = None, progress: bool = True,
             quality_chunks: int = 4, stale_lock_after: float = DEFAULT_STALE_AFTER,
             scaling: ScalingMode | None = None, refine_steps: int = 0,
-            backend: Backend = "torch") -> WriteResult | Delayed:
+            backend: Backend = "torch", optical_scale: OpticalScale | None = None) -> WriteResult | Delayed:
     """Compress ``ds`` (``optical`` and ``sar``, dims (..., band, y, x) on one grid) into a Zarr cube.
 
     Parameters
@@ -165,6 +166,10 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
         3 (native codec) or 2 (numcodecs compressor).
     optical_nodata, sar_nodata
         Nodata values (default: the arrays' rioxarray nodata); coded losslessly.
+    optical_scale
+        What the optical numbers are: ``"reflectance-x10000"`` (Sentinel-2 integers), ``"reflectance"``
+        (0…1) or ``"8bit"``; the record's PSNR peak and the readers' units follow it. ``None``
+        guesses from the dtype and the values (``geocodec.cube.optical_scale``; a warning where ambiguous).
     sar_scale
         ``"db"`` or ``"linear"`` (σ0 in linear power, coded in dB).
     batch_chunks
@@ -208,7 +213,7 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
     inp = validated_input(ds, model=model, lmbda=lmbda, target_bpp=target_bpp, gamma=gamma, chunks=chunks,
                           shards=shards, optical_nodata=optical_nodata, sar_nodata=sar_nodata, sar_scale=sar_scale,
                           append_dim=append_dim, device=str(dev), refine_steps=refine_steps,
-                          backend=backend)
+                          backend=backend, optical_scale=optical_scale)
     zstore, store_ref = open_store(store, storage_options=storage_options)
     where = str(store) if isinstance(store, (str, Path)) else type(store).__name__
     plan = plan_write(inp, _existing(zstore, store_ref, where, mode, stale_lock_after), mode, append_dim, region, where)
