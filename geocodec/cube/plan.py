@@ -15,6 +15,7 @@ import numpy as np
 
 from geocodec.cube import inputs
 from geocodec.cube import optical_scale as optical_scales
+from geocodec.cube.chunk_size import check_chunk_sizes
 from geocodec.cube.record import ARRAY, RECORD_FORMAT, CubeRecord, ModelRef
 from geocodec.cube.store import local_root
 from geocodec.errors import InvalidInputError
@@ -95,6 +96,7 @@ def validated_input(ds, *, model, lmbda, target_bpp, gamma, chunks, shards, opti
     sizes = inputs.chunk_sizes(chunks, (*lead, opt.dims[-3], "y", "x"), shape)
     sizes["band"] = sizes.pop(opt.dims[-3])
     chunk = {d: sizes[d] for d in dims}
+    check_chunk_sizes(chunk, {"y": shape[-2], "x": shape[-1]}, m.net.config.pad_multiple)
     if append_dim is not None and chunk[append_dim] != 1:
         raise InvalidInputError(f"appending along {append_dim!r} needs chunks of 1 along it, got {chunk[append_dim]}")
     shard = inputs.shard_sizes(shards, chunk, dims, shape)
