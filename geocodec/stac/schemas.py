@@ -31,6 +31,7 @@ from pystac.extensions.sar import SarExtension
 from pystac.extensions.xarray_assets import XarrayAssetsExtension
 from pystac.validation.stac_validator import JsonSchemaSTACValidator
 
+from geocodec.stac import open_kwargs
 from geocodec.stac.errors import InvalidStacError, SchemaNotPackagedError
 from geocodec.stac.extension import SCHEMA_URI
 
@@ -181,12 +182,15 @@ def validate(obj: pystac.STACObject) -> list[str]:
     """
     d = obj.to_dict(transform_hrefs=False)  # no link resolution: a moved Item still validates
     try:
-        return pystac.validation.validate_dict(d, stac_object_type=obj.STAC_OBJECT_TYPE,
+        uris = pystac.validation.validate_dict(d, stac_object_type=obj.STAC_OBJECT_TYPE,
                                                extensions=obj.stac_extensions, href=obj.get_self_href(),
                                                validator=_shared_validator())
     except pystac.STACValidationError as e:
         kind = type(obj).__name__
         raise InvalidStacError(f"STAC {kind} {obj.id!r} is not valid: {e}") from None
+    if d.get("type") == "Feature":
+        open_kwargs.check(d)  # the asset's xarray:open_kwargs agree with the Item's properties
+    return uris
 
 
 def validate_dict(d: dict[str, Any]) -> list[str]:
@@ -203,6 +207,9 @@ def validate_dict(d: dict[str, Any]) -> list[str]:
         The schema URIs it was validated against.
     """
     try:
-        return pystac.validation.validate_dict(d, validator=_shared_validator())
+        uris = pystac.validation.validate_dict(d, validator=_shared_validator())
     except pystac.STACValidationError as e:
         raise InvalidStacError(f"STAC {d.get('type', 'object')} {d.get('id')!r} is not valid: {e}") from None
+    if d.get("type") == "Feature":
+        open_kwargs.check(d)
+    return uris
