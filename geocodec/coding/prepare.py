@@ -133,7 +133,8 @@ def prepare_modality(x, what, n_bands, band_names, allowed, nodata, linear=False
 
 #: SAR "in dB" is judged linear σ0 by its distribution, not its maximum (a few bright targets reach
 #: 5 or more in linear power): a median in [0, this] and nearly all samples in [0, 10] (noise-
-#: subtracted products may hold a few slightly negative samples). Real dB backscatter is mostly −30…−5 dB (median well below 0); linear σ0 mostly 0.001…0.5.
+#: subtracted products may hold a few slightly negative samples). Real dB backscatter is mostly
+#: −30…−5 dB (median well below 0); linear σ0 mostly 0.001…0.5.
 LINEAR_LOOKING_MEDIAN = 1.0
 LINEAR_LOOKING_SHARE = 0.99
 

@@ -25,8 +25,8 @@ from xarray.core import indexing
 from geocodec.cube import provenance
 from geocodec.cube.modality_array import READ_BATCH, ModalityArray, fill_for
 from geocodec.cube.record import open_cube
-from geocodec.cube.store import array_dims, looks_like_geocodec_store, store_label
 from geocodec.cube.optical_scale import CF_UNITS, DEFAULT as DEFAULT_SCALE
+from geocodec.cube.store import array_dims, looks_like_geocodec_store, store_label
 from geocodec.errors import CorruptStreamError, InvalidInputError
 from geocodec.options import Backend
 from geocodec.settings import check_backend
@@ -109,7 +109,8 @@ def _stac_target(obj) -> tuple[Any, dict[str, Any], Any]:
 
 
 def _check_provenance(record, where: str, item, expect) -> None:
-    """The owning Item's claims and the open kwargs' ``expect`` must describe the store (``geocodec.cube.provenance``)."""
+    """The owning Item's claims and the open kwargs' ``expect`` must describe the store
+    (``geocodec.cube.provenance``)."""
     if item is not None and any(k.startswith("geocodec:") for k in item.properties):
         provenance.check(provenance.item_claims(item.properties), record, where, f"STAC Item {item.id!r}")
     if expect is not None:
@@ -129,7 +130,8 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
     description = "geocodec Zarr cubes: lazy optical and SAR variables, each decoded on its own"
     url = "https://github.com/geocodec/geocodec"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", *DECODE_OPTIONS, "consolidated",
-                               "storage_options", "zarr_format", "device", "allow_incomplete", "seamless", "backend", "expect")
+                               "storage_options", "zarr_format", "device", "allow_incomplete", "seamless", "backend",
+                               "expect")
 
     def guess_can_open(self, filename_or_obj) -> bool:
         if isinstance(filename_or_obj, (str, os.PathLike)):

@@ -99,7 +99,8 @@ def disagreements(claimed: dict, actual: dict) -> list[str]:
 def check(claimed: dict, record, where: str, source: str) -> None:
     """Raise ``ProvenanceError`` when ``claimed`` (from ``source``) does not describe the cube's ``record``."""
     if not isinstance(claimed, dict):
-        raise ProvenanceError(f"{source}: 'expect' must be a dict of claims about the cube, got {type(claimed).__name__}")
+        raise ProvenanceError(f"{source}: 'expect' must be a dict of claims about the cube, "
+                              f"got {type(claimed).__name__}")
     bad = disagreements(claimed, claims(record))
     if bad:
         raise ProvenanceError(f"{source} does not describe the store at {where} (claimed vs stored): "

@@ -25,7 +25,8 @@ def for_record(record) -> dict[str, Any]:
 
 
 def check(item: dict) -> None:
-    """Every geocodec asset's ``expect`` must agree with the Item's properties (``InvalidStacError`` naming what differs)."""
+    """Every geocodec asset's ``expect`` must agree with the Item's properties (``InvalidStacError``
+    naming what differs)."""
     props = item.get("properties") or {}
     claimed = provenance.item_claims(props)
     for key, asset in (item.get("assets") or {}).items():
