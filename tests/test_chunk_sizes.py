@@ -28,6 +28,11 @@ def test_a_size_that_is_not_a_multiple_of_the_padding_warns_with_its_cost(tmp_pa
         _write(tmp_path / "c.zarr", 100, 200, 200)
 
 
+def test_a_size_under_one_padding_block_names_the_one_fix(tmp_path):
+    with pytest.warns(ChunkSizeWarning, match=r"padded to 64 px.*\+300 %.*use chunks=64$"):
+        _write(tmp_path / "c.zarr", 32, 64, 96)
+
+
 def test_multiples_and_whole_scene_chunks_are_quiet(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ChunkSizeWarning)
