@@ -51,3 +51,11 @@ class BackendUnavailableError(GeocodecError):
 
 class SuspiciousInputWarning(UserWarning):
     """Input that codes fine but is probably not what was meant (e.g. linear σ0 passed as dB)."""
+
+
+class ProvenanceError(GeocodecError):
+    """A STAC Item (or asset) that does not describe the store it points to (settings, bands or checksum differ)."""
+
+
+class ChunkSizeWarning(SuspiciousInputWarning):
+    """A chunk size that codes fine but pays for padding (not a multiple of the model's ``pad_multiple``)."""

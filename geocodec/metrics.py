@@ -100,6 +100,28 @@ def ms_ssim(ref, test, data_range: float, *, min_scales: int = 3) -> float | Non
     return float(torch.prod(stack ** weights.view(-1, 1, 1), dim=0).mean())
 
 
+def decode_agreement(ref, test) -> dict:
+    """How closely two decodes of the same chunks agree (docs/reliability.md, decode contract layer c).
+
+    Per band of (C, H, W) arrays, over samples finite in both: the largest |Δ| in the arrays' unit
+    (DN, dB) and the PSNR of ``test`` against ``ref`` with the band's own range in ``ref`` as the
+    peak (``inf`` when identical). Not a quality metric: both arrays are decodes, neither the input.
+    """
+    ref, test = np.asarray(ref, np.float64), np.asarray(test, np.float64)
+    if ref.shape != test.shape or ref.ndim != 3:
+        raise ValueError(f"decode_agreement needs two (C, H, W) arrays of one shape; got {ref.shape}, {test.shape}")
+    if not np.array_equal(np.isfinite(ref), np.isfinite(test)):
+        raise ValueError("the two decodes differ in where their non-finite (NaN) samples are")
+    max_abs, psnrs = [], []
+    for r, t in zip(ref, test):
+        ok = np.isfinite(r)
+        d = np.abs(r[ok] - t[ok])
+        peak = float(np.ptp(r[ok])) if ok.any() else 0.0
+        max_abs.append(float(d.max()) if d.size else 0.0)
+        psnrs.append(psnr(r, t, max(peak, 1e-12), ok) if ok.any() else math.inf)
+    return {"max_abs": max_abs, "psnr_db": psnrs, "min_psnr_db": min(psnrs)}
+
+
 # ---------------------------------------------------------------------------- R-D curves
 def pareto_envelope(rates, qualities) -> list[int]:
     """Indexes of the points on the upper R-D envelope: sorted by rate, strictly increasing quality

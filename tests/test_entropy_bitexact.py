@@ -1,9 +1,11 @@
 """Bit-exactness of the coding path against chunks written before the entropy speed-ups.
 
 ``tests/data/prechange/`` holds chunks encoded by the unmodified v0.1 coding path (commit in its
-manifest) with the shipped default model, and the sha256 of the arrays they decoded to. Any
-change to entropy coding (CDF handling, scale→index, threading, backends) must decode them to
-identical bytes and re-encode their inputs to identical chunks.
+manifest) with the shipped default model. Any change to entropy coding (CDF handling, scale→index,
+threading, backends) must entropy-decode them to the same symbols (pinned by sha256: exact on every
+machine) and re-encode their inputs to identical chunks. Their pixels are held to a reference
+decode within the cross-machine tolerance (decode contract, docs/reliability.md): the convolution
+kernels a CPU gets change the last bits of the synthesis, so pixel hashes hold on one host only.
 """
 
 from __future__ import annotations
@@ -16,14 +18,11 @@ import numpy as np
 import pytest
 
 from conftest import smooth_pair
+from decode_contract import CROSS_HOST_MIN_PSNR, assert_agrees
 
 FIXTURES = Path(__file__).parent / "data" / "prechange"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
 CASES = sorted(MANIFEST["chunks"])
-
-
-def _sha(a) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
 def _inputs(case: dict):
@@ -45,17 +44,25 @@ def model():
     return m
 
 
+@pytest.fixture(scope="module")
+def reference():
+    with np.load(FIXTURES / MANIFEST["reference_decode"]["file"]) as f:
+        return dict(f)
+
+
 @pytest.mark.parametrize("name", CASES)
-def test_prechange_chunk_decodes_identically(model, name):
-    import geocodec
+def test_prechange_chunk_decodes_to_the_same_symbols(model, name, reference):
+    from geocodec.codec import entropy_decode, synthesize
 
     case = MANIFEST["chunks"][name]
     data = (FIXTURES / f"{name}.geoc").read_bytes()
     assert hashlib.sha256(data).hexdigest() == case["sha256_chunk"]
-    opt, sar = geocodec.decompress(data, device="cpu")
+    latent = entropy_decode([data], device="cpu", keep_symbols=True)[0]
+    assert latent.symbols.size == case["n_symbols"] and latent.symbols_sha256() == case["sha256_symbols"]
+    opt, sar = synthesize([latent])[0]
     assert (str(opt.dtype), str(sar.dtype)) == (case["optical_dtype"], case["sar_dtype"])
-    assert _sha(opt) == case["sha256_optical"]
-    assert _sha(sar) == case["sha256_sar"]
+    assert_agrees(reference[f"{name}/optical"], opt, CROSS_HOST_MIN_PSNR, f"{name} optical")
+    assert_agrees(reference[f"{name}/sar"], sar, CROSS_HOST_MIN_PSNR, f"{name} sar")
 
 
 def _coded(data: bytes):

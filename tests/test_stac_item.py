@@ -67,7 +67,9 @@ def test_zarr_asset_is_openable_by_generic_readers_and_describes_bands(cube):
     item = gstac.create_item(cube, datetime=WHEN)
     a = item.assets[gstac.ASSET_KEY]
     assert a.media_type == "application/vnd.zarr" and "data" in a.roles
-    assert a.extra_fields["xarray:open_kwargs"] == {"engine": "geocodec", "chunks": {}}
+    kwargs = a.extra_fields["xarray:open_kwargs"]
+    assert {k: kwargs[k] for k in ("engine", "chunks")} == {"engine": "geocodec", "chunks": {}}
+    assert kwargs["expect"]["gamma"] == item.properties["geocodec:gamma"]  # the claims the engine checks
     eo = a.extra_fields["eo:bands"]
     assert [b["name"] for b in eo] == ["B02", "B03", "B04", "B08"]  # SAR bands are no eo bands
     assert [b.get("common_name") for b in eo] == ["blue", "green", "red", "nir"]

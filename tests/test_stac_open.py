@@ -13,6 +13,7 @@ import dask.array
 import numpy as np
 import pystac
 import pytest
+import xarray as xr
 import zarr
 
 import geocodec
@@ -105,20 +106,35 @@ def test_schema_invalid_tampering_fails_before_opening(catalog, tmp_path):
 ])
 def test_item_that_does_not_describe_its_store_fails_clearly(catalog, tmp_path, field, value, named):
     def edit(d):
+        expect = d["assets"]["zarr"]["xarray:open_kwargs"]["expect"]
+        claim = {"geocodec:gamma": "gamma", "geocodec:lambda": "lmbda", "geocodec:quality": "quality"}[field]
         if value == "inflate":
             d["properties"][field]["psnr_optical"] += 10.0
+            expect[claim]["psnr_optical"] += 10.0
         else:
-            d["properties"][field] = value
+            d["properties"][field] = expect[claim] = value
 
-    path = _tampered(catalog, edit, tmp_path)
-    gstac.validate_dict(json.loads(path.read_text()))  # still schema-valid: only the store can tell
+    path = _tampered(catalog, edit, tmp_path)  # properties and open kwargs edited alike: only the store can tell
+    gstac.validate_dict(json.loads(path.read_text()))
     with pytest.raises(gstac.ProvenanceError, match=named):
         gstac.open_dataset(path)
+    with pytest.raises(gstac.ProvenanceError, match=named):  # the engine, handed the asset, checks it too
+        xr.open_dataset(pystac.Item.from_file(str(path)).assets["zarr"])
+
+
+def test_an_item_whose_properties_disagree_with_its_open_kwargs_is_invalid(catalog, tmp_path):
+    path = _tampered(catalog, lambda d: d["properties"].__setitem__("geocodec:gamma", 0.5), tmp_path)
+    with pytest.raises(gstac.InvalidStacError, match="open_kwargs.*geocodec:gamma: 0.3 vs 0.5"):
+        gstac.validate_dict(json.loads(path.read_text()))
 
 
 def test_item_naming_another_model_sha256_fails_clearly(catalog, tmp_path):
     other = "0123456789abcdef" * 4
-    path = _tampered(catalog, lambda d: d["properties"]["geocodec:model"].__setitem__("sha256", other), tmp_path)
+    def edit(d):
+        d["properties"]["geocodec:model"]["sha256"] = other
+        d["assets"]["zarr"]["xarray:open_kwargs"]["expect"]["model_sha256"] = other
+
+    path = _tampered(catalog, edit, tmp_path)
     with pytest.raises(ModelMismatchError, match="0123456789abcdef") as e:
         gstac.open_dataset(path)
     assert "written by model" in str(e.value)

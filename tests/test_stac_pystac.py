@@ -196,6 +196,32 @@ def test_xpystac_uses_the_open_kwargs_as_they_are(catalog):
     assert_same_decode(ds.optical.values, ref.optical.values)  # batch composition: float-kernel noise only
 
 
+def test_the_engine_handed_an_asset_checks_its_item_against_the_store(catalog):
+    """The usual door, ``xr.open_dataset(item.assets[...])``, checks provenance as ``gstac.open_dataset`` does."""
+    import xarray as xr
+
+    _, item_json, _ = catalog
+    item = pystac.Item.from_file(str(item_json))
+    item.properties["geocodec:gamma"] = 0.9  # tampered (the store was written with γ = 0.6)
+    with pytest.raises(gstac.ProvenanceError, match="geocodec:gamma: 0.9 vs 0.6"):
+        xr.open_dataset(item.assets["zarr"])
+    item.properties["geocodec:gamma"] = 0.6
+    assert set(xr.open_dataset(item.assets["zarr"]).data_vars) == {"optical", "sar"}
+
+
+def test_xpystac_opening_an_item_for_another_store_is_refused(catalog, tmp_path):
+    """xpystac passes only the href and the open kwargs: their ``expect`` is what the engine checks."""
+    import xarray as xr
+
+    _, item_json, _ = catalog
+    other = tmp_path / "other.zarr"
+    write_cube(other, lmbda=0.01, gamma=0.2)
+    item = pystac.Item.from_file(str(item_json))
+    item.assets["zarr"].href = str(other)  # the Item now points at a store it does not describe
+    with pytest.raises(gstac.ProvenanceError, match="cube_id.*geocodec:gamma: 0.6 vs 0.2"):
+        xr.open_dataset(item.assets["zarr"], engine="stac")
+
+
 def test_allow_incomplete_is_never_taken_from_an_item(cube, tmp_path):
     import xarray as xr
     import zarr

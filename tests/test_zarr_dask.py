@@ -59,6 +59,9 @@ def test_progress_bar_counts_chunks_and_quality(tmp_path, capsys):
     geocodec.to_zarr(dataset(64, 64), str(tmp_path / "p.zarr"), lmbda=0.01, chunks=32, batch_chunks=2,
                      device="cpu", progress=True, quality_chunks=2)
     err = capsys.readouterr().err
-    # 4 chunks in 2 tasks, then 2 sampled chunks for quality: the bar counts chunks, not tasks, to the end
-    assert "geocodec encode" in err and "2/6" in err and "4/6" in err and "KiB" in err and "bpp" in err
-    assert "geocodec quality" in err and "6/6" in err
+    # 4 chunks in 2 tasks, then 2 sampled chunks for quality: the bar counts chunks, not tasks, to the end.
+    # Only the final state is checked: tqdm redraws on a timer, so which intermediate counts get
+    # drawn depends on the machine's speed.
+    final = [line for line in err.replace("\r", "\n").splitlines() if line.strip()][-1]
+    assert "geocodec encode" in err
+    assert "geocodec quality" in final and "6/6" in final and "KiB" in final and "bpp" in final, final

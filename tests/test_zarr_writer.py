@@ -18,7 +18,7 @@ RECORD_KEYS = {"format_version", "model", "lmbda", "target_bpp", "gamma", "optic
                "quality", "software", "complete", "cube_id", "append_dim", "shards", "acquisitions", "fingerprints",
                "quality_samples", "scaling", "band_scaling"}
 QUALITY_KEYS = {"bpp", "psnr_optical", "psnr_sar", "ms_ssim_optical", "ms_ssim_sar", "sampled_chunks",
-                "psnr_peak_optical", "psnr_peak_sar"}
+                "psnr_peak_optical", "psnr_peak_sar", "optical_units"}
 
 
 def _write(ds, path, **kw):

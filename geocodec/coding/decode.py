@@ -6,6 +6,7 @@ batch it arrives in; the model that wrote it is found (or checked) by the sha256
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from dataclasses import dataclass
 
@@ -86,6 +87,14 @@ class DecodedLatent:
     chunk: bitstream.Chunk
     latent: torch.Tensor  # (M, h', w') float32 on the CPU: the latent of the padded chunk
     model: GeocodecModel
+    #: the entropy decoder's integers in decode order (``entropy_decode(keep_symbols=True)``)
+    symbols: np.ndarray | None = None
+
+    def symbols_sha256(self) -> str:
+        """sha256 of the decoded symbols (little-endian int32): what a chunk pins on every machine."""
+        if self.symbols is None:
+            raise ValueError("decode with entropy_decode(..., keep_symbols=True) to keep the symbols")
+        return hashlib.sha256(self.symbols.astype("<i4").tobytes()).hexdigest()
 
     @property
     def nbytes(self) -> int:
@@ -106,11 +115,12 @@ def _check_against_model(c: bitstream.Chunk, m: GeocodecModel) -> None:
         raise CorruptStreamError(f"chunk header has λ={c.lmbda:g}, outside its model's range [{lo}, {hi}]")
 
 
-def entropy_decode(chunks, device="auto", model=None) -> list[DecodedLatent]:
+def entropy_decode(chunks, device="auto", model=None, keep_symbols: bool = False) -> list[DecodedLatent]:
     """Parse, verify and entropy-decode chunks (no synthesis).
 
     Each chunk is decoded on its own (batch of one, in input order), so its latent does not
     depend on which other chunks arrived with it: decoding is reproducible bit for bit.
+    ``keep_symbols`` keeps the rANS output too (``DecodedLatent.symbols``), identical on every machine.
     """
     parsed = [bitstream.unpack(d) for d in chunks]
     models: dict[tuple, GeocodecModel] = {}
@@ -122,16 +132,17 @@ def entropy_decode(chunks, device="auto", model=None) -> list[DecodedLatent]:
         m = models[key]
         _check_against_model(c, m)
         lam = torch.tensor([c.lmbda], dtype=torch.float32, device=m.device)
+        symbols: list | None = [] if keep_symbols else None
         try:  # no model lock: coding only reads the model, so Dask threads decode in parallel
             y_dec = m.net.decompress_latent([LatentStreams(z=c.z, y=c.y, checks=c.checks)],
-                                            m.net.latent_hw(c.height, c.width), lam, [c.header_crc])
+                                            m.net.latent_hw(c.height, c.width), lam, [c.header_crc], symbols)
         except EntropyMismatch as e:
             raise EntropyParameterMismatchError(
                 f"cannot decode chunk safely: {e}. Either its payload is corrupt (restore it from a copy), "
                 "or it was encoded on another kind of device (decode there, or re-encode)") from None
         except PayloadMismatch as e:
             raise CorruptStreamError(f"geocodec chunk payload is corrupt: {e}") from None
-        results.append(DecodedLatent(chunk=c, latent=y_dec[0].cpu(), model=m))
+        results.append(DecodedLatent(chunk=c, latent=y_dec[0].cpu(), model=m, symbols=symbols[0] if symbols else None))
     return results
 
 

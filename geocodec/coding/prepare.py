@@ -131,17 +131,31 @@ def prepare_modality(x, what, n_bands, band_names, allowed, nodata, linear=False
     )
 
 
-#: SAR "in dB" whose every valid sample lies in [0, this] is almost surely linear σ0 (real dB
-#: backscatter, VH above all, is mostly −30…−5 dB).
-LINEAR_LOOKING_MAX = 1.5
+#: SAR "in dB" is judged linear σ0 by its distribution, not its maximum (a few bright targets reach
+#: 5 or more in linear power): a median in [0, this] and nearly all samples in [0, 10] (noise-
+#: subtracted products may hold a few slightly negative samples). Real dB backscatter is mostly
+#: −30…−5 dB (median well below 0); linear σ0 mostly 0.001…0.5.
+LINEAR_LOOKING_MEDIAN = 1.0
+LINEAR_LOOKING_SHARE = 0.99
+
+
+def looks_linear(valid_values: np.ndarray) -> bool:
+    """Whether SAR passed as dB is, by its distribution, linear power."""
+    v = np.asarray(valid_values, np.float64).ravel()
+    if not v.size:
+        return False
+    share = float(np.mean((v >= 0) & (v <= 10.0)))
+    return 0 <= float(np.median(v)) <= LINEAR_LOOKING_MEDIAN and share >= LINEAR_LOOKING_SHARE
 
 
 def _warn_if_linear(valid_values: np.ndarray) -> None:
     """Linear σ0 passed as dB codes without error but wastes the model (it was trained on dB): say so."""
-    if valid_values.size and valid_values.min() >= 0 and valid_values.max() <= LINEAR_LOOKING_MAX:
-        warnings.warn(f"every SAR sample lies in [0, {LINEAR_LOOKING_MAX}]: this looks like linear σ0, not dB; "
-                      "pass sar_scale='linear' (decoding then returns linear values too)",
-                      SuspiciousInputWarning, stacklevel=4)
+    if looks_linear(valid_values):
+        v = np.asarray(valid_values, np.float64)
+        share = np.mean((v >= 0) & (v <= 10))
+        warnings.warn(f"SAR looks like linear σ0, not dB (median {np.median(v):.3g}, {share:.1%} of samples in "
+                      f"[0, 10], max {v.max():.3g}); pass sar_scale='linear' "
+                      "(decoding then returns linear values too)", SuspiciousInputWarning, stacklevel=4)
 
 
 def check_size(what: str, h: int, w: int) -> None:

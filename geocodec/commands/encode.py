@@ -38,6 +38,9 @@ def register(subparsers) -> None:
                    help="comma-separated band names or 1-based indexes (e.g. 2,3,4,8); default: the model's")
     p.add_argument("--sar-bands", type=_band_list, help="as --optical-bands, for the SAR file")
     p.add_argument("--sar-scale", choices=("db", "linear"), default="db")
+    p.add_argument("--optical-scale", choices=("reflectance-x10000", "reflectance", "8bit"), default=None,
+                   help="what the optical numbers are (the record's PSNR peak follows it); default: guessed from "
+                        "the dtype and values, with a warning where ambiguous")
     p.add_argument("--refine-steps", type=int, default=0, metavar="N",
                    help="encode-time latent refinement steps: more quality per bit, slower encoding; 0 = off")
     p.add_argument("--backend", choices=BACKENDS, default="torch",
@@ -75,12 +78,14 @@ def run(args) -> int:
         r = to_zarr(ds, args.output, lmbda=args.lmbda, target_bpp=args.target_bpp, gamma=args.gamma,
                     model=args.model, chunks=args.chunk, device=args.device, zarr_format=args.zarr_format,
                     sar_scale=args.sar_scale, mode="w" if args.overwrite else "a", progress=not args.quiet,
-                    scaling=args.scaling, refine_steps=args.refine_steps, backend=args.backend)
+                    scaling=args.scaling, refine_steps=args.refine_steps, backend=args.backend,
+                    optical_scale=args.optical_scale)
     except InvalidInputError as e:  # the writer speaks Python (mode='w'); this command's spelling is --overwrite
         raise type(e)(str(e).replace("pass mode='w'", "pass --overwrite").replace("mode='w'", "--overwrite")) from None
     q = r.record["quality"]
     print(f"wrote {args.output}: {r.chunks_written} chunks encoded, {r.chunks_reused} already there, "
-          f"{r.bytes_stored} bytes, {q['bpp']:.4f} bpp; sampled PSNR optical {q['psnr_optical']:.2f} dB, "
+          f"{r.bytes_stored} bytes, {q['bpp']:.4f} bpp; sampled PSNR optical {q['psnr_optical']:.2f} dB "
+          f"(peak {q['psnr_peak_optical']:g}, {q.get('optical_units', 'reflectance x 10000')}), "
           f"SAR {q['psnr_sar']:.2f} dB")
     if args.stac:
         from geocodec.stac import write_item_for_store

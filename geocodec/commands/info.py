@@ -74,7 +74,7 @@ def run(args) -> int:
     if q:
         ms = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
         lines.append(f"  quality   {q['bpp']:.4f} bpp; PSNR optical {q['psnr_optical']:.2f} dB (peak "
-                     f"{q['psnr_peak_optical']:g}), SAR {q['psnr_sar']:.2f} dB (peak {q['psnr_peak_sar']:g}); "
+                     f"{q['psnr_peak_optical']:g}, {q.get('optical_units', 'reflectance x 10000')}), SAR {q['psnr_sar']:.2f} dB (peak {q['psnr_peak_sar']:g}); "
                      f"MS-SSIM optical {ms(q['ms_ssim_optical'])}, SAR {ms(q['ms_ssim_sar'])} "
                      f"({q['sampled_chunks']} sampled chunks)")
     for a in d.get("acquisitions") or []:

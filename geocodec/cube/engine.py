@@ -22,8 +22,10 @@ import numpy as np
 from xarray.backends import BackendEntrypoint
 from xarray.core import indexing
 
+from geocodec.cube import provenance
 from geocodec.cube.modality_array import READ_BATCH, ModalityArray, fill_for
 from geocodec.cube.record import open_cube
+from geocodec.cube.optical_scale import CF_UNITS, DEFAULT as DEFAULT_SCALE
 from geocodec.cube.store import array_dims, looks_like_geocodec_store, store_label
 from geocodec.errors import CorruptStreamError, InvalidInputError
 from geocodec.options import Backend
@@ -51,9 +53,8 @@ def modality_attrs(record: dict, which: Literal["optical", "sar"], has_grid_mapp
     bands = [str(b) for b in record[f"{which}_bands"]]
     attrs: dict[str, Any] = {"long_name": tuple(bands)}
     if which == "optical":
-        # The writer's PSNR peak says what the integers are: reflectance × 10 000 (Sentinel-2 DN).
-        peak = (record.get("quality") or {}).get("psnr_peak_optical", 10000.0)
-        attrs["units"] = "1e-4" if peak == 10000.0 else "1"
+        # the scale the optical came in (reflectance × 10 000 unless the record says otherwise)
+        attrs["units"] = CF_UNITS[record.get("optical_scale") or DEFAULT_SCALE]
         attrs["description"] = f"Sentinel-2 reflectance bands {', '.join(bands)}"
     else:
         units, standard_name = SAR_UNITS.get(record.get("sar_scale", "db"), SAR_UNITS["db"])
@@ -82,8 +83,9 @@ def record_attrs(record: dict) -> dict[str, str]:
     return {"Conventions": "CF-1.8", "geocodec": json.dumps(kept, allow_nan=True, sort_keys=True)}
 
 
-def _stac_target(obj) -> tuple[Any, dict[str, Any]]:
-    """(href resolved against the Item's self link, the asset's xarray:open_kwargs) of a pystac Asset/Item."""
+def _stac_target(obj) -> tuple[Any, dict[str, Any], Any]:
+    """(href resolved against the Item's self link, the asset's xarray:open_kwargs, the owning Item or None)
+    of a pystac Asset/Item."""
     import pystac
 
     asset = obj
@@ -102,7 +104,17 @@ def _stac_target(obj) -> tuple[Any, dict[str, Any]]:
     storage = asset.extra_fields.get("xarray:storage_options")
     if storage:
         kwargs["storage_options"] = storage
-    return href, kwargs
+    item = obj if isinstance(obj, pystac.Item) else asset.owner
+    return href, kwargs, item if isinstance(item, pystac.Item) else None
+
+
+def _check_provenance(record, where: str, item, expect) -> None:
+    """The owning Item's claims and the open kwargs' ``expect`` must describe the store
+    (``geocodec.cube.provenance``)."""
+    if item is not None and any(k.startswith("geocodec:") for k in item.properties):
+        provenance.check(provenance.item_claims(item.properties), record, where, f"STAC Item {item.id!r}")
+    if expect is not None:
+        provenance.check(expect, record, where, "the asset's xarray:open_kwargs 'expect'")
 
 
 def _check_relative_path(path) -> None:
@@ -121,13 +133,16 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
 
     ``xr.open_dataset(store, engine="geocodec")``; the store may also be a pystac ``Asset``
     (or ``Item``) whose ``xarray:open_kwargs`` name this engine: its href is resolved against
-    the Item's self link, so an Item read from disk opens wherever it is read.
+    the Item's self link, so an Item read from disk opens wherever it is read, and the Item is
+    checked against the store's record first (``ProvenanceError``), as ``geocodec.stac.open_dataset``
+    does. ``expect=`` (what an Item's ``xarray:open_kwargs`` carry, so xpystac passes it) is checked too.
     """
 
     description = "geocodec Zarr cubes: lazy optical and SAR variables, each decoded on its own"
     url = "https://github.com/geocodec/geocodec"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", *DECODE_OPTIONS, "consolidated",
-                               "storage_options", "zarr_format", "device", "allow_incomplete", "seamless", "backend")
+                               "storage_options", "zarr_format", "device", "allow_incomplete", "seamless", "backend",
+                               "expect")
 
     def guess_can_open(self, filename_or_obj) -> bool:
         if isinstance(filename_or_obj, (str, os.PathLike)):
@@ -156,6 +171,7 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
         allow_incomplete: bool = False,
         seamless: bool | None = None,
         backend: Backend = "torch",
+        expect: dict | None = None,
     ):
         """A lazy Dataset of the cube: ``optical`` and ``sar``, each decoded only when read.
 
@@ -184,6 +200,9 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
         backend
             What runs the decoders, as in ``geocodec.decompress``: ``"torch"`` (default), ``"onnx"`` or
             ``"onnx-int8"`` (ONNX Runtime graphs, faster on a CPU; ``geocodec[fast]``).
+        expect
+            Claims about the cube (``geocodec.cube.provenance.claims``; STAC Items put them in the asset's
+            ``xarray:open_kwargs``): a store they do not describe raises ``ProvenanceError``.
 
         Returns
         -------
@@ -191,9 +210,11 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
         """
         import xarray as xr
 
+        item = None
         if not isinstance(filename_or_obj, (str, os.PathLike)) and type(filename_or_obj).__module__.startswith(
                 "pystac"):
-            filename_or_obj, asset_kwargs = _stac_target(filename_or_obj)
+            filename_or_obj, asset_kwargs, item = _stac_target(filename_or_obj)
+            expect = expect if expect is not None else asset_kwargs.get("expect")
             if consolidated is None:
                 consolidated = asset_kwargs.get("consolidated")
             storage_options = storage_options or asset_kwargs.get("storage_options")
@@ -207,6 +228,7 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
             raise InvalidInputError(f"{filename_or_obj} is a Zarr v{cube.group.metadata.zarr_format} store, "
                                     f"not v{zarr_format}")
         rec = cube.record
+        _check_provenance(rec, str(filename_or_obj), item, expect)
         record = rec.to_attrs()
         store, store_ref, name, arr = cube.store, cube.store_ref, rec.array, cube.array
         settings = cube.settings

@@ -41,7 +41,7 @@ def finish_write(results: list[dict], samples: dict, plan: Plan, inp: WriteInput
             acq = {a.label: a for a in record.acquisitions}
             for i, label in enumerate(plan.labels):
                 mine = [s for s in samples.values() if s["lead"][:1] == [start + i]]
-                q = quality.pooled(mine, by_date.get(start + i, 0), per_date_pixels)
+                q = quality.pooled(mine, by_date.get(start + i, 0), per_date_pixels, record.optical_scale)
                 sc = (job.get("band_scaling") or {}).get(start + i)
                 acq[label] = Acquisition(label, inp.settings.lmbda, inp.settings.target_bpp, inp.settings.gamma,
                                          inp.model, q, True, None if sc is None else sc.tolist(),
@@ -55,7 +55,8 @@ def finish_write(results: list[dict], samples: dict, plan: Plan, inp: WriteInput
             not record.append_dim or len(record.acquisitions) == arr.shape[0])
         if record.complete:
             pixels = math.prod(arr.shape[:-3]) * arr.shape[-2] * arr.shape[-1]
-            record.quality = quality.pooled(list(record.quality_samples.values()), _cube_bytes(arr), pixels)
+            record.quality = quality.pooled(list(record.quality_samples.values()), _cube_bytes(arr), pixels,
+                                            record.optical_scale)
         set_codec_complete(arr, record.complete)
         write_record(zstore, record)
     return record

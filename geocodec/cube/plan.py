@@ -14,6 +14,8 @@ from typing import Any, Literal
 import numpy as np
 
 from geocodec.cube import inputs
+from geocodec.cube import optical_scale as optical_scales
+from geocodec.cube.chunk_size import check_chunk_sizes
 from geocodec.cube.record import ARRAY, RECORD_FORMAT, CubeRecord, ModelRef
 from geocodec.cube.store import local_root
 from geocodec.errors import InvalidInputError
@@ -22,7 +24,7 @@ from geocodec.settings import (
 
 #: Record fields that must agree for any write into an existing cube (append included).
 _STRUCTURE = ("optical_bands", "sar_bands", "optical_dtype", "sar_dtype", "sar_scale", "optical_nodata",
-              "sar_nodata", "array", "chunks", "shards")
+              "sar_nodata", "array", "chunks", "shards", "optical_scale")
 #: ... and, besides, for a resume or a region write (an append may change them per date).
 _CODING = ("lmbda", "target_bpp", "gamma")
 
@@ -54,7 +56,7 @@ class Plan:
 
 def validated_input(ds, *, model, lmbda, target_bpp, gamma, chunks, shards, optical_nodata, sar_nodata,
                      sar_scale, append_dim, device: str, refine_steps: int = 0,
-                     backend: str = "torch") -> WriteInput:
+                     backend: str = "torch", optical_scale: str | None = None) -> WriteInput:
     import xarray as xr
 
     from geocodec.registry import load_model
@@ -94,6 +96,7 @@ def validated_input(ds, *, model, lmbda, target_bpp, gamma, chunks, shards, opti
     sizes = inputs.chunk_sizes(chunks, (*lead, opt.dims[-3], "y", "x"), shape)
     sizes["band"] = sizes.pop(opt.dims[-3])
     chunk = {d: sizes[d] for d in dims}
+    check_chunk_sizes(chunk, {"y": shape[-2], "x": shape[-1]}, m.net.config.pad_multiple)
     if append_dim is not None and chunk[append_dim] != 1:
         raise InvalidInputError(f"appending along {append_dim!r} needs chunks of 1 along it, got {chunk[append_dim]}")
     shard = inputs.shard_sizes(shards, chunk, dims, shape)
@@ -111,7 +114,8 @@ def validated_input(ds, *, model, lmbda, target_bpp, gamma, chunks, shards, opti
         sar_bands=list(m.sar_bands), optical_dtype=opt.dtype.name, sar_dtype=sar.dtype.name, sar_scale=sar_scale,
         optical_nodata=settings.optical_nodata, sar_nodata=settings.sar_nodata, array=ARRAY, chunks=chunk,
         software=_software(), format_version=RECORD_FORMAT, append_dim=append_dim, shards=shard,
-        refine_steps=refine_steps)
+        refine_steps=refine_steps,
+        optical_scale=optical_scales.resolve(optical_scale, opt, opt.dtype, settings.optical_nodata))
     coords = {d: ds.coords[d].variable for d in (*lead, "y", "x") if d in ds.coords}
     crs, transform = inputs.crs_and_transform(ds["optical"])
     return WriteInput(opt, sar, ref, dims, shape, chunk, shard, settings, record, coords, crs, transform)

@@ -17,6 +17,7 @@ from geocodec.cube.blocks import chunk_slices
 from geocodec.cube.chunks import ChunkCoder
 from geocodec.cube.metadata import open_for_writing
 from geocodec.cube.store import read_frames
+from geocodec.cube.optical_scale import DEFAULT as DEFAULT_SCALE, PEAKS, STAC_UNITS
 
 if TYPE_CHECKING:
     from geocodec.cube.plan import Plan, WriteInput
@@ -34,9 +35,11 @@ def sample_chunks(ranges: list[range], chunk_shape, shape, n: int) -> list[tuple
     return [pool[i] for i in sorted(set(picks.tolist()))]
 
 
-def chunk_errors(ref: np.ndarray, dec: np.ndarray, n_opt: int, sar_linear: bool, optical_nodata, sar_nodata) -> dict:
-    """Squared-error sums, counts and per-band MS-SSIM of one decoded chunk (..., C, H, W) against its input."""
-    from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, SAR_DB_MIN, ms_ssim
+def chunk_errors(ref: np.ndarray, dec: np.ndarray, n_opt: int, sar_linear: bool, optical_nodata, sar_nodata,
+                 optical_scale: str = DEFAULT_SCALE) -> dict:
+    """Squared-error sums, counts and per-band MS-SSIM of one decoded chunk (..., C, H, W) against its input
+    (the optical MS-SSIM range is the peak of ``optical_scale``)."""
+    from geocodec.metrics import PEAK_SAR_DB, SAR_DB_MIN, ms_ssim
     from geocodec.normalize import linear_to_db
 
     ref = np.asarray(ref, np.float64).reshape(-1, *ref.shape[-3:])
@@ -54,7 +57,7 @@ def chunk_errors(ref: np.ndarray, dec: np.ndarray, n_opt: int, sar_linear: bool,
         ssim = []
         if min(r.shape[-2:]) >= 161:
             for ri, ti in zip(r, t):  # one (C, H, W) item at a time
-                v = ms_ssim(ri, ti, PEAK_OPTICAL) if which == "optical" else \
+                v = ms_ssim(ri, ti, PEAKS[optical_scale]) if which == "optical" else \
                     ms_ssim(ri - SAR_DB_MIN, ti - SAR_DB_MIN, PEAK_SAR_DB)
                 if v is not None:
                     ssim.append(float(v))
@@ -62,9 +65,12 @@ def chunk_errors(ref: np.ndarray, dec: np.ndarray, n_opt: int, sar_linear: bool,
     return out
 
 
-def pooled(samples: list[dict], bytes_stored: int, pixels: int) -> dict:
-    """The record's ``quality`` from per-chunk samples: bpp over the stored bytes, pooled PSNR, mean MS-SSIM."""
-    from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB
+def pooled(samples: list[dict], bytes_stored: int, pixels: int, optical_scale: str = DEFAULT_SCALE) -> dict:
+    """The record's ``quality`` from per-chunk samples: bpp over the stored bytes, pooled PSNR (optical at the
+    peak of the scale it came in, ``geocodec.cube.optical_scale``), mean MS-SSIM."""
+    from geocodec.metrics import PEAK_SAR_DB
+
+    peak_optical = PEAKS[optical_scale]
 
     def psnr(which, peak):
         s = sum(x[which]["sq"] for x in samples)
@@ -79,9 +85,10 @@ def pooled(samples: list[dict], bytes_stored: int, pixels: int) -> dict:
 
     return {
         "bpp": 8 * bytes_stored / (2 * pixels) if pixels else None,
-        "psnr_optical": psnr("optical", PEAK_OPTICAL), "psnr_sar": psnr("sar", PEAK_SAR_DB),
+        "psnr_optical": psnr("optical", peak_optical), "psnr_sar": psnr("sar", PEAK_SAR_DB),
         "ms_ssim_optical": ssim("optical"), "ms_ssim_sar": ssim("sar"),
-        "sampled_chunks": len(samples), "psnr_peak_optical": PEAK_OPTICAL, "psnr_peak_sar": PEAK_SAR_DB,
+        "sampled_chunks": len(samples), "psnr_peak_optical": peak_optical, "psnr_peak_sar": PEAK_SAR_DB,
+        "optical_units": STAC_UNITS[optical_scale],
     }
 
 
@@ -100,7 +107,7 @@ def measure(joint, plan: Plan, inp: WriteInput, job: dict, n_samples: int, progr
         ref = np.asarray(joint[local].compute(), np.float32)
         dec = coder.decode_chunks([data], indexes=[c])[0][tuple(slice(0, s.stop - s.start) for s in sel)]
         err = chunk_errors(ref, dec, inp.record.n_optical, settings.sar_scale == "linear",
-                                   settings.optical_nodata, settings.sar_nodata)
+                                   settings.optical_nodata, settings.sar_nodata, inp.record.optical_scale)
         samples[arr.metadata.encode_chunk_key(c)] = {**err, "lead": list(c[:-3])}
         if progress is not None:
             progress.step()

@@ -110,6 +110,9 @@ class CubeRecord(BandCounts):
     #: Encode-time latent refinement steps the chunks were coded with (0: none; per date in
     #: ``acquisitions`` when appended). Written only when non-zero; decoding never needs it.
     refine_steps: int = 0
+    #: What the optical numbers are (``geocodec.cube.optical_scale``): the write-time PSNR's peak and the
+    #: units readers show. Written only when not reflectance × 10 000, so older records read as before.
+    optical_scale: str = "reflectance-x10000"
     #: Unknown keys from a newer writer, kept as they are.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -133,6 +136,8 @@ class CubeRecord(BandCounts):
                 out.update(scaling=self.scaling, band_scaling=self.band_scaling)
         if self.refine_steps:  # a record written without refinement stays exactly as before
             out["refine_steps"] = self.refine_steps
+        if self.optical_scale != "reflectance-x10000":
+            out["optical_scale"] = self.optical_scale
         out.update(self.extra)
         return out
 
@@ -152,7 +157,7 @@ class CubeRecord(BandCounts):
         known = {"format_version", "model", "lmbda", "target_bpp", "gamma", "optical_bands", "sar_bands",
                  "optical_dtype", "sar_dtype", "sar_scale", "optical_nodata", "sar_nodata", "array", "chunks",
                  "complete", "quality", "software", "cube_id", "append_dim", "acquisitions", "fingerprints",
-                 "shards", "quality_samples", "scaling", "band_scaling", "refine_steps"}
+                 "shards", "quality_samples", "scaling", "band_scaling", "refine_steps", "optical_scale"}
         try:
             return cls(
                 format_version=int(fv), model=ModelRef(**attrs["model"]), lmbda=attrs.get("lmbda"),
@@ -169,6 +174,7 @@ class CubeRecord(BandCounts):
                 quality_samples=dict(attrs.get("quality_samples") or {}),
                 scaling=str(attrs.get("scaling") or "chunk"), band_scaling=attrs.get("band_scaling"),
                 refine_steps=int(attrs.get("refine_steps") or 0),
+                optical_scale=str(attrs.get("optical_scale") or "reflectance-x10000"),
                 extra={k: v for k, v in attrs.items() if k not in known})
         except (TypeError, KeyError, ValueError) as e:
             raise InvalidInputError(f"{where}: malformed 'geocodec' record ({e})") from None

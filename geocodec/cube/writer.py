@@ -36,6 +36,7 @@ from geocodec.cube.record import RECORD_FORMAT
 from geocodec.cube.region import cube_settings, resolve_region
 from geocodec.cube.runner import Progress, block_tasks, run_tasks
 from geocodec.cube.scaling import ScalingMode, check_mode, plan_band_scaling
+from geocodec.cube.optical_scale import OpticalScale
 from geocodec.cube.store import codec_settings, open_store, remove_partial_files
 from geocodec.errors import InvalidInputError
 from geocodec.options import Backend, SarScale
@@ -142,7 +143,7 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
             batch_chunks: int | None = None, overwrite: bool | None = None, progress: bool = True,
             quality_chunks: int = 4, stale_lock_after: float = DEFAULT_STALE_AFTER,
             scaling: ScalingMode | None = None, refine_steps: int | None = None,
-            backend: Backend = "torch") -> WriteResult | Delayed:
+            backend: Backend = "torch", optical_scale: OpticalScale | None = None) -> WriteResult | Delayed:
     """Compress ``ds`` (``optical`` and ``sar``, dims (..., band, y, x) on one grid) into a Zarr cube.
 
     Parameters
@@ -191,6 +192,10 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
         3 (native codec) or 2 (numcodecs compressor).
     optical_nodata, sar_nodata
         Nodata values (default: the arrays' rioxarray nodata); coded losslessly.
+    optical_scale
+        What the optical numbers are: ``"reflectance-x10000"`` (Sentinel-2 integers), ``"reflectance"``
+        (0…1) or ``"8bit"``; the record's PSNR peak and the readers' units follow it. ``None``
+        guesses from the dtype and the values (``geocodec.cube.optical_scale``; a warning where ambiguous).
     sar_scale
         ``"db"`` (default for a new cube) or ``"linear"`` (σ0 in linear power, coded in dB).
     batch_chunks
@@ -241,7 +246,7 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
     coding = {**NEW_CUBE, **{k: v for k, v in (cube_settings(existing, region, given) if mode in ("a", "r+")
                                                  else given).items() if v is not None}}
     inp = validated_input(ds, chunks=chunks, shards=shards, append_dim=append_dim, device=str(dev), backend=backend,
-                          **{"lmbda": None, "target_bpp": None, "optical_nodata": None, "sar_nodata": None, **coding})
+                          optical_scale=optical_scale, **{"lmbda": None, "target_bpp": None, "optical_nodata": None, "sar_nodata": None, **coding})
     plan = plan_write(inp, existing, mode, append_dim, region, where)
     if plan.action != "create" and plan.record.format_version < RECORD_FORMAT:
         raise InvalidInputError(f"{where} was written by geocodec 0.1 (record format {plan.record.format_version}); "

@@ -185,8 +185,8 @@ class LatentEntropyModel(nn.Module):
         return self.coder.compress(y, seeds)
 
     def decompress(self, streams: list[LatentStreams], latent_hw: tuple[int, int], device,
-                   seeds: list[int] | None = None) -> torch.Tensor:
-        return self.coder.decompress(streams, latent_hw, device, seeds)
+                   seeds: list[int] | None = None, symbols: list | None = None) -> torch.Tensor:
+        return self.coder.decompress(streams, latent_hw, device, seeds, symbols)
 
     @property
     def n_stages(self) -> int:

@@ -68,9 +68,10 @@ class JointCodecModel(nn.Module):
 
     @torch.inference_mode()
     def decompress_latent(self, streams: list[LatentStreams], latent_hw, lmbda: torch.Tensor,
-                          seeds: list[int] | None = None) -> torch.Tensor:
+                          seeds: list[int] | None = None, symbols: list | None = None) -> torch.Tensor:
+        """→ gained ŷ, the decoders' input; ``symbols`` collects the entropy decoder's integers per item."""
         device = lmbda.device
-        y_hat = self.entropy.decompress(streams, latent_hw, device, seeds)
+        y_hat = self.entropy.decompress(streams, latent_hw, device, seeds, symbols)
         return y_hat * self.decoder_gain(lmbda)
 
     @torch.inference_mode()

@@ -240,8 +240,11 @@ class LatentCoder:
 
     @torch.inference_mode()
     def decompress(self, streams: list[LatentStreams], latent_hw: tuple[int, int], device,
-                   seeds: list[int] | None = None) -> torch.Tensor:
-        """Entropy-decode a batch of items (same latent size) → ŷ (float32); ``seeds`` as for ``compress``."""
+                   seeds: list[int] | None = None, symbols: list | None = None) -> torch.Tensor:
+        """Entropy-decode a batch of items (same latent size) → ŷ (float32); ``seeds`` as for ``compress``.
+
+        ``symbols``, when given, receives per item the rANS output in decode order (int32): the
+        integers that are the same on every machine (docs/reliability.md, layer a)."""
         nets = self._coding()
         cg = nets["y"]
         h, w = latent_hw
@@ -257,6 +260,7 @@ class LatentCoder:
         cdfs, lengths, offsets = self._cdfs()[0]
         n = len(streams)
         crcs = list(seeds) if seeds is not None else [0] * n
+        decoded: list[list] = [[] for _ in range(n)]
         y_hats = []
         stage_no = 0
         for k, g in enumerate(cg.groups):
@@ -277,6 +281,8 @@ class LatentCoder:
                             "the encoder's (different model weights, or floating-point drift across devices)")
                     values = dec.decode_stream(idx_b.tolist(), cdfs, lengths, offsets)
                     crcs[b] = _symbol_crc(values, crcs[b])
+                    if symbols is not None:
+                        decoded[b].append(np.asarray(values, np.int32))
                     sym[b][:, where] = torch.tensor(values, dtype=sym.dtype, device=sym.device).reshape(g, -1)
                 y_hat_k = torch.where(where, sym + mu, y_hat_k)
                 stage_no += 1
@@ -286,4 +292,6 @@ class LatentCoder:
         for b, st in enumerate(streams):  # chunks written before format 2 carry no final check
             if len(st.checks) == stage_no + 2 and [crcs[b] & 0xFFFF, crcs[b] >> 16] != list(st.checks[-2:]):
                 raise PayloadMismatch("the decoded symbols fail the check after the last coding stage")
+        if symbols is not None:
+            symbols.extend(np.concatenate(d) for d in decoded)
         return torch.cat(y_hats, dim=1).float()

@@ -13,6 +13,8 @@ from pystac.extensions.eo import Band
 from pystac.extensions.raster import DataType, RasterBand
 from pystac.extensions.sar import FrequencyBand, Polarization
 
+from geocodec.cube.optical_scale import DEFAULT as DEFAULT_SCALE, STAC_UNITS
+
 #: Sentinel-2 MSI band: (eo common_name, center_wavelength µm, full_width_half_max µm).
 SENTINEL2_BANDS = {
     "B01": ("coastal", 0.443, 0.027),
@@ -62,7 +64,7 @@ def eo_bands(optical: list[str]) -> list[Band]:
 def _units(record: dict, which: str) -> str:
     if which == "sar":
         return "dB" if record.get("sar_scale", "db") == "db" else "linear power"
-    return "reflectance x 10000"
+    return STAC_UNITS[record.get("optical_scale") or DEFAULT_SCALE]
 
 
 def raster_bands(record: dict, pixel_size: float | None) -> list[RasterBand]:

@@ -1,6 +1,8 @@
 """Errors of the STAC layer. All derive from ``geocodec.GeocodecError``."""
 
-from geocodec.errors import GeocodecError
+from geocodec.errors import GeocodecError, ProvenanceError
+
+__all__ = ["InvalidStacError", "ProvenanceError", "SchemaNotPackagedError", "StacError"]
 
 
 class StacError(GeocodecError):
@@ -13,7 +15,3 @@ class InvalidStacError(StacError, ValueError):
 
 class SchemaNotPackagedError(StacError):
     """Validation needs a schema geocodec does not ship; offline validation never fetches one."""
-
-
-class ProvenanceError(StacError):
-    """An Item that does not describe the store it points to (settings, bands or checksum differ)."""

@@ -25,7 +25,7 @@ from pystac.extensions.xarray_assets import XarrayAssetsExtension
 
 from geocodec.cube.record import CubeRecord
 from geocodec.errors import InvalidInputError
-from geocodec.stac import bands as band_meta
+from geocodec.stac import bands as band_meta, open_kwargs
 from geocodec.stac.extension import MODEL_PROP, MODEL_REL, GeocodecExtension, ModelRef
 from geocodec.stac.hrefs import item_file, relative_href, save_item
 from geocodec.stac.schemas import EXTENSION_URIS, validate
@@ -36,8 +36,9 @@ ZARR_MEDIA_TYPE = pystac.MediaType.VND_ZARR  # "application/vnd.zarr" (pystac's 
 #: Media types a reader accepts for the Zarr asset (Items written before 0.2 used the deprecated one).
 ZARR_MEDIA_TYPES = (pystac.MediaType.VND_ZARR, "application/vnd+zarr")
 MODEL_FRAMEWORK = "pytorch"
-#: ``xarray:open_kwargs`` of the Zarr asset: what xpystac (or anyone) passes to ``xarray.open_dataset``.
-OPEN_KWARGS = {"engine": "geocodec", "chunks": {}}
+#: ``xarray:open_kwargs`` of the Zarr asset: what xpystac (or anyone) passes to ``xarray.open_dataset``
+#: (plus ``expect``, the Item's claims about the store: ``geocodec.stac.open_kwargs``).
+OPEN_KWARGS = open_kwargs.BASE
 
 
 def _corners(grid: Grid) -> list[tuple[float, float]]:
@@ -243,7 +244,7 @@ def create_item(store: str | os.PathLike, *, item_id: str | None = None, href: s
                      "open with xarray engine 'geocodec'"),
         extra_fields={"bands": band_meta.common_bands(a)})
     item.add_asset(ASSET_KEY, asset)
-    XarrayAssetsExtension.ext(asset, add_if_missing=True).open_kwargs = dict(OPEN_KWARGS)
+    XarrayAssetsExtension.ext(asset, add_if_missing=True).open_kwargs = open_kwargs.for_record(facts.record)
     EOExtension.ext(asset, add_if_missing=True).apply(bands=band_meta.eo_bands(list(a["optical_bands"])))
     RasterExtension.ext(asset, add_if_missing=True).apply(bands=band_meta.raster_bands(a, pixel))
     if checksum:

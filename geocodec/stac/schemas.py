@@ -31,6 +31,7 @@ from pystac.extensions.sar import SarExtension
 from pystac.extensions.xarray_assets import XarrayAssetsExtension
 from pystac.validation.stac_validator import JsonSchemaSTACValidator
 
+from geocodec.stac import open_kwargs
 from geocodec.stac.errors import InvalidStacError, SchemaNotPackagedError
 from geocodec.stac.extension import SCHEMA_URI
 
@@ -193,6 +194,8 @@ def validate(obj: pystac.STACObject, *, check_hrefs: bool = True) -> list[str]:
                                                validator=_shared_validator())
     except pystac.STACValidationError as e:
         raise InvalidStacError(f"STAC {kind} {obj.id!r} is not valid: {e}") from None
+    if d.get("type") == "Feature":
+        open_kwargs.check(d)  # the asset's xarray:open_kwargs agree with the Item's properties
     if check_hrefs:
         bad = tree_dangling_hrefs(obj) if isinstance(obj, pystac.Catalog) else dangling_hrefs(obj)
         if bad:
@@ -216,6 +219,9 @@ def validate_dict(d: dict[str, Any]) -> list[str]:
         The schema URIs it was validated against.
     """
     try:
-        return pystac.validation.validate_dict(d, validator=_shared_validator())
+        uris = pystac.validation.validate_dict(d, validator=_shared_validator())
     except pystac.STACValidationError as e:
         raise InvalidStacError(f"STAC {d.get('type', 'object')} {d.get('id')!r} is not valid: {e}") from None
+    if d.get("type") == "Feature":
+        open_kwargs.check(d)
+    return uris
