@@ -92,3 +92,13 @@ def to_layout(module_or_tensor, precision: str):
                 if module_or_tensor.dim() == 4 else module_or_tensor
         return module_or_tensor.to(memory_format=torch.channels_last)
     return module_or_tensor
+
+
+def resolve_backend(backend: str, device: torch.device | str = "cpu") -> str:
+    """The network backend ``backend`` runs as on ``device``: ``"auto"`` becomes ``"torch-bf16"`` where
+    ``resolve_precision("auto", device)`` says bf16 (CPU with AMX / AVX512-BF16, not capped by
+    ``ONEDNN_MAX_CPU_ISA``; CUDA with bf16), else ``"torch"`` (fp32). Other backends pass through.
+    The one place ``backend="auto"`` is decided, for encoding and decoding alike."""
+    if backend != "auto":
+        return backend
+    return "torch-bf16" if resolve_precision("auto", device) == "bf16" else "torch"

@@ -17,7 +17,7 @@ import pytest
 
 import geocodec
 from decode_contract import (
-    CROSS_HOST_MIN_PSNR, INT8_MIN_PSNR, ONNX_FP32_MIN_PSNR, assert_agrees, run_capped)
+    BF16_MIN_PSNR, CROSS_HOST_MIN_PSNR, INT8_MIN_PSNR, ONNX_FP32_MIN_PSNR, assert_agrees, run_capped)
 
 FIXTURES = Path(__file__).parent / "data" / "prechange"
 #: a rectangular chunk (padded) and one with a NaN box: small, so the capped process stays cheap
@@ -30,7 +30,7 @@ def here():
 
     chunks = [(FIXTURES / f"{n}.geoc").read_bytes() for n in NAMES]
     latents = entropy_decode(chunks, device="cpu", keep_symbols=True)
-    return chunks, latents, synthesize(latents)
+    return chunks, latents, synthesize(latents, backend="torch")
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +88,66 @@ def test_b_a_fast_path_is_deterministic_per_batch(here):
     alone = [geocodec.decompress(c, device="cpu", backend="onnx-int8") for c in chunks[::-1]][::-1]
     for (o1, s1), (o2, s2) in zip(batch, alone):
         assert np.array_equal(o1, o2) and np.array_equal(s1, s2, equal_nan=True)
+
+
+def _bf16_native():
+    from geocodec.precision import cpu_bf16_units
+
+    return cpu_bf16_units() is not None
+
+
+def test_c_the_bf16_decoders_agree_with_torch_fp32_within_their_tolerance(here):
+    if not _bf16_native():
+        pytest.skip("no native bf16 units on this CPU (bf16 would be emulated)")
+    chunks, latents, decoded = here
+    from geocodec.codec import entropy_decode
+
+    for data, d, (opt, sar), name in zip(chunks, latents, decoded, NAMES):
+        (again,) = entropy_decode([data], device="cpu", keep_symbols=True)
+        assert again.latent.numpy().tobytes() == d.latent.numpy().tobytes()  # (a): bf16 acts after ŷ
+        o, s = geocodec.decompress(data, device="cpu", backend="torch-bf16")
+        assert not np.array_equal(o, opt)  # it is really another path, not fp32 again
+        assert_agrees(opt, o, BF16_MIN_PSNR, f"{name} optical bf16")
+        assert_agrees(sar, s, BF16_MIN_PSNR, f"{name} sar bf16")
+
+
+def test_b_bf16_is_deterministic_per_batch_and_thread_count(here):
+    if not _bf16_native():
+        pytest.skip("no native bf16 units on this CPU")
+    import torch
+
+    from geocodec.codec import decompress_batch
+
+    chunks, _, _ = here
+    batch = decompress_batch(chunks + chunks[::-1], device="cpu", backend="torch-bf16")
+    alone = [geocodec.decompress(c, device="cpu", backend="torch-bf16") for c in chunks]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        two = [geocodec.decompress(c, device="cpu", backend="torch-bf16") for c in chunks]
+    finally:
+        torch.set_num_threads(threads)
+    for i, (o, s) in enumerate(alone):
+        for o2, s2 in (batch[i], batch[-1 - i], two[i]):
+            assert np.array_equal(o, o2) and np.array_equal(s, s2, equal_nan=True)
+
+
+def test_auto_is_bf16_where_native_and_fp32_under_a_capped_isa():
+    from geocodec.precision import resolve_backend
+
+    assert resolve_backend("auto", "cpu") == ("torch-bf16" if _bf16_native() else "torch")
+    assert resolve_backend("torch", "cpu") == "torch" and resolve_backend("onnx", "cpu") == "onnx"
+    out = run_capped("""
+        from geocodec.precision import resolve_backend
+        print(resolve_backend("auto", "cpu"))
+    """)
+    assert out.strip() == "torch"
+
+
+def test_auto_decodes_as_the_backend_it_resolves_to(here):
+    from geocodec.precision import resolve_backend
+
+    chunks, _, _ = here
+    o, s = geocodec.decompress(chunks[0], device="cpu", backend="auto")
+    o2, s2 = geocodec.decompress(chunks[0], device="cpu", backend=resolve_backend("auto", "cpu"))
+    assert np.array_equal(o, o2) and np.array_equal(s, s2, equal_nan=True)

@@ -19,6 +19,7 @@ from geocodec.errors import CorruptStreamError, EntropyParameterMismatchError, I
 from geocodec.model.entropy import EntropyMismatch, LatentStreams, PayloadMismatch
 from geocodec.normalize import BandScaling, db_to_linear, invert_scaling
 from geocodec.options import MODALITIES, Backend, Modality
+from geocodec.precision import resolve_backend
 from geocodec.settings import check_backend
 from geocodec.registry import GeocodecModel, find_model_for, load_model
 
@@ -153,9 +154,15 @@ def _check_options(modality, backend) -> None:
 
 
 def run_decoder(model: GeocodecModel, y_dec: torch.Tensor, which: str, backend: str = "torch") -> np.ndarray:
-    """Gained latents (N, M, h, w) → one modality's normalised bands (N, C, H, W) float32, by ``backend``."""
+    """Gained latents (N, M, h, w) → one modality's normalised bands (N, C, H, W) float32, by ``backend``
+    (``"auto"`` resolved for the model's device by ``geocodec.precision.resolve_backend``)."""
+    backend = resolve_backend(backend, model.device)
     if backend == "torch":
         return model.net.synthesize(y_dec, which).float().cpu().numpy()
+    if backend == "torch-bf16":
+        from geocodec.model import bf16_backend
+
+        return bf16_backend.synthesize(model, y_dec, which).cpu().numpy()
     from geocodec.model import onnx_backend
 
     return onnx_backend.synthesize(model, y_dec, which, backend)
@@ -204,9 +211,13 @@ def decompress(data: bytes, modality: Modality = "both", device: Device = "auto"
         The model to decode with (name, path or loaded model); by default the registered model the
         chunk names, verified by its sha256. A different model is refused.
     backend
-        ``"torch"`` (the reference), or the decoders as ONNX Runtime graphs built from the model
-        (faster on a CPU; needs ``geocodec[fast]``): ``"onnx"`` in float32 (the same values to float
-        rounding), ``"onnx-int8"`` quantised (faster still, slightly lossier).
+        What runs the decoders: ``"torch"`` (default: fp32, the reference), ``"auto"``
+        (``"torch-bf16"`` where the device has native bf16 units, as
+        ``geocodec.precision.resolve_backend`` decides, else ``"torch"``), ``"torch-bf16"`` (bf16 autocast + channels_last; its
+        cost against fp32 is measured in the README), or ONNX Runtime graphs built from the model
+        (needs ``geocodec[fast]``): ``"onnx"`` in float32 (the same values to float rounding),
+        ``"onnx-int8"`` quantised (slightly lossier). The entropy-decoded latents are the same
+        for every backend.
 
     Returns
     -------

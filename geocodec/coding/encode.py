@@ -20,6 +20,7 @@ from geocodec.errors import InvalidInputError
 from geocodec.model.entropy import SymbolRangeError
 from geocodec.model.refine import refine_latent
 from geocodec.options import Backend, SarScale
+from geocodec.precision import resolve_backend
 from geocodec.registry import GeocodecModel, load_model
 from geocodec.settings import check_backend, check_refine_steps
 
@@ -62,10 +63,14 @@ def _weights(m: PreparedModality, height: int, width: int, hw: tuple[int, int]) 
 
 
 def _features(model: GeocodecModel, x_opt, x_sar, gamma, backend: str) -> torch.Tensor:
-    """The analysis transform (before the λ gain), run by ``backend``."""
+    """The analysis transform (before the λ gain), run by ``backend`` (``"auto"`` already resolved)."""
     if backend == "torch":
         with torch.inference_mode():
             return model.net.encoder(x_opt, x_sar, gamma)
+    if backend == "torch-bf16":
+        from geocodec.model import bf16_backend
+
+        return bf16_backend.analyse(model, x_opt, x_sar, gamma)
     from geocodec.model import onnx_backend
 
     return onnx_backend.analyse(model, x_opt, x_sar, gamma, backend)
@@ -196,7 +201,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
     m = load_model(model, device)
     lam, target = check_rate_for(m, lmbda, target_bpp)
     refine_steps = check_refine_steps(refine_steps)
-    backend = check_backend(backend)
+    backend = resolve_backend(check_backend(backend), m.device)
     fixed = check_fixed_scaling(m, scaling)
     pairs = list(pairs)
     gammas = list(gamma) if isinstance(gamma, (list, tuple, np.ndarray)) else [gamma] * len(pairs)
@@ -264,10 +269,13 @@ def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, 
         on CPU: 20 steps ≈ 17× the encode time, ``benchmarks/refinement.py``); decoding and the
         chunk format are unchanged. With ``target_bpp`` every search pass refines.
     backend
-        What runs the analysis transform: ``"torch"`` (default), or ONNX Runtime graphs built from the
-        model (``geocodec[fast]``; faster on a CPU): ``"onnx"`` (float32, the same chunks to float
-        rounding) or ``"onnx-int8"`` (faster still; chunks slightly larger or lossier, measured in
-        the README). The chunks are ordinary chunks: every backend decodes them.
+        What runs the analysis transform: ``"torch"`` (default: fp32, the reference), ``"auto"``
+        (``"torch-bf16"`` where the device has native bf16 units, as
+        ``geocodec.precision.resolve_backend`` decides, else ``"torch"``),
+        ``"torch-bf16"`` (bf16 autocast + channels_last), or ONNX Runtime graphs built from the
+        model (``geocodec[fast]``): ``"onnx"`` (float32, the same chunks to float rounding) or
+        ``"onnx-int8"`` (chunks slightly larger or lossier). The cost of each is measured in the
+        README. The chunks are ordinary chunks: every backend decodes them.
 
     Returns
     -------

@@ -33,8 +33,9 @@ def register(subparsers) -> None:
                    help="pick one index of a leading dim (e.g. time=0); repeatable")
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:N] (default: $GEOCODEC_DEVICE or auto)")
     p.add_argument("--backend", choices=BACKENDS, default="torch",
-                   help="what runs the decoders: torch (default), or ONNX Runtime on a CPU (pip install "
-                        "'geocodec[fast]'): onnx (float32), onnx-int8 (faster, slightly lossier)")
+                   help="what runs the decoders: torch (fp32 reference, default), auto (torch-bf16 where the "
+                        "CPU/GPU has bf16 units, else torch), torch-bf16, or ONNX Runtime on a CPU (pip install "
+                        "'geocodec[fast]'): onnx (float32), onnx-int8 (slightly lossier)")
     p.set_defaults(func=run)
 
 

@@ -44,9 +44,9 @@ def register(subparsers) -> None:
     p.add_argument("--refine-steps", type=int, default=0, metavar="N",
                    help="encode-time latent refinement steps: more quality per bit, slower encoding; 0 = off")
     p.add_argument("--backend", choices=BACKENDS, default="torch",
-                   help="what runs the encoder network: torch (default), or ONNX Runtime on a CPU (pip install "
-                        "'geocodec[fast]'): onnx (float32, same chunks to float rounding), onnx-int8 (faster, "
-                        "slightly lossier)")
+                   help="what runs the encoder network: torch (fp32 reference, default), auto (torch-bf16 where the "
+                        "CPU/GPU has bf16 units, else torch), torch-bf16, or ONNX Runtime on a CPU (pip install "
+                        "'geocodec[fast]'): onnx (float32, same chunks to float rounding), onnx-int8 (slightly lossier)")
     p.add_argument("--scaling", choices=("cube", "chunk"), default=None,
                    help="cube: one per-band scaling for the whole cube, read back without chunk seams (default for "
                         "a new cube); chunk: each chunk its own (geocodec 0.1)")

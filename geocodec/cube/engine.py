@@ -198,8 +198,8 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
             (default): on for cubes written with ``scaling="cube"``, off for chunk-scaled (v0.1)
             cubes, which decode as before. False is faster (each chunk alone, as plain Zarr reads do).
         backend
-            What runs the decoders, as in ``geocodec.decompress``: ``"torch"`` (default), ``"onnx"`` or
-            ``"onnx-int8"`` (ONNX Runtime graphs, faster on a CPU; ``geocodec[fast]``).
+            What runs the decoders, as in ``geocodec.decompress``: ``"torch"`` (default, fp32),
+            ``"torch-bf16"``, ``"auto"`` (bf16 where native) ``"onnx"`` or ``"onnx-int8"`` (ONNX Runtime graphs, faster on a CPU; ``geocodec[fast]``).
         expect
             Claims about the cube (``geocodec.cube.provenance.claims``; STAC Items put them in the asset's
             ``xarray:open_kwargs``): a store they do not describe raises ``ProvenanceError``.

@@ -219,8 +219,8 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
         it; the record keeps it (per date when appending). A resume with another value re-encodes
         the chunks; a region write must use the cube's.
     backend
-        What runs the analysis transform (``geocodec.compress``): ``"torch"`` (default), ``"onnx"`` or
-        ``"onnx-int8"`` (ONNX Runtime on a CPU, ``geocodec[fast]``). A runtime choice like ``device``:
+        What runs the analysis transform (``geocodec.compress``): ``"torch"`` (default, fp32),
+        ``"torch-bf16"``, ``"auto"`` (bf16 where native), ``"onnx"`` or ``"onnx-int8"`` (ONNX Runtime on a CPU, ``geocodec[fast]``). A runtime choice like ``device``:
         the chunks are ordinary chunks, and it is not stored.
 
     Returns

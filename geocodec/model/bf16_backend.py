@@ -1,0 +1,60 @@
+"""The ``"torch-bf16"`` backend: the analysis and synthesis transforms in bf16 autocast + channels_last.
+
+On a CPU with bf16 units (Intel AMX, AVX512-BF16 on Intel and AMD Zen 4) or a CUDA GPU with bf16,
+the networks' convolutions run several times faster in bf16 than in fp32 (``geocodec.precision``
+decides, and ``precision.resolve_backend`` picks this backend for ``backend="auto"`` there). Only
+the networks that do not define the bitstream's decoding run here:
+
+* the analysis transform (``JointEncoder``), when encoding: it only changes *which* latent is coded;
+  the λ gain, quantisation and the entropy model stay fp32 / float64, so the chunk is an ordinary chunk;
+* the synthesis transforms, when decoding: they only change how the (bit-identical) ŷ becomes pixels.
+
+Each network runs as a cached copy of the model's own (the same fp32 weights, in channels_last
+layout), so the model that the ``"torch"`` reference uses is never changed. bf16 rounds each
+convolution's inputs and outputs; the cost against fp32 is measured in ``benchmarks/decode_tolerance.py``
+and ``benchmarks/throughput.py`` and stated in the README. One input maps to the same output on one
+machine whatever the thread count; decoding is per chunk (batch of one) as for fp32.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import weakref
+
+import torch
+from torch import nn
+
+from geocodec import precision
+
+_copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # net → {part: channels_last copy}
+_lock = threading.Lock()
+
+
+def network(net: nn.Module, part: str) -> nn.Module:
+    """The channels_last copy of ``net``'s ``part`` (``"analysis"``, ``"optical"``, ``"sar"``), made once."""
+    parts = _copies.get(net)
+    if parts is None or part not in parts:
+        with _lock:
+            parts = _copies.setdefault(net, {})
+            if part not in parts:
+                source = {"analysis": net.encoder, "optical": net.optical_decoder, "sar": net.sar_decoder}[part]
+                parts[part] = precision.to_layout(copy.deepcopy(source), "bf16").eval()
+    return parts[part]
+
+
+def synthesize(model, y_dec: torch.Tensor, modality: str) -> torch.Tensor:
+    """Gained latents (N, M, h, w) → that modality's normalised bands (N, C, H, W) float32."""
+    decoder = network(model.net, modality)
+    with torch.inference_mode(), precision.autocast("bf16", y_dec.device):
+        out = decoder(precision.to_layout(y_dec, "bf16"))
+    return out.float().contiguous()
+
+
+def analyse(model, x_opt: torch.Tensor, x_sar: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """The analysis transform in bf16: normalised, padded inputs and γ → float32 features (N, M, h, w)
+    (before the λ gain, which the caller applies in fp32 as for ``"torch"``)."""
+    encoder = network(model.net, "analysis")
+    with torch.inference_mode(), precision.autocast("bf16", x_opt.device):
+        out = encoder(precision.to_layout(x_opt, "bf16"), precision.to_layout(x_sar, "bf16"), gamma)
+    return out.float().contiguous()
