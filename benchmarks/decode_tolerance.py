@@ -5,7 +5,8 @@
 Encodes the real tiles of ``../shared/data`` (the Sen1Floods11 Spain pair in 256² tiles and the six
 BigEarthNet example pairs, 120²) once with the fp32 torch backend, then decodes every chunk
 
-* here with fp32 torch (the reference), ONNX fp32 and ONNX int8 (``backend=``), and
+* here with fp32 torch (the reference), torch bf16 (where the CPU has bf16 units), ONNX fp32 and
+  ONNX int8 (``backend=``), and
 * in a fresh process with oneDNN and MKL capped at AVX2 (``ONEDNN_MAX_CPU_ISA``,
   ``MKL_ENABLE_INSTRUCTIONS``): a host without AVX-512, the usual cross-host difference on x86.
 
@@ -91,13 +92,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for p in pairs:
-            data = geocodec.compress(p.optical, p.sar, lmbda=args.lmbda, optical_nodata=p.optical_nodata, device="cpu")
+            data = geocodec.compress(p.optical, p.sar, lmbda=args.lmbda, optical_nodata=p.optical_nodata, device="cpu",
+                                     backend="torch")
             (folder / f"{p.name}.geoc").write_bytes(data)
         print(f"{len(pairs)} tiles encoded at λ={args.lmbda}", flush=True)
         names = [p.name for p in pairs]
         ref = decode(folder, "torch", "fp32")
         runs = {"fp32, oneDNN/MKL capped at AVX2 (another host)": decode(folder, "torch", "fp32-avx2", CAP),
                 "fp32 again, same host (layer b)": decode(folder, "torch", "fp32-again")}
+        from geocodec.precision import cpu_bf16_units
+
+        if cpu_bf16_units():  # bf16 autocast + channels_last synthesis (backend="torch-bf16"; "auto" here)
+            runs["torch-bf16"] = decode(folder, "torch-bf16", "bf16")
+            runs["torch-bf16 again (layer b)"] = decode(folder, "torch-bf16", "bf16-again")
         if onnx:
             runs["onnx fp32"] = decode(folder, "onnx", "onnx")
             runs["onnx-int8 (fast path)"] = decode(folder, "onnx-int8", "onnx-int8")
