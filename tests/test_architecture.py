@@ -168,7 +168,7 @@ def test_the_version_is_set_once():
 #: docs/architecture.md draws the same table.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("geocodec.errors", "geocodec.threads", "geocodec.options", "geocodec.normalize", "geocodec.metrics"),
-    ("geocodec.model",),
+    ("geocodec.model", "geocodec.precision"),
     ("geocodec.bitstream", "geocodec.chunk_info", "geocodec.model_file", "geocodec.registry"),
     ("geocodec.codec", "geocodec.coding", "geocodec.settings"),
     ("geocodec.io", "geocodec.sample"),
