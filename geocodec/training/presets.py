@@ -48,7 +48,7 @@ PRESETS: dict[str, TrainConfig] = {
     "light": TrainConfig(steps=20000, batch=8, crop=128, lr=1e-4, lr_final=1e-5, max_minutes=150.0,
                           checkpoint_every=100, log_every=25, threads=1, device="auto",
                           model=dict(LIGHT_MODEL), init_from="default", stages=list(STAGES), warmup_steps=50),
-    "recipe": TrainConfig(steps=10_000_000, batch=8, crop=128, lr=1e-4, lr_final=1e-5, checkpoint_every=500,
+    "recipe": TrainConfig(steps=10_000_000, batch=8, crop=128, lr=3e-5, lr_final=3e-6, pseudo_pairs=True, checkpoint_every=500,
                         checkpoint_minutes=10.0, log_every=25, probe_every=500, threads=1, device="auto",
                         model=dict(LONG_MODEL), init_from="default", warmup_steps=100, schedule="wsd",
                         moments_dtype="bf16", compile=True, precision="auto"),
