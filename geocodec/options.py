@@ -13,12 +13,15 @@ SarScale = Literal["db", "linear"]
 OpticalDtype = Literal["uint8", "uint16", "int16", "float32"]
 SarDtype = Literal["float32", "float64"]
 #: What runs the networks (the analysis transform when encoding, the decoders when decoding):
-#: ``"torch"`` (the default; fp32, the reference), ``"auto"`` (``"torch-bf16"`` where the device has native bf16 units, else ``"torch"``;
-#: resolved by ``geocodec.precision.resolve_backend``),
+#: ``"auto"`` (the default: ``"torch-bf16"`` where the device has native bf16 units, else ``"torch"``;
+#: resolved by ``geocodec.precision.resolve_backend``), ``"torch"`` (fp32, the reference),
 #: ``"torch-bf16"`` (bf16 autocast + channels_last, fp32 weights), or ONNX Runtime graphs built from
 #: the model at run time (``geocodec[fast]``): ``"onnx"`` in float32 (the same values to float
 #: rounding), ``"onnx-int8"`` quantised (slightly lossy). Entropy coding and the chunk format never change.
 Backend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]
+
+#: Every entry point's default backend (issue #18: bf16 where the CPU has the units, fp32 elsewhere).
+DEFAULT_BACKEND: str = "auto"
 
 #: How the networks' convolutions run (``geocodec.precision``): bf16 autocast where the hardware has
 #: bf16 units (``auto``), or fp32. Entropy models, rates and losses are always fp32.

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from geocodec.errors import InvalidInputError, ModelMismatchError, UnknownModelError
-from geocodec.options import BACKENDS, MAX_REFINE_STEPS, OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES  # noqa: F401  (re-exported)
+from geocodec.options import BACKENDS, DEFAULT_BACKEND, MAX_REFINE_STEPS, OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from geocodec.registry import GeocodecModel
@@ -171,7 +171,7 @@ class CodecSettings:
     device: str | None = field(default=None, compare=False, repr=False)
     #: What runs the analysis transform when encoding (``compress(backend=...)``): a runtime choice
     #: like ``device``, neither stored nor compared.
-    backend: str = field(default="torch", compare=False, repr=False)
+    backend: str = field(default=DEFAULT_BACKEND, compare=False, repr=False)
 
     def __post_init__(self):
         fix = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass

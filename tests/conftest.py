@@ -8,7 +8,35 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+#: ``GEOCODEC_TEST_ASSUME_BF16=1 pytest`` runs the suite as on a CPU with bf16 units from a host
+#: without them (``tests/assume_bf16/sitecustomize.py``): the defaults are ``"auto"``, so this is how
+#: a host without AVX512-BF16/AMX checks what the bf16 defaults do. Fresh interpreters the tests
+#: start inherit it through ``PYTHONPATH``.
+ASSUME_BF16_DIR = Path(__file__).resolve().parent / "assume_bf16"
+
 SHARED = Path(os.environ.get("GEOCODEC_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _assume_bf16_units():
+    if not os.environ.get("GEOCODEC_TEST_ASSUME_BF16"):
+        yield
+        return
+    import importlib.util
+
+    from geocodec import precision
+
+    real = precision.cpu_bf16_units
+    spec = importlib.util.spec_from_file_location("assume_bf16", ASSUME_BF16_DIR / "sitecustomize.py")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))  # applies the pretence here too
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ASSUME_BF16_DIR), *([old] if old else [])])
+    yield
+    precision.cpu_bf16_units = real
+    if old is None:
+        del os.environ["PYTHONPATH"]
+    else:
+        os.environ["PYTHONPATH"] = old
 
 
 @pytest.fixture(scope="session")

@@ -102,7 +102,8 @@ def test_encode_and_decode_with_the_onnx_backends(shared_data, floods_store, tmp
     assert main(["decode", str(crop), "--modality", "sar", "-o", str(tmp_path / "s.tif")]) == 0
     assert np.isfinite(_read(tmp_path / "s.tif", (1, 2))[0]).any()
     a, b = tmp_path / "torch.tif", tmp_path / "onnx.tif"
-    assert main(["decode", str(store), "--modality", "optical", "-o", str(a), "--device", "cpu"]) == 0
+    assert main(["decode", str(store), "--modality", "optical", "-o", str(a), "--device", "cpu",
+                 "--backend", "torch"]) == 0
     assert main(["decode", str(store), "--modality", "optical", "-o", str(b), "--device", "cpu",
                  "--backend", "onnx"]) == 0
     ra, rb = _read(a, (1, 2, 3, 4))[0], _read(b, (1, 2, 3, 4))[0]

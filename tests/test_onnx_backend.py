@@ -34,8 +34,8 @@ def onnx_runtime():
 def _coded(seed: int):
     """A smooth synthetic pair, its chunk (torch encoder) and the torch decoders' output."""
     opt, sar = smooth_pair(np.random.default_rng(seed), 96, 128)
-    data = geocodec.compress(opt, sar, lmbda=0.01, device="cpu")
-    return opt, sar, data, *geocodec.decompress(data, device="cpu")
+    data = geocodec.compress(opt, sar, lmbda=0.01, device="cpu", backend="torch")
+    return opt, sar, data, *geocodec.decompress(data, device="cpu", backend="torch")
 
 
 def test_int8_decode_is_deterministic_and_close(model, onnx_runtime):
@@ -95,13 +95,13 @@ def test_onnx_encode_makes_ordinary_chunks(model, backend, onnx_runtime):
     """Only the analysis transform changes: the chunks decode with every backend, deterministically;
     "onnx" makes the torch encoder's chunks to float rounding, "onnx-int8" costs little."""
     opt, sar = smooth_pair(np.random.default_rng(7), 128, 160)
-    ref = geocodec.compress(opt, sar, lmbda=0.01, device="cpu")
+    ref = geocodec.compress(opt, sar, lmbda=0.01, device="cpu", backend="torch")
     data = geocodec.compress(opt, sar, lmbda=0.01, device="cpu", backend=backend)
     assert data == geocodec.compress(opt, sar, lmbda=0.01, device="cpu", backend=backend)  # deterministic
     info = geocodec.inspect(data)
     assert (info["height"], info["width"], info["model"]["sha256"]) == (128, 160, model.sha256)
-    ref_o, ref_s = geocodec.decompress(ref, device="cpu")
-    o, s = geocodec.decompress(data, device="cpu")
+    ref_o, ref_s = geocodec.decompress(ref, device="cpu", backend="torch")
+    o, s = geocodec.decompress(data, device="cpu", backend="torch")
     assert abs(len(data) / len(ref) - 1) < (0.01 if backend == "onnx" else 0.06)
     limit = 0.02 if backend == "onnx" else 0.5  # int8 on smooth synthetic data; real tiles: README
     assert abs(_cost(ref_o, o, opt, PEAK_OPTICAL)) < limit and abs(_cost(ref_s, s, sar, PEAK_SAR_DB)) < limit
@@ -144,7 +144,7 @@ def test_engine_decodes_through_the_backend(model, tmp_path, monkeypatch, seamle
     real = onnx_backend.synthesize
     monkeypatch.setattr(onnx_backend, "synthesize", lambda *a: calls.append(a[2:]) or real(*a))
     kw = {"engine": "geocodec", "seamless": seamless}
-    with xr.open_dataset(store, **kw) as ref, xr.open_dataset(store, backend="onnx", **kw) as fast:
+    with xr.open_dataset(store, backend="torch", **kw) as ref, xr.open_dataset(store, backend="onnx", **kw) as fast:
         a, b = ref["optical"].values, fast["optical"].values
         assert {c[0] for c in calls} == {"optical"}  # reading optical runs only the optical decoder
         sa, sb = ref["sar"].values, fast["sar"].values

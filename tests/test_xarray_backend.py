@@ -26,7 +26,8 @@ def cube(tmp_path_factory):
 
 @pytest.fixture
 def spy(monkeypatch):
-    """Counts what the model runs: entropy-decoded items and synthesis calls per modality."""
+    """Counts what the model runs: entropy-decoded items and synthesis calls per modality, whichever
+    torch backend ``"auto"`` resolves to here."""
     m = geocodec.load_model("default", "cpu")
     seen = {"entropy_items": 0, "synth": [], "optical_forward": 0}
     real_decompress, real_synth = m.net.entropy.decompress, m.net.synthesize
@@ -45,12 +46,23 @@ def spy(monkeypatch):
     def count_optical(*_):
         seen["optical_forward"] += 1
 
+    def synthesize_bf16(model, y, modality):  # the "torch-bf16" backend ("auto" on a CPU with bf16 units)
+        with lock:
+            seen["synth"].append(modality)
+        return real_bf16(model, y, modality)
+
+    from geocodec.model import bf16_backend
+
+    real_bf16 = bf16_backend.synthesize
     monkeypatch.setattr(m.net.entropy, "decompress", decompress)
     monkeypatch.setattr(m.net, "synthesize", synthesize)
-    hook = m.net.optical_decoder.register_forward_hook(count_optical)
+    monkeypatch.setattr(bf16_backend, "synthesize", synthesize_bf16)
+    hooks = [d.register_forward_hook(count_optical)
+             for d in (m.net.optical_decoder, bf16_backend.network(m.net, "optical"))]
     LATENTS.clear()
     yield seen
-    hook.remove()
+    for h in hooks:
+        h.remove()
     LATENTS.clear()
 
 

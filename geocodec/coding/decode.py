@@ -18,7 +18,7 @@ from geocodec.coding.prepare import Device, ModelSpec, f32
 from geocodec.errors import CorruptStreamError, EntropyParameterMismatchError, InvalidInputError, ModelMismatchError
 from geocodec.model.entropy import EntropyMismatch, LatentStreams, PayloadMismatch
 from geocodec.normalize import BandScaling, db_to_linear, invert_scaling
-from geocodec.options import MODALITIES, Backend, Modality
+from geocodec.options import DEFAULT_BACKEND, MODALITIES, Backend, Modality
 from geocodec.precision import resolve_backend
 from geocodec.settings import check_backend
 from geocodec.registry import GeocodecModel, find_model_for, load_model
@@ -153,7 +153,7 @@ def _check_options(modality, backend) -> None:
     check_backend(backend)
 
 
-def run_decoder(model: GeocodecModel, y_dec: torch.Tensor, which: str, backend: str = "torch") -> np.ndarray:
+def run_decoder(model: GeocodecModel, y_dec: torch.Tensor, which: str, backend: str = DEFAULT_BACKEND) -> np.ndarray:
     """Gained latents (N, M, h, w) → one modality's normalised bands (N, C, H, W) float32, by ``backend``
     (``"auto"`` resolved for the model's device by ``geocodec.precision.resolve_backend``)."""
     backend = resolve_backend(backend, model.device)
@@ -168,7 +168,7 @@ def run_decoder(model: GeocodecModel, y_dec: torch.Tensor, which: str, backend: 
     return onnx_backend.synthesize(model, y_dec, which, backend)
 
 
-def synthesize(latents: list[DecodedLatent], modality: str = "both", backend: Backend = "torch") -> list:
+def synthesize(latents: list[DecodedLatent], modality: str = "both", backend: Backend = DEFAULT_BACKEND) -> list:
     """Run only the requested decoder(s) on entropy-decoded latents → arrays as ``decompress`` gives.
 
     One latent at a time (batch of one): the result never depends on the batch it came in.
@@ -187,7 +187,7 @@ def synthesize(latents: list[DecodedLatent], modality: str = "both", backend: Ba
     return results
 
 
-def decompress_batch(chunks, modality: str = "both", device="auto", model=None, backend: Backend = "torch") -> list:
+def decompress_batch(chunks, modality: str = "both", device="auto", model=None, backend: Backend = DEFAULT_BACKEND) -> list:
     """Decode many chunks, each on its own (the bytes a chunk decodes to never depend on its batch)."""
     _check_options(modality, backend)
     return synthesize(entropy_decode(chunks, device=device, model=model), modality, backend)
@@ -195,7 +195,7 @@ def decompress_batch(chunks, modality: str = "both", device="auto", model=None, 
 
 def decompress(data: bytes, modality: Modality = "both", device: Device = "auto",
                model: ModelSpec | None = None,
-               backend: Backend = "torch") -> tuple[np.ndarray, np.ndarray] | np.ndarray:
+               backend: Backend = DEFAULT_BACKEND) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
     """Decode one chunk into the arrays that were compressed (or one of them).
 
     Parameters
@@ -211,9 +211,10 @@ def decompress(data: bytes, modality: Modality = "both", device: Device = "auto"
         The model to decode with (name, path or loaded model); by default the registered model the
         chunk names, verified by its sha256. A different model is refused.
     backend
-        What runs the decoders: ``"torch"`` (default: fp32, the reference), ``"auto"``
-        (``"torch-bf16"`` where the device has native bf16 units, as
-        ``geocodec.precision.resolve_backend`` decides, else ``"torch"``), ``"torch-bf16"`` (bf16 autocast + channels_last; its
+        What runs the decoders: ``"auto"`` (the default:
+        ``"torch-bf16"`` where the device has native bf16 units, as
+        ``geocodec.precision.resolve_backend`` decides, else ``"torch"``), ``"torch"`` (fp32, the
+        reference), ``"torch-bf16"`` (bf16 autocast + channels_last; its
         cost against fp32 is measured in the README), or ONNX Runtime graphs built from the model
         (needs ``geocodec[fast]``): ``"onnx"`` in float32 (the same values to float rounding),
         ``"onnx-int8"`` quantised (slightly lossier). The entropy-decoded latents are the same

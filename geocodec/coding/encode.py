@@ -19,7 +19,7 @@ from geocodec.coding.prepare import (
 from geocodec.errors import InvalidInputError
 from geocodec.model.entropy import SymbolRangeError
 from geocodec.model.refine import refine_latent
-from geocodec.options import Backend, SarScale
+from geocodec.options import DEFAULT_BACKEND, Backend, SarScale
 from geocodec.precision import resolve_backend
 from geocodec.registry import GeocodecModel, load_model
 from geocodec.settings import check_backend, check_refine_steps
@@ -167,7 +167,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
                    gamma: float | Sequence[float] = 0.5, model: ModelSpec = "default", device: Device = "auto",
                    target_bpp: float | None = None, optical_nodata: float | None = None,
                    sar_nodata: float | None = None, sar_scale: SarScale = "db", batch_size: int = 16,
-                   scaling: ArrayLike | None = None, refine_steps: int = 0, backend: Backend = "torch") -> list[bytes]:
+                   scaling: ArrayLike | None = None, refine_steps: int = 0, backend: Backend = DEFAULT_BACKEND) -> list[bytes]:
     """Compress many co-registered (optical, sar) pairs, one chunk each, in device batches.
 
     Pairs of the same padded size share a batch; every chunk decodes on its own.
@@ -235,7 +235,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
 def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, gamma: float = 0.5,
              model: ModelSpec = "default", device: Device = "auto", target_bpp: float | None = None,
              optical_nodata: float | None = None, sar_nodata: float | None = None,
-             sar_scale: SarScale = "db", refine_steps: int = 0, backend: Backend = "torch") -> bytes:
+             sar_scale: SarScale = "db", refine_steps: int = 0, backend: Backend = DEFAULT_BACKEND) -> bytes:
     """Compress one co-registered optical + SAR pair into one chunk (one bitstream, both modalities).
 
     Parameters
@@ -269,10 +269,10 @@ def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, 
         on CPU: 20 steps ≈ 17× the encode time, ``benchmarks/refinement.py``); decoding and the
         chunk format are unchanged. With ``target_bpp`` every search pass refines.
     backend
-        What runs the analysis transform: ``"torch"`` (default: fp32, the reference), ``"auto"``
-        (``"torch-bf16"`` where the device has native bf16 units, as
+        What runs the analysis transform: ``"auto"`` (the default:
+        ``"torch-bf16"`` where the device has native bf16 units, as
         ``geocodec.precision.resolve_backend`` decides, else ``"torch"``),
-        ``"torch-bf16"`` (bf16 autocast + channels_last), or ONNX Runtime graphs built from the
+        ``"torch"`` (fp32, the reference), ``"torch-bf16"`` (bf16 autocast + channels_last), or ONNX Runtime graphs built from the
         model (``geocodec[fast]``): ``"onnx"`` (float32, the same chunks to float rounding) or
         ``"onnx-int8"`` (chunks slightly larger or lossier). The cost of each is measured in the
         README. The chunks are ordinary chunks: every backend decodes them.

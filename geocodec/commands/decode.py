@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from geocodec.errors import InvalidInputError
-from geocodec.options import BACKENDS
+from geocodec.options import BACKENDS, DEFAULT_BACKEND
 
 
 def _isel(s: str) -> tuple[str, int]:
@@ -32,9 +32,9 @@ def register(subparsers) -> None:
     p.add_argument("--isel", type=_isel, action="append", default=[], metavar="DIM=INDEX",
                    help="pick one index of a leading dim (e.g. time=0); repeatable")
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:N] (default: $GEOCODEC_DEVICE or auto)")
-    p.add_argument("--backend", choices=BACKENDS, default="torch",
-                   help="what runs the decoders: torch (fp32 reference, default), auto (torch-bf16 where the "
-                        "CPU/GPU has bf16 units, else torch), torch-bf16, or ONNX Runtime on a CPU (pip install "
+    p.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+                   help="what runs the decoders: auto (default: torch-bf16 where the "
+                        "CPU/GPU has bf16 units, else torch), torch (fp32 reference), torch-bf16, or ONNX Runtime on a CPU (pip install "
                         "'geocodec[fast]'): onnx (float32), onnx-int8 (slightly lossier)")
     p.set_defaults(func=run)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from geocodec.options import BACKENDS
+from geocodec.options import BACKENDS, DEFAULT_BACKEND
 
 
 def _band_list(s: str) -> list:
@@ -43,9 +43,9 @@ def register(subparsers) -> None:
                         "the dtype and values, with a warning where ambiguous")
     p.add_argument("--refine-steps", type=int, default=0, metavar="N",
                    help="encode-time latent refinement steps: more quality per bit, slower encoding; 0 = off")
-    p.add_argument("--backend", choices=BACKENDS, default="torch",
-                   help="what runs the encoder network: torch (fp32 reference, default), auto (torch-bf16 where the "
-                        "CPU/GPU has bf16 units, else torch), torch-bf16, or ONNX Runtime on a CPU (pip install "
+    p.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+                   help="what runs the encoder network: auto (default: torch-bf16 where the "
+                        "CPU/GPU has bf16 units, else torch), torch (fp32 reference), torch-bf16, or ONNX Runtime on a CPU (pip install "
                         "'geocodec[fast]'): onnx (float32, same chunks to float rounding), onnx-int8 (slightly lossier)")
     p.add_argument("--scaling", choices=("cube", "chunk"), default=None,
                    help="cube: one per-band scaling for the whole cube, read back without chunk seams (default for "

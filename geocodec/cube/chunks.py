@@ -24,6 +24,7 @@ from geocodec.cube.frames import (  # noqa: F401 - the frame's names, importable
     fingerprint_of, frame_crc, pack, unpack)
 from geocodec.cube.record import ALLOW_INCOMPLETE_ENV, refuse_incomplete  # noqa: F401 - as before
 from geocodec.errors import ChunkIdentityError, CorruptStreamError, InvalidInputError, ModelMismatchError
+from geocodec.options import DEFAULT_BACKEND
 from geocodec.settings import CodecSettings
 
 __all__ = [  # the coder, and the frame's names (``geocodec.cube.frames``) as importable from here before
@@ -225,7 +226,7 @@ class ChunkCoder:
         return [[d.get(i) for i in range(len(f.items))] for f, d in zip(frames, decoded)]
 
 
-def synthesize_items(latents: list, modality: str, backend: str = "torch") -> list:
+def synthesize_items(latents: list, modality: str, backend: str = DEFAULT_BACKEND) -> list:
     """Per-modality synthesis of many entropy-decoded items (one batch per size)."""
     from geocodec.codec import synthesize
 

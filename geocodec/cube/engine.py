@@ -28,7 +28,7 @@ from geocodec.cube.record import open_cube
 from geocodec.cube.optical_scale import CF_UNITS, DEFAULT as DEFAULT_SCALE
 from geocodec.cube.store import array_dims, looks_like_geocodec_store, store_label
 from geocodec.errors import CorruptStreamError, InvalidInputError
-from geocodec.options import Backend
+from geocodec.options import DEFAULT_BACKEND, Backend
 from geocodec.settings import check_backend, check_device
 
 __all__ = ["READ_BATCH", "GeocodecBackendEntrypoint", "ModalityArray"]
@@ -170,7 +170,7 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
         device: str | None = None,
         allow_incomplete: bool = False,
         seamless: bool | None = None,
-        backend: Backend = "torch",
+        backend: Backend = DEFAULT_BACKEND,
         expect: dict | None = None,
     ):
         """A lazy Dataset of the cube: ``optical`` and ``sar``, each decoded only when read.
@@ -198,8 +198,8 @@ class GeocodecBackendEntrypoint(BackendEntrypoint):
             (default): on for cubes written with ``scaling="cube"``, off for chunk-scaled (v0.1)
             cubes, which decode as before. False is faster (each chunk alone, as plain Zarr reads do).
         backend
-            What runs the decoders, as in ``geocodec.decompress``: ``"torch"`` (default, fp32),
-            ``"torch-bf16"``, ``"auto"`` (bf16 where native) ``"onnx"`` or ``"onnx-int8"`` (ONNX Runtime graphs, faster on a CPU; ``geocodec[fast]``).
+            What runs the decoders, as in ``geocodec.decompress``: ``"auto"`` (default: bf16 where
+            native, else fp32), ``"torch"`` (fp32), ``"torch-bf16"``, ``"onnx"`` or ``"onnx-int8"`` (ONNX Runtime graphs, faster on a CPU; ``geocodec[fast]``).
         expect
             Claims about the cube (``geocodec.cube.provenance.claims``; STAC Items put them in the asset's
             ``xarray:open_kwargs``): a store they do not describe raises ``ProvenanceError``.

@@ -18,6 +18,7 @@ from xarray.core import indexing
 from geocodec.cube.cache import LATENTS
 from geocodec.cube.store import open_store, read_frames
 from geocodec.errors import CorruptStreamError
+from geocodec.options import DEFAULT_BACKEND
 
 
 #: Chunks decoded together when one read spans many (one device batch).
@@ -29,7 +30,7 @@ class ModalityArray(BackendArray):
 
     def __init__(self, store_ref, store_id: str, array: str, which: str, shape: tuple[int, ...], dtype,
                  chunks: tuple[int, ...], settings, n_bands: int, fill, device: str | None,
-                 allow_missing: bool, seamless: bool = False, backend: str = "torch"):
+                 allow_missing: bool, seamless: bool = False, backend: str = DEFAULT_BACKEND):
         self.store_ref, self.store_id, self.array, self.which = store_ref, store_id, array, which
         self.shape, self.dtype = shape, np.dtype(dtype)
         self.chunks = chunks  # of the joint array (band axis: all bands)

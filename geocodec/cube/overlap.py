@@ -19,6 +19,8 @@ import itertools
 
 import numpy as np
 
+from geocodec.options import DEFAULT_BACKEND
+
 #: Latent rows/columns of each neighbour synthesised with a chunk (× the latent stride: 32 px). On the
 #: Spain pair 2 and 4 give the same seam figure (benchmarks/seams.py); 2 costs less synthesis.
 MARGIN = 2
@@ -36,7 +38,7 @@ def neighbour_coords(coord: tuple[int, ...], grid: tuple[int, ...]) -> list[tupl
 
 def synthesize_with_neighbours(center, around: dict[tuple[int, int], object], which: str,
                                chunk_hw: tuple[int, int], margin: int | None = None,
-                               backend: str = "torch") -> np.ndarray:
+                               backend: str = DEFAULT_BACKEND) -> np.ndarray:
     """Synthesise one entropy-decoded item (``DecodedLatent``) with its neighbours' latents, and crop.
 
     Parameters

@@ -19,6 +19,7 @@ from geocodec.cube.chunk_size import check_chunk_sizes
 from geocodec.cube.record import ARRAY, RECORD_FORMAT, CubeRecord, ModelRef
 from geocodec.cube.store import local_root
 from geocodec.errors import InvalidInputError
+from geocodec.options import DEFAULT_BACKEND
 from geocodec.settings import (
     OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, CodecSettings, check_gamma, check_rate, check_refine_steps)
 
@@ -56,7 +57,7 @@ class Plan:
 
 def validated_input(ds, *, model, lmbda, target_bpp, gamma, chunks, shards, optical_nodata, sar_nodata,
                      sar_scale, append_dim, device: str, refine_steps: int = 0,
-                     backend: str = "torch", optical_scale: str | None = None) -> WriteInput:
+                     backend: str = DEFAULT_BACKEND, optical_scale: str | None = None) -> WriteInput:
     import xarray as xr
 
     from geocodec.registry import load_model

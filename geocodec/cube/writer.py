@@ -39,7 +39,7 @@ from geocodec.cube.scaling import ScalingMode, check_mode, plan_band_scaling
 from geocodec.cube.optical_scale import OpticalScale
 from geocodec.cube.store import codec_settings, open_store, remove_partial_files
 from geocodec.errors import InvalidInputError
-from geocodec.options import Backend, SarScale
+from geocodec.options import DEFAULT_BACKEND, Backend, SarScale
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -143,7 +143,7 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
             batch_chunks: int | None = None, overwrite: bool | None = None, progress: bool = True,
             quality_chunks: int = 4, stale_lock_after: float = DEFAULT_STALE_AFTER,
             scaling: ScalingMode | None = None, refine_steps: int | None = None,
-            backend: Backend = "torch", optical_scale: OpticalScale | None = None) -> WriteResult | Delayed:
+            backend: Backend = DEFAULT_BACKEND, optical_scale: OpticalScale | None = None) -> WriteResult | Delayed:
     """Compress ``ds`` (``optical`` and ``sar``, dims (..., band, y, x) on one grid) into a Zarr cube.
 
     Parameters
@@ -219,8 +219,8 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
         it; the record keeps it (per date when appending). A resume with another value re-encodes
         the chunks; a region write must use the cube's.
     backend
-        What runs the analysis transform (``geocodec.compress``): ``"torch"`` (default, fp32),
-        ``"torch-bf16"``, ``"auto"`` (bf16 where native), ``"onnx"`` or ``"onnx-int8"`` (ONNX Runtime on a CPU, ``geocodec[fast]``). A runtime choice like ``device``:
+        What runs the analysis transform (``geocodec.compress``): ``"auto"`` (default: bf16
+        where native, else fp32), ``"torch"`` (fp32), ``"torch-bf16"``, ``"onnx"`` or ``"onnx-int8"`` (ONNX Runtime on a CPU, ``geocodec[fast]``). A runtime choice like ``device``:
         the chunks are ordinary chunks, and it is not stored.
 
     Returns

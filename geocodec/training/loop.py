@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from geocodec.model import JointCodecModel, ModelConfig
 from geocodec.precision import autocast, describe, resolve_precision, to_layout
+from geocodec.registry import resolve_device
 from geocodec.training.checkpoint import MOMENT_DTYPES, cpu_name, load_optim_state, optim_state
 from geocodec.training.data import PairSet, crop_size, training_batch
 from geocodec.training.loss import rd_loss, single_rd_loss
@@ -81,12 +82,6 @@ class TrainConfig:
     pseudo_pairs: bool = False
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def optimiser_parameters(model: torch.nn.Module) -> tuple[list, list]:
     """(main, aux) parameters in saved-key (``state_dict``) order, which module refactors keep:
     checkpoints number their Adam moments by it. ``named_parameters()`` follows the module tree."""
@@ -131,11 +126,11 @@ def _compile_transforms(model: torch.nn.Module) -> None:
     and exported weights are those of an uncompiled model); the entropy model stays eager. Crop
     sizes are few (one per data set), so each gets its own static graph rather than a slower
     dynamic-shape one; the probe runs eagerly (``torch.compiler.set_stance``)."""
-    torch._dynamo.config.automatic_dynamic_shapes = False
+    # graphs are cached per shape; the limit is process-wide and only ever raised here
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16)
     for name in ("encoder", "decoder", "optical_decoder", "sar_decoder"):
         if hasattr(model, name):
-            getattr(model, name).compile()
+            getattr(model, name).compile(dynamic=False)
 
 
 def _stage_at(cfg: TrainConfig, frac: float) -> dict:
@@ -183,7 +178,7 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
         raise ValueError(f"moments_dtype must be one of {sorted(MOMENT_DTYPES)}, not {cfg.moments_dtype!r}")
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     log(f"precision: {describe(precision, device)}")
     torch.manual_seed(cfg.seed)
