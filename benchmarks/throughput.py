@@ -1,7 +1,7 @@
 """geocodec's speed as ratios against OpenJPEG (JPEG 2000 at equal bpp) and Zstd, measured side by side.
 
     .venv/bin/python benchmarks/throughput.py [--device cpu|cuda] [--tiles 256,512] [--rounds 5]
-        [--threads 1] [--batch-size 1] [--lmbda 0.01] [--backends torch,onnx,onnx-int8]
+        [--threads 1] [--batch-size 1] [--lmbda 0.01] [--backends auto,torch,onnx,onnx-int8]
         [--out benchmarks/results/throughput-cpu.json]
 
 Data: the real Sen1Floods11 Spain pair (``../shared/data/sen1floods11-spain``, 512×512, S2 B02,
@@ -16,9 +16,18 @@ For every tile size, each *operation* is timed for every codec on the same tiles
                        only the optical codestream)
 * ``decode_sar``       likewise for SAR
 
+``geocodec`` is the default settings (``backend="auto"``: bf16 where the CPU has the units, fp32
+elsewhere; the JSON records what it resolved to) through the numpy API (``compress_batch`` /
+``decompress_batch``); ``geocodec-xarray`` is the same default through Zarr and xarray as a user
+reads a cube: ``geocodec.to_zarr`` of the pair in ``tile`` chunks, then ``xr.open_dataset(store,
+engine="geocodec")[var].values`` with the engine's default (seamless) reads, the latent cache
+emptied before every read (real data only: it needs the pair's georeferencing).
+
 Baselines: OpenJPEG through glymur (9/7 irreversible, one codestream per modality, rate matched
-to geocodec's measured joint bpp on these tiles) and Zstd level 5 from numcodecs (lossless, for
-scale). Repeats are *interleaved*: every round runs every (codec, operation) once, in an order
+to geocodec's measured joint bpp on these tiles; the denominator of every ratio), JPEG XL through
+imagecodecs (one 16-bit codestream per band, the Butteraugli distance matched to the same bpp, as
+``geocodec.evaluation.baselines.jpegxl`` codes it; skipped if imagecodecs lacks it) and Zstd
+level 5 from numcodecs (lossless, for scale). Repeats are *interleaved*: every round runs every (codec, operation) once, in an order
 that rotates between rounds, so drift in the machine's load hits all codecs alike; the figure is
 the median over rounds. Wall time and process CPU time (all threads) are both recorded, per pair.
 The ratios (geocodec time ÷ baseline time, so lower is better) are what count on a shared
@@ -26,10 +35,10 @@ machine; absolute times move with its load. All CPU codecs run on ``--threads`` 
 1: OpenJPEG and Zstd decode on one thread here). With ``--device cuda`` geocodec runs on the GPU
 (``--batch-size`` pairs per device batch) and the baselines stay on the CPU.
 
-``--backends`` adds geocodec with other network backends (``backend="onnx"`` / ``"onnx-int8"``) as
-further codecs in the same rounds: they encode the same tiles, and decode the chunks the torch
+``--backends`` adds geocodec with other network backends (``backend="torch"`` / ``"onnx"`` /
+``"onnx-int8"``; ``auto`` is the default row itself) as further codecs in the same rounds: they encode the same tiles, and decode the chunks the default
 encoder made, so every decode row decodes the same bytes. Their cost is recorded too: PSNR of their
-decoders on those chunks, and bpp and PSNR (torch decoders) of the chunks their encoders make.
+decoders on those chunks, and bpp and PSNR (the default decoders) of the chunks their encoders make.
 
 Prints a markdown table and writes JSON (default ``benchmarks/results/throughput-<device>.json``).
 """
@@ -88,7 +97,7 @@ def synthetic_tiles(tile: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
 class Geocodec:
     name = "geocodec"
 
-    def __init__(self, device: str, lmbda: float, batch_size: int, backend: str = "torch"):
+    def __init__(self, device: str, lmbda: float, batch_size: int, backend: str = "auto"):
         from geocodec.registry import load_model
 
         self.model = load_model("default", device)
@@ -164,6 +173,82 @@ class OpenJpeg:
         return sum(p.stat().st_size for p in paths)
 
 
+class JpegXl:
+    """Each band one 16-bit JPEG XL codestream (``baselines.jpegxl``), at the Butteraugli distance
+    whose bytes on these tiles come closest to ``target_bytes`` (searched once, not timed)."""
+
+    def __init__(self, tiles, target_bytes: int):
+        from geocodec.evaluation.baselines import jpegxl, u16
+
+        self.jxl, self.u16 = jpegxl, u16
+        self.inputs = self.prepare(tiles)
+        lo, hi = 0.1, 25.0  # larger distance = fewer bytes
+        for _ in range(12):
+            mid = (lo * hi) ** 0.5
+            lo, hi = (mid, hi) if self.nbytes(self.encode(self.inputs, mid)) > target_bytes else (lo, mid)
+        self.distance = (lo * hi) ** 0.5
+        self.name = f"JPEG XL (distance {self.distance:.2f})"
+
+    def prepare(self, pairs):
+        out = []
+        for o, s in pairs:
+            filled = np.where(np.isnan(s), np.nanmean(s, axis=(1, 2), keepdims=True), s)
+            out.append((self.u16.optical_to_u16(o), self.u16.SarMapping.to_u16(filled)))
+        return out
+
+    def encode(self, prepared, distance: float | None = None):
+        import imagecodecs
+
+        d = self.distance if distance is None else distance
+        return [[[imagecodecs.jpegxl_encode(np.ascontiguousarray(b), distance=d, effort=self.jxl.EFFORT,
+                                            lossless=False, usecontainer=False, numthreads=1) for b in m]
+                 for m in pair] for pair in prepared]
+
+    def decode(self, coded, modality: str):
+        import imagecodecs
+
+        pick = {"both": (0, 1), "optical": (0,), "sar": (1,)}[modality]
+        return [[imagecodecs.jpegxl_decode(b) for b in pair[i]] for pair in coded for i in pick]
+
+    @staticmethod
+    def nbytes(coded) -> int:
+        return sum(len(b) for pair in coded for m in pair for b in m)
+
+
+class EngineReads:
+    """The default user path: ``geocodec.to_zarr`` in ``tile`` chunks, read back through the xarray
+    engine's default (seamless) reads; ``n`` pairs per cube, so times are per pair like the rest."""
+
+    def __init__(self, device: str, lmbda: float, tile: int, n: int, tmp: Path):
+        from geocodec.io import open_pair
+
+        self.ds = open_pair(DATA / "S2.tif", DATA / "S1.tif").load()
+        self.device, self.lmbda, self.tile, self.n, self.tmp = device, lmbda, tile, n, tmp
+        self.name, self._k = "geocodec through to_zarr / xarray", 0
+
+    def encode(self, _tiles):
+        import geocodec
+
+        self._k += 1
+        store = self.tmp / f"cube-{self.tile}-{self._k}.zarr"
+        geocodec.to_zarr(self.ds, str(store), lmbda=self.lmbda, chunks=self.tile, device=self.device, progress=False)
+        return store
+
+    def decode(self, store, modality: str):
+        import xarray as xr
+
+        from geocodec.cube.cache import LATENTS
+
+        LATENTS.clear()  # every read entropy-decodes, as a fresh session would
+        names = {"both": ("optical", "sar"), "optical": ("optical",), "sar": ("sar",)}[modality]
+        with xr.open_dataset(store, engine="geocodec", device=self.device) as ds:
+            return [ds[v].values for v in names]
+
+    @staticmethod
+    def nbytes(store) -> int:
+        return sum(p.stat().st_size for p in (Path(store) / "pair" / "c").rglob("*") if p.is_file())
+
+
 class Zstd:
     name = "Zstd level 5 (lossless)"
 
@@ -201,12 +286,16 @@ def _clock(fn):
     return time.perf_counter() - w, time.process_time() - c, out
 
 
-def bench_tile(tiles, tile: int, args, tmp: Path) -> dict:
+def bench_tile(tiles, tile: int, args, tmp: Path, real: bool) -> dict:
+    from geocodec.evaluation.baselines import jpegxl
+    from geocodec.precision import resolve_backend
+
     n = len(tiles)
     px = n * tile * tile
-    geo = Geocodec(args.device, args.lmbda, args.batch_size)
+    geo = Geocodec(args.device, args.lmbda, args.batch_size)  # the default settings: backend="auto"
+    default_backend = resolve_backend("auto", geo.model.device)
     variants = {f"geocodec-{b}": Geocodec(args.device, args.lmbda, args.batch_size, backend=b)
-                for b in args.backends if b != "torch"}
+                for b in args.backends if b != "auto"}
     for g in (geo, *variants.values()):  # warm-up: kernels, caches, the float64 coding nets, ONNX graphs
         g.decode(g.encode(tiles[:1]), "both")
     geo_coded = geo.encode(tiles)
@@ -221,6 +310,12 @@ def bench_tile(tiles, tile: int, args, tmp: Path) -> dict:
         "openjpeg": (j2k, j2k_in, j2k.encode(j2k_in)),
         "zstd": (zstd, tiles, zstd.encode(tiles)),
     }
+    if real and args.device == "cpu" or real and str(args.device).startswith("cuda"):
+        engine = EngineReads(args.device, args.lmbda, tile, n, tmp)
+        codecs["geocodec-xarray"] = (engine, tiles, engine.encode(tiles))
+    if jpegxl.available():
+        jxl = JpegXl(tiles, geo.nbytes(geo_coded))
+        codecs["jpegxl"] = (jxl, jxl.inputs, jxl.encode(jxl.inputs))
     bytes_ = {k: c.nbytes(coded) for k, (c, _, coded) in codecs.items()}
     jobs = [(k, op) for k in codecs for op in OPERATIONS]
     samples = {job: {"wall": [], "cpu": []} for job in jobs}
@@ -238,22 +333,32 @@ def bench_tile(tiles, tile: int, args, tmp: Path) -> dict:
     ms = {k: {op: {w: 1e3 * statistics.median(samples[(k, op)][w]) for w in ("wall", "cpu")}
               for op in OPERATIONS if (k, op) in samples} for k in codecs}
     ratios = {base: {op: {w: ms["geocodec"][op][w] / ms[base][op][w] for w in ("wall", "cpu")}
-                     for op in OPERATIONS} for base in ("openjpeg", "zstd")}
+                     for op in OPERATIONS} for base in ("openjpeg", "zstd", "jpegxl") if base in ms}
+    over_openjpeg = {k: {op: {w: ms[k][op][w] / ms["openjpeg"][op][w] for w in ("wall", "cpu")} for op in OPERATIONS}
+                     for k in ms if k.startswith("geocodec") or k == "jpegxl"}
     extra = {}
     if variants:
-        torch_psnr = _psnr(tiles, geo.decode(geo_coded, "both"))  # torch encodes and decodes the same chunks
-        extra["backends"] = {"torch": {"decode_psnr_db": torch_psnr, "encode_bpp": bpp, "encode_psnr_db": torch_psnr}}
+        torch_psnr = _psnr(tiles, geo.decode(geo_coded, "both"))  # the default encodes and decodes the same chunks
+        extra["backends"] = {"auto": {"decode_psnr_db": torch_psnr, "encode_bpp": bpp, "encode_psnr_db": torch_psnr,
+                                      "resolved": default_backend}}
         for k, g in variants.items():
-            own = g.encode(tiles)  # the chunks this backend's encoder makes, decoded by the torch decoders
+            own = g.encode(tiles)  # the chunks this backend's encoder makes, decoded by the default decoders
             extra["backends"][g.backend] = {
                 "over_openjpeg": {op: {w: ms[k][op][w] / ms["openjpeg"][op][w] for w in ("wall", "cpu")}
                                   for op in OPERATIONS},
-                "speedup_over_torch": {op: {w: ms["geocodec"][op][w] / ms[k][op][w] for w in ("wall", "cpu")}
+                "speedup_over_default": {op: {w: ms["geocodec"][op][w] / ms[k][op][w] for w in ("wall", "cpu")}
                                        for op in OPERATIONS},
                 "decode_psnr_db": _psnr(tiles, g.decode(geo_coded, "both")),
                 "encode_bpp": 8 * geo.nbytes(own) / (2 * px), "encode_psnr_db": _psnr(tiles, geo.decode(own, "both"))}
+    quality = {}
+    if "jpegxl" in codecs:  # the same codestreams' quality, through the baseline's own round trip (not timed)
+        d = codecs["jpegxl"][0].distance
+        quality["jpegxl"] = _psnr(tiles, [(jpegxl.code_optical(o, d).decoded, jpegxl.code_sar(s, d)[0].decoded)
+                                          for o, s in tiles])
     return {**extra,
-        "tile": tile, "pairs": n, "bpp": {k: 8 * b / (2 * px) for k, b in bytes_.items()},
+        "tile": tile, "pairs": n, "default_backend": default_backend, "bpp": {k: 8 * b / (2 * px) for k, b in bytes_.items()},
+        "over_openjpeg": over_openjpeg, "psnr_db": {"geocodec": _psnr(tiles, geo.decode(geo_coded, "both")), **quality},
+        "jpegxl_distance": codecs["jpegxl"][0].distance if "jpegxl" in codecs else None,
         "openjpeg_bits_per_sample": bpp * 2 / n_bands, "ms_per_pair": ms, "geocodec_over": ratios,
         "mpx_pairs_per_s": {k: {op: tile * tile / 1e3 / v["wall"] for op, v in d.items()} for k, d in ms.items()},
         "rounds": args.rounds,
@@ -263,33 +368,36 @@ def bench_tile(tiles, tile: int, args, tmp: Path) -> dict:
 def markdown(results: list[dict]) -> str:
     names = {"encode": "encode", "decode_both": "decode both", "decode_optical": "decode optical only",
              "decode_sar": "decode SAR only"}
-    lines = ["| tile | operation | geocodec ms/pair (wall / CPU) | OpenJPEG ms/pair | Zstd ms/pair "
-             "| × OpenJPEG (wall / CPU) | × Zstd (wall) |", "|---|---|---|---|---|---|---|"]
+    lines = ["| tile | operation | geocodec ms/pair (wall / CPU) | OpenJPEG ms/pair | JPEG XL ms/pair | Zstd ms/pair "
+             "| × OpenJPEG (wall / CPU) | × JPEG XL (CPU) | × Zstd (wall) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         ms, over = r["ms_per_pair"], r["geocodec_over"]
         for op in OPERATIONS:
             g, j, z = ms["geocodec"][op], ms["openjpeg"][op], ms["zstd"][op]
-            lines.append(f"| {r['tile']}² | {names[op]} | {g['wall']:.1f} / {g['cpu']:.1f} | {j['wall']:.2f} "
-                         f"| {z['wall']:.2f} | **{over['openjpeg'][op]['wall']:.1f}×** / "
-                         f"{over['openjpeg'][op]['cpu']:.1f}× | {over['zstd'][op]['wall']:.0f}× |")
+            x = f"{ms['jpegxl'][op]['wall']:.2f}" if "jpegxl" in ms else "—"
+            ox = f"{over['jpegxl'][op]['cpu']:.1f}×" if "jpegxl" in over else "—"
+            lines.append(f"| {r['tile']}² | {names[op]}, default (`{r['default_backend']}`) | {g['wall']:.1f} / "
+                         f"{g['cpu']:.1f} | {j['wall']:.2f} | {x} | {z['wall']:.2f} | **{over['openjpeg'][op]['wall']:.1f}×** / "
+                         f"{over['openjpeg'][op]['cpu']:.1f}× | {ox} | {over['zstd'][op]['wall']:.0f}× |")
     for r in results:
-        for b, v in r.get("backends", {}).items():
-            if b == "torch":
-                continue
+        rows = [(f"geocodec-{b}", f'`backend="{b}"`') for b in r.get("backends", {}) if b != "auto"]
+        rows += [("geocodec-xarray", "xarray engine, default reads")] if "geocodec-xarray" in r["ms_per_pair"] else []
+        for key, label in rows:
             for op in OPERATIONS:
-                g, o = r["ms_per_pair"][f"geocodec-{b}"][op], v["over_openjpeg"][op]
-                lines.append(f"| {r['tile']}² | {names[op]}, `backend=\"{b}\"` | {g['wall']:.1f} / {g['cpu']:.1f} "
-                             f"| {r['ms_per_pair']['openjpeg'][op]['wall']:.2f} | — | **{o['wall']:.1f}×** / "
-                             f"{o['cpu']:.1f}× | — |")
+                g, o = r["ms_per_pair"][key][op], r["over_openjpeg"][key][op]
+                lines.append(f"| {r['tile']}² | {names[op]}, {label} | {g['wall']:.1f} / {g['cpu']:.1f} "
+                             f"| {r['ms_per_pair']['openjpeg'][op]['wall']:.2f} | — | — | **{o['wall']:.1f}×** / "
+                             f"{o['cpu']:.1f}× | — | — |")
     psnr = [f"{r['tile']}², `{b}`: decoders {v['decode_psnr_db']['optical']:.2f} / {v['decode_psnr_db']['sar']:.2f} dB; "
             f"encoder {v['encode_bpp']:.4f} bpp, {v['encode_psnr_db']['optical']:.2f} / {v['encode_psnr_db']['sar']:.2f} dB"
             for r in results for b, v in r.get("backends", {}).items()]
-    bpp = "; ".join(f"{r['tile']}²: geocodec {r['bpp']['geocodec']:.3f}, OpenJPEG {r['bpp']['openjpeg']:.3f}, "
-                    f"Zstd {r['bpp']['zstd']:.1f}" for r in results)
-    tail = f"\n\nbpp (joint, bits / (2·H·W)) — {bpp}"
+    bpp = "; ".join(f"{r['tile']}²: " + ", ".join(f"{k} {v:.3f}" for k, v in r["bpp"].items()) for r in results)
+    quality = "; ".join(f"{r['tile']}²: " + ", ".join(f"{k} {v['optical']:.2f} / {v['sar']:.2f}" for k, v in r["psnr_db"].items())
+                        for r in results)
+    tail = f"\n\nbpp (joint, bits / (2·H·W)) — {bpp}\n\nPSNR optical / SAR dB (peaks 10000 / 70 dB) — {quality}"
     if psnr:
-        tail += ("\n\nBackends, PSNR optical / SAR (peaks 10000 / 70 dB): their decoders on the torch encoder's chunks; "
-                 "their encoder's chunks (bpp, and PSNR through the torch decoders) — " + "; ".join(psnr))
+        tail += ("\n\nBackends, PSNR optical / SAR (peaks 10000 / 70 dB): their decoders on the default encoder's chunks; "
+                 "their encoder's chunks (bpp, and PSNR through the default decoders) — " + "; ".join(psnr))
     return "\n".join(lines) + tail
 
 
@@ -301,8 +409,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="CPU threads for torch (and glymur)")
     ap.add_argument("--batch-size", type=int, default=1, help="geocodec pairs per device batch")
     ap.add_argument("--lmbda", type=float, default=0.01)
-    ap.add_argument("--backends", type=lambda s: [b for b in s.split(",") if b], default=["torch"],
-                    help="geocodec network backends to time side by side, e.g. torch,onnx,onnx-int8 (default torch)")
+    ap.add_argument("--backends", type=lambda s: [b for b in s.split(",") if b], default=["auto"],
+                    help="geocodec network backends to time beside the default (auto), e.g. torch,onnx,onnx-int8")
     ap.add_argument("--synthetic", action="store_true", help="synthetic tiles even when the real pair is there")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/throughput-<device>.json)")
     args = ap.parse_args(argv)
@@ -320,7 +428,7 @@ def main(argv=None) -> int:
             tiles = real_tiles(tile) if real else synthetic_tiles(tile, max(1, (512 // tile) ** 2))
             print(f"{len(tiles)} {'real Sen1Floods11 Spain' if real else 'synthetic'} pairs of {tile}×{tile}; "
                   f"geocodec on {args.device}, {args.threads} thread(s), batch {args.batch_size}", flush=True)
-            results.append(bench_tile(tiles, tile, args, Path(tmp)))
+            results.append(bench_tile(tiles, tile, args, Path(tmp), real))
     table = markdown(results)
     print("\n" + table)
     load = os.getloadavg()

@@ -25,7 +25,7 @@ def bench():
 
 
 def test_one_round_with_every_backend(bench, model, tmp_path):
-    backends = ["torch"]
+    backends = ["torch"]  # beside the default (backend="auto")
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
@@ -34,17 +34,23 @@ def test_one_round_with_every_backend(bench, model, tmp_path):
     except ImportError:
         pass
     args = Namespace(device="cpu", lmbda=0.01, batch_size=1, rounds=1, backends=backends)
-    r = bench.bench_tile(bench.synthetic_tiles(64, 2), 64, args, tmp_path)
+    r = bench.bench_tile(bench.synthetic_tiles(64, 2), 64, args, tmp_path, real=False)
     ops = set(bench.OPERATIONS)
     assert set(r["ms_per_pair"]["geocodec"]) == ops and set(r["ms_per_pair"]["openjpeg"]) == ops
     for base in ("openjpeg", "zstd"):
         for op in ops:
             assert r["geocodec_over"][base][op]["cpu"] > 0
     assert 0 < r["bpp"]["geocodec"] < 16 and r["bpp"]["zstd"] > r["bpp"]["geocodec"]
-    for b in backends[1:]:
+    from geocodec.precision import resolve_backend
+
+    assert r["default_backend"] == r["backends"]["auto"]["resolved"] == resolve_backend("auto", "cpu")
+    for b in backends:
         v = r["backends"][b]
         assert set(v["over_openjpeg"]) == ops and v["encode_bpp"] > 0
-        assert abs(v["decode_psnr_db"]["optical"] - r["backends"]["torch"]["decode_psnr_db"]["optical"]) < 1
+        assert abs(v["decode_psnr_db"]["optical"] - r["backends"]["auto"]["decode_psnr_db"]["optical"]) < 1
+    if "jpegxl" in r["ms_per_pair"]:  # the JPEG XL anchor, its distance matched to geocodec's bytes
+        assert 0.1 <= r["jpegxl_distance"] <= 25 and 0.5 < r["bpp"]["jpegxl"] / r["bpp"]["geocodec"] < 2
+        assert r["psnr_db"]["jpegxl"]["optical"] > 20
     table = bench.markdown([r])
-    assert table.count("\n| 64² |") == 4 * len(backends)
+    assert table.count("\n| 64² |") == 4 * (1 + len(backends))
     json.dumps(r)  # the JSON the script writes
