@@ -228,3 +228,25 @@ def test_clear_errors_for_bad_label_input(labelled_zarr, tmp_path):
     with pytest.raises(InvalidInputError, match="λ range"):
         _cli(["finetune-task", "--data", str(data), "--labels", "labels", "--out", str(tmp_path / "y"),
               "--init-from", str(base), "--lmbdas", "0.5"])
+
+
+def test_the_model_item_gives_the_learned_gamma(tmp_path):
+    pytest.importorskip("pystac")
+    from geocodec.model_file import save_model_file
+    from geocodec.stac.model_item import create_model_item
+    from geocodec.training.task.run import with_learned_gamma
+
+    path = tmp_path / "task.safetensors"
+    save_model_file(with_learned_gamma(_tiny_codec(), LMBDAS, [0.3, 0.6, 0.8]), path, name="task-test", version="0")
+    item = create_model_item(str(path))
+    hp = item.properties["mlm:hyperparameters"]
+    assert hp["learned_gamma"] == {"lmbda": list(LMBDAS), "gamma": [0.3, 0.6, 0.8]}
+
+
+def test_one_datatake_is_one_group():
+    from geocodec.training.task.data import acquisition_group
+
+    assert acquisition_group("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP") == acquisition_group(
+        "S2A_MSIL2A_20170613T101031") == "S2A_MSIL2A_20170613"
+    assert acquisition_group("S2B_MSIL2A_20170906T101019") == acquisition_group("S2B_MSIL2A_20170906T101020")
+    assert acquisition_group("site-7") == "site-7"

@@ -9,6 +9,8 @@ so training batches and evaluation stream through it. The shared crop and augmen
 from __future__ import annotations
 
 import json
+import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +23,33 @@ from geocodec.training.data import PairSet, random_crops
 from geocodec.training.task.labels import MULTI, TaskLabels, bigearthnet_19, infer_labels
 
 
+class _Blocks:
+    """Whole Zarr chunks along the sample axis, kept in a bounded LRU: one sample read alone would
+    decompress its entire chunk (all the samples stored with it) on every access."""
+
+    def __init__(self, array, max_bytes: int = 512 * 2**20):
+        self.array, self.max_bytes, self.cache = array, max_bytes, OrderedDict()
+        chunks = getattr(array, "chunks", None)
+        self.step = int(chunks[0]) if chunks else 1
+
+    @property
+    def shape(self):
+        return self.array.shape
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        start = i // self.step * self.step
+        block = self.cache.get(start)
+        if block is None:
+            block = np.asarray(self.array[start:start + self.step])
+            self.cache[start] = block
+            while len(self.cache) > 1 and sum(b.nbytes for b in self.cache.values()) > self.max_bytes:
+                self.cache.popitem(last=False)
+        self.cache.move_to_end(start)
+        return block[i - start]
+
+
 class _Samples(Sequence):
-    """Item ``i`` of a sample-first array, read on access (a Zarr array reads just that sample).
+    """Item ``i`` of a sample-first array, read on access (through ``_Blocks`` for a Zarr array).
 
     ``as_float``: float32 with Sentinel-2's nodata 0 → NaN (what training crops take); else the raw dtype."""
 
@@ -34,7 +61,7 @@ class _Samples(Sequence):
         return len(self.rows)
 
     def __getitem__(self, i):
-        a = np.asarray(self.array[int(self.rows[i])])
+        a = np.array(self.array[int(self.rows[i])])
         if not self.as_float:
             return a
         a = a.astype(np.float32)
@@ -104,12 +131,13 @@ def open_labelled_pairs(path, labels: str = "labels", group: str = "scene", opti
     if values.shape != (n,):
         raise InvalidInputError(f"label variable {labels!r} has shape {values.shape}, expected one value per "
                                 f"sample ({n},)")
-    groups = np.asarray(g[group][...]).astype(str) if group in names else np.array([str(i) for i in range(n)])
+    groups = (np.array([acquisition_group(v) for v in g[group][...]]) if group in names
+              else np.array([str(i) for i in range(n)]))
     names_var = next((k for k in ("s2_name", "name") if k in names), None)
     sample_names = [str(v) for v in g[names_var][...]] if names_var else [f"sample_{i}" for i in range(n)]
     labels_info = task_labels or infer_labels(values, labels)
-    return LabelledPairs(_Samples(opt, zero_is_nodata=True), _Samples(sar), values, groups, sample_names,
-                         labels_info)
+    return LabelledPairs(_Samples(_Blocks(opt), zero_is_nodata=True), _Samples(_Blocks(sar)), values, groups,
+                         sample_names, labels_info)
 
 
 class _List(Sequence):
@@ -143,15 +171,27 @@ def bigearthnet_test_set(root, labels: TaskLabels) -> LabelledPairs:
         raise InvalidInputError("the BigEarthNet example patches carry multi-label class names; the training "
                                 "labels are single-label ids")
     pairs = load_bigearthnet_geotiff(root)
-    values = []
+    values, groups = [], []
     for _, s2, _ in bigearthnet_pairs(root):
+        groups.append(acquisition_group(s2.name))
         meta = next(iter(sorted(s2.glob("*_labels_metadata.json"))), None)
         if meta is None:
             raise InvalidInputError(f"{s2} has no *_labels_metadata.json: not a labelled BigEarthNet patch")
         values.append(";".join(bigearthnet_19(json.loads(meta.read_text())["labels"])))
     return LabelledPairs(_List([p.optical for p in pairs], zero_is_nodata=True), _List([p.sar for p in pairs]),
-                         np.array(values, object), np.array([p.name for p in pairs]), [p.name for p in pairs],
+                         np.array(values, object), np.array(groups), [p.name for p in pairs],
                          labels)
+
+
+_S2_PRODUCT = re.compile(r"^(S2[AB]_MSI\w{3})_(\d{8})T\d+")
+
+
+def acquisition_group(value) -> str:
+    """The fold group of a sample's group value: a Sentinel-2 product name (``S2A_MSIL2A_20170613T101031…``)
+    becomes its mission and day, so that the tiles and spellings of one datatake (``…T101019`` and
+    ``…T101020``; with or without the ``_N9999_R022_T33UUP`` tail) stay in one fold; anything else as is."""
+    m = _S2_PRODUCT.match(str(value))
+    return f"{m.group(1)}_{m.group(2)}" if m else str(value)
 
 
 def group_folds(groups, k: int) -> list[np.ndarray]:

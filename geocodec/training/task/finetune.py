@@ -41,7 +41,7 @@ class TaskConfig:
     aux_lr: float = 1e-3
     classifier_steps: int = 200  # the classifier on uncompressed data, before the joint finetune
     classifier_lr: float = 1e-3
-    classifier_crop: int = 64
+    classifier_crop: int = 48
     folds: int = 3
     seed: int = 0
     checkpoint_every: int = 50

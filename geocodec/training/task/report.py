@@ -109,3 +109,24 @@ def markdown_table(report: dict) -> str:
                      f"{f(cv['bpp'])} | {f(cv[m1])} ({f(sd)}) | {f(cv[m2])} | {f(cv['psnr_optical'], 1)} / "
                      f"{f(cv['psnr_sar'], 1)} | {f(te.get('bpp'))} | {f(te.get(m1))} | {f(te.get(m2))} |")
     return "\n".join(lines)
+
+
+def model_card(report: dict, name: str, version: str) -> str:
+    """``DIR/model_card.md``: what the task model is, its learned γ, the measured table, the verdict."""
+    cfg, data, out = report["config"], report["data"], report["outputs"]
+    gam = ", ".join(f"λ = {k}: γ = {v:.3f}" for k, v in report["learned_gamma"].items())
+    return "\n".join([
+        f"# Model card: geocodec `{name}` v{version} (task-finetuned)", "",
+        f"sha256 `{out['model_sha256']}`. The codec `{cfg['init_from']}` finetuned with its classifier "
+        f"(`{out['classifier']}`) on rate + λ·{cfg['ce_scale']:g}·CE for the labels `{report['labels']['variable']}` "
+        f"({report['labels']['kind']}, {len(report['labels']['classes'])} classes), Valsesia & Bianchi (2025) eq. 4.",
+        "", f"**Learned γ** (sealed in the model file; `compress(..., gamma=\"learned\")` interpolates it in log λ): "
+        f"{gam}.", "",
+        f"Recipe: {cfg['steps'] if cfg['epochs'] is None else str(cfg['epochs']) + ' epochs'} steps per finetune, batch "
+        f"{cfg['batch']}, {cfg['crop']} px crops, lr {cfg['lr']:g} (weights) / {cfg['gamma_lr']:g} (γ), γ init "
+        f"{cfg['gamma_init']:g}; classifier first trained {cfg['classifier_steps']} steps on uncompressed data.", "",
+        f"Evaluation: {cfg['folds']}-fold cross-validation on {data['samples']} samples grouped into {data['groups']} "
+        f"acquisitions (folds of {data['folds']}); held-out test set of {data['test_samples']} samples "
+        "(never trained on).", "", report["table_markdown"], "",
+        "**Verdict.** " + report["verdict"]["summary"], "", *[f"* {line}" for line in report["verdict"]["lines"]], "",
+        *[f"* {n}" for n in report["notes"]], ""])

@@ -183,7 +183,7 @@ def finetune_task(data, labels: str = "labels", out="runs/task", cfg: TaskConfig
     from geocodec.registry import load_model
     from geocodec.training.task.data import bigearthnet_test_set, open_labelled_pairs
     from geocodec.training.task.metrics import headline
-    from geocodec.training.task.report import markdown_table, rows, verdict
+    from geocodec.training.task.report import markdown_table, model_card, rows, verdict
 
     cfg = cfg or TaskConfig()
     out = Path(out)
@@ -214,6 +214,8 @@ def finetune_task(data, labels: str = "labels", out="runs/task", cfg: TaskConfig
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
         "data": {"samples": len(lp), "groups": len(set(lp.groups)), "folds": [len(f["names"]) for f in cv],
                  "test_samples": len(test_set) if test_set is not None else 0,
+                 "test_sharing_an_acquisition_with_training": [] if test_set is None else [
+                     n for n, g in zip(test_set.names, test_set.groups) if g in set(lp.groups)],
                  "test": str(test) if test is not None else None},
         "rows": rows(cv, test_res, lp.labels.kind, METHODS, METHOD_LABELS),
         "verdict": verdict(cv, lp.labels.kind, cfg.lmbdas),
@@ -229,6 +231,7 @@ def finetune_task(data, labels: str = "labels", out="runs/task", cfg: TaskConfig
     report["plot"] = plot_rate_accuracy(report, out)
     report["table_markdown"] = markdown_table(report)
     (out / "task_report.json").write_text(json.dumps(report, indent=1))
+    (out / "model_card.md").write_text(model_card(report, name, version))
     for line in report["verdict"]["lines"]:
         log(line)
     log(report["verdict"]["summary"])
