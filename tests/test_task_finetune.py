@@ -250,3 +250,15 @@ def test_one_datatake_is_one_group():
         "S2A_MSIL2A_20170613T101031") == "S2A_MSIL2A_20170613"
     assert acquisition_group("S2B_MSIL2A_20170906T101019") == acquisition_group("S2B_MSIL2A_20170906T101020")
     assert acquisition_group("site-7") == "site-7"
+
+
+def test_the_classifier_trains_on_what_decoding_gives_it():
+    """``as_decoded`` (training) = clamp to the input's range + the codec's percentile scaling (use)."""
+    from geocodec.normalize import normalize_batch
+    from geocodec.training.task.systems import as_decoded
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 3, 24, 24, generator=g)
+    x_hat = x + 0.3 * torch.randn(2, 3, 24, 24, generator=g)  # a decoder that overshoots the range
+    clamped = np.clip(x_hat.numpy(), x.amin((2, 3), keepdim=True).numpy(), x.amax((2, 3), keepdim=True).numpy())
+    assert np.allclose(as_decoded(x_hat, x).numpy(), normalize_batch(clamped), atol=1e-5)
