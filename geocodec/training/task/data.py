@@ -140,26 +140,6 @@ def open_labelled_pairs(path, labels: str = "labels", group: str = "scene", opti
                          sample_names, labels_info)
 
 
-class _List(Sequence):
-    def __init__(self, items, zero_is_nodata=False):
-        self.items, self.zero_is_nodata = items, zero_is_nodata
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return self.items[i]
-
-    def view(self, rows=None, as_float=False):
-        items = self.items if rows is None else [self.items[r] for r in rows]
-        if as_float:
-            items = [a.astype(np.float32) for a in items]
-            if self.zero_is_nodata:
-                for a in items:
-                    a[a == 0] = np.nan
-        return _List(items, self.zero_is_nodata)
-
-
 def bigearthnet_test_set(root, labels: TaskLabels) -> LabelledPairs:
     """BigEarthNet's example GeoTIFF patches with their labels (43 original names → the 19 classes).
 
@@ -178,7 +158,8 @@ def bigearthnet_test_set(root, labels: TaskLabels) -> LabelledPairs:
         if meta is None:
             raise InvalidInputError(f"{s2} has no *_labels_metadata.json: not a labelled BigEarthNet patch")
         values.append(";".join(bigearthnet_19(json.loads(meta.read_text())["labels"])))
-    return LabelledPairs(_List([p.optical for p in pairs], zero_is_nodata=True), _List([p.sar for p in pairs]),
+    return LabelledPairs(_Samples(np.stack([p.optical for p in pairs]), zero_is_nodata=True),
+                         _Samples(np.stack([p.sar for p in pairs])),
                          np.array(values, object), np.array(groups), [p.name for p in pairs],
                          labels)
 

@@ -118,7 +118,7 @@ def cross_validate(data: LabelledPairs, cfg: TaskConfig, base, classifier, work:
         train, held = data.subset(train_idx), data.subset(held_idx)
         _check_trainable(train, f"fold {f}")
         log(f"fold {f + 1}/{len(folds)}: train on {len(train)} samples "
-            f"({len(set(train.groups))} scenes), hold out {len(held)} ({len(set(held.groups))} scenes)")
+            f"({len(set(train.groups))} groups), hold out {len(held)} ({len(set(held.groups))} groups)")
         fold_work = work / f"fold{f}"
         models = train_split(train, cfg, base, classifier, fold_work, log)
         res = evaluate_split(models, base, held, cfg, fold_work, "held-out")
