@@ -168,7 +168,7 @@ def plot_rate_accuracy(report: dict, out: Path) -> str:
             if not pts:
                 continue
             x, y = [r[part]["bpp"] for r in pts], [r[part][metric] for r in pts]
-            err = [r[part].get(f"{metric}_fold_std") or 0 for r in pts]
+            err = [r[part].get(f"{metric}_fold_std") or 0 for r in pts]  # the fold spread, around the pooled value
             ax.errorbar(x, y, yerr=err if part == "cv" else None, fmt=marker + "-", color=color, capsize=3,
                         label=pts[0]["label"])
         raw = next((r for r in report["rows"] if r["method"] == "uncompressed" and r.get(part)), None)

@@ -225,7 +225,8 @@ def finetune_task(data, labels: str = "labels", out="runs/task", cfg: TaskConfig
             "payloads + one geocodec header; uncompressed: the raw sample bytes",
             "independent coding starts from the joint codec's encoder branches and decoders (no trained "
             "single-modality models ship) and is then finetuned exactly like the joint codec",
-            "CV rows pool every sample's out-of-fold prediction; *_fold_std is the spread of the per-fold values",
+            "CV rows: the metric over all out-of-fold predictions pooled, and per fold (*_fold_mean ± *_fold_std); "
+            "the verdict compares methods fold by fold (paired)",
         ],
     }
     report["plot"] = plot_rate_accuracy(report, out)
