@@ -214,6 +214,10 @@ def test_finetune_task_command_end_to_end_and_resume(labelled_zarr, tmp_path):
     opt, sar = smooth_pair(np.random.default_rng(0), 48, 48)
     chunk = geocodec.compress(opt, sar, lmbda=0.01, gamma="learned", model=m)
     assert geocodec.inspect(chunk)["gamma"] == pytest.approx(report["learned_gamma"]["0.01"], abs=1e-6)
+    from geocodec.registry import publish_model
+
+    entry = publish_model(out / "model.safetensors", training_data="synthetic", into=tmp_path / "registry")
+    assert entry["file"] == "task-tiny.safetensors"  # the registry publishes it under its own name
     with pytest.raises(InvalidInputError, match="--resume"):
         _cli(argv)
     assert _cli(argv + ["--resume"]) == 0  # every stage and evaluation cached: nothing retrained
@@ -262,3 +266,16 @@ def test_the_classifier_trains_on_what_decoding_gives_it():
     x_hat = x + 0.3 * torch.randn(2, 3, 24, 24, generator=g)  # a decoder that overshoots the range
     clamped = np.clip(x_hat.numpy(), x.amin((2, 3), keepdim=True).numpy(), x.amax((2, 3), keepdim=True).numpy())
     assert np.allclose(as_decoded(x_hat, x).numpy(), normalize_batch(clamped), atol=1e-5)
+
+
+def test_a_users_classifier_must_give_one_logit_per_class():
+    from geocodec.training.task.classifier import build_classifier
+
+    labels = TaskLabels(MULTI, ("a", "b", "c"))
+    own = torch.nn.Sequential(torch.nn.Conv2d(6, 3, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    assert build_classifier(own, 6, labels) is own
+    with pytest.raises(InvalidInputError, match="3 classes"):
+        build_classifier(torch.nn.Sequential(torch.nn.Conv2d(6, 5, 3), torch.nn.AdaptiveAvgPool2d(1),
+                                             torch.nn.Flatten()), 6, labels)
+    with pytest.raises(InvalidInputError, match="nn.Module"):
+        build_classifier("resnet", 6, labels)
