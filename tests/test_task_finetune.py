@@ -279,3 +279,23 @@ def test_a_users_classifier_must_give_one_logit_per_class():
                                              torch.nn.Flatten()), 6, labels)
     with pytest.raises(InvalidInputError, match="nn.Module"):
         build_classifier("resnet", 6, labels)
+
+
+def test_a_cube_takes_the_learned_gamma_at_its_lambda(tmp_path):
+    from zarr_data import dataset
+
+    from geocodec.model_file import save_model_file
+    from geocodec.training.task.run import with_learned_gamma
+
+    path = tmp_path / "task.safetensors"
+    save_model_file(with_learned_gamma(_tiny_codec(), LMBDAS, [0.3, 0.6, 0.8]), path, name="task-cube", version="0")
+    ds = dataset(64, 64)
+    lam = float(np.sqrt(0.01 * 0.05))
+    geocodec.to_zarr(ds, str(tmp_path / "cube.zarr"), lmbda=lam, gamma="learned", model=str(path), chunks=64,
+                     device="cpu")
+    from geocodec.cube.record import open_cube
+
+    assert open_cube(str(tmp_path / "cube.zarr")).record.gamma == pytest.approx(0.7, abs=1e-6)
+    with pytest.raises(InvalidInputError, match="needs lmbda"):
+        geocodec.to_zarr(ds, str(tmp_path / "cube2.zarr"), target_bpp=0.5, gamma="learned", model=str(path),
+                         chunks=64, device="cpu")
