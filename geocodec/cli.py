@@ -10,14 +10,14 @@ import sys
 
 from geocodec.errors import GeocodecError
 
-COMMANDS = ("demo", "encode", "decode", "info", "train", "evaluate", "stac")
+COMMANDS = ("demo", "encode", "decode", "info", "train", "finetune-task", "evaluate", "stac")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geocodec", description="Learned joint SAR–optical compression")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"geocodec.commands.{name}").register(sub)
+        importlib.import_module(f"geocodec.commands.{name.replace('-', '_')}").register(sub)
     return parser
 
 

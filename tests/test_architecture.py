@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("geocodec", "numcodecs_plugin")
 
 #: The research side: product code never imports it.
-RESEARCH = ("geocodec.training", "geocodec.evaluation", "geocodec.commands.train", "geocodec.commands.evaluate")
+RESEARCH = ("geocodec.training", "geocodec.evaluation", "geocodec.commands.train", "geocodec.commands.evaluate",
+            "geocodec.commands.finetune_task")
 #: What the model layer (tensors only) must not know: bytes layouts, files, cubes, rasters, xarray,
 #: and the layers above it that do.
 NOT_FOR_THE_MODEL = ("geocodec.bitstream", "geocodec.chunk_info", "geocodec.codec", "geocodec.coding", "geocodec.cube",
@@ -169,7 +170,8 @@ def test_the_version_is_set_once():
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("geocodec.errors", "geocodec.threads", "geocodec.options", "geocodec.normalize", "geocodec.metrics"),
     ("geocodec.model", "geocodec.precision"),
-    ("geocodec.bitstream", "geocodec.chunk_info", "geocodec.model_file", "geocodec.registry"),
+    ("geocodec.bitstream", "geocodec.chunk_info", "geocodec.model_file", "geocodec.registry",
+     "geocodec.learned_gamma"),
     ("geocodec.codec", "geocodec.coding", "geocodec.settings"),
     ("geocodec.io", "geocodec.sample"),
     ("geocodec.cube",),

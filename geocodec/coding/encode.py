@@ -17,6 +17,7 @@ from geocodec import bitstream
 from geocodec.coding.prepare import (
     Device, ModelSpec, PreparedModality, PreparedPair, check_fixed_scaling, check_rate_for, f32, pad, prepare_pair)
 from geocodec.errors import InvalidInputError
+from geocodec.learned_gamma import LEARNED, gamma_function
 from geocodec.model.entropy import SymbolRangeError
 from geocodec.model.refine import refine_latent
 from geocodec.options import DEFAULT_BACKEND, Backend, SarScale
@@ -28,8 +29,9 @@ from geocodec.settings import check_backend, check_refine_steps
 TARGET_TOLERANCE = 0.03
 TARGET_MAX_PASSES = 10
 
-def _header(model: GeocodecModel, item: PreparedPair, lmbda: float, target) -> bitstream.Chunk:
-    """The chunk's header fields (no payload yet): known before entropy coding starts."""
+def _header(model: GeocodecModel, item: PreparedPair, lmbda: float, target, gamma: float) -> bitstream.Chunk:
+    """The chunk's header fields (no payload yet): known before entropy coding starts; ``gamma``: the
+    γ the encoder ran at (the item's, or the model's learned γ at this λ)."""
     masks = {}
     for name, m in (("optical_nan", item.optical.nan_mask), ("optical_nodata", item.optical.nodata_mask),
                     ("sar_nan", item.sar.nan_mask), ("sar_nodata", item.sar.nodata_mask)):
@@ -39,7 +41,7 @@ def _header(model: GeocodecModel, item: PreparedPair, lmbda: float, target) -> b
     scaling = np.concatenate([np.stack([s.lo, s.hi, s.vmin, s.vmax], axis=1) for s in sc])
     return bitstream.Chunk(
         model_name=model.name, model_version=model.version, model_sha256=model.sha256,
-        lmbda=lmbda, gamma=item.gamma, height=item.height, width=item.width,
+        lmbda=lmbda, gamma=gamma, height=item.height, width=item.width,
         optical_dtype=item.optical.dtype, sar_dtype=item.sar.dtype, scaling=scaling,
         n_optical=item.optical.normalized.shape[0], n_sar=item.sar.normalized.shape[0],
         z=b"", y=b"", checks=[], sar_linear=item.sar_linear,
@@ -77,8 +79,11 @@ def _features(model: GeocodecModel, x_opt, x_sar, gamma, backend: str) -> torch.
 
 
 def _encode_group(model: GeocodecModel, items: list[PreparedPair], lmbda, target, refine_steps: int = 0,
-                  backend: str = "torch") -> list[bytes]:
-    """Encode items of one padded size as one device batch."""
+                  backend: str = "torch", gamma_of=None) -> list[bytes]:
+    """Encode items of one padded size as one device batch.
+
+    ``gamma_of``: λ → γ (``gamma="learned"``): γ then follows each coding pass's λ, so the analysis
+    transform reruns per pass in target-bitrate mode (γ is an input of the encoder)."""
     net, dev = model.net, model.device
     hw = items[0].padded(net)
     x_opt = torch.from_numpy(np.stack([pad(i.optical.normalized, hw) for i in items])).to(dev)
@@ -87,16 +92,20 @@ def _encode_group(model: GeocodecModel, items: list[PreparedPair], lmbda, target
     if refine_steps:
         w_opt = torch.from_numpy(np.stack([_weights(i.optical, i.height, i.width, hw) for i in items])).to(dev)
         w_sar = torch.from_numpy(np.stack([_weights(i.sar, i.height, i.width, hw) for i in items])).to(dev)
-    features = _features(model, x_opt, x_sar, gamma, backend)  # the analysis transform runs once per item
+    # the analysis transform runs once per item (per pass when γ follows λ)
+    features = _features(model, x_opt, x_sar, gamma, backend) if gamma_of is None else None
 
     def code(lmbdas: list[float], which: list[int] | None = None) -> list[bytes]:
         which = list(range(len(items))) if which is None else which
         lam = torch.tensor(lmbdas, dtype=torch.float32, device=dev)
-        headers = [_header(model, items[i], lm, target) for i, lm in zip(which, lmbdas)]
+        g = gamma[which] if gamma_of is None else torch.tensor(
+            [f32(gamma_of(lm)) for lm in lmbdas], dtype=torch.float32, device=dev)
+        headers = [_header(model, items[i], lm, target, float(gv)) for i, lm, gv in zip(which, lmbdas, g.tolist())]
+        feats = features[which] if gamma_of is None else _features(model, x_opt[which], x_sar[which], g, backend)
         with torch.inference_mode():
-            y = features[which] * net.encoder_gain(lam)
+            y = feats * net.encoder_gain(lam)
         if refine_steps:
-            y = refine_latent(net, y.clone(), x_opt[which], x_sar[which], gamma[which], lam,
+            y = refine_latent(net, y.clone(), x_opt[which], x_sar[which], g, lam,
                               w_opt[which], w_sar[which], refine_steps)
         with torch.inference_mode():
             try:
@@ -164,7 +173,7 @@ def _search_rate(model, items, code, target) -> list[bytes]:
 
 
 def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float | None = None,
-                   gamma: float | Sequence[float] = 0.5, model: ModelSpec = "default", device: Device = "auto",
+                   gamma: float | str | Sequence[float] = 0.5, model: ModelSpec = "default", device: Device = "auto",
                    target_bpp: float | None = None, optical_nodata: float | None = None,
                    sar_nodata: float | None = None, sar_scale: SarScale = "db", batch_size: int = 16,
                    scaling: ArrayLike | None = None, refine_steps: int = 0, backend: Backend = DEFAULT_BACKEND) -> list[bytes]:
@@ -179,7 +188,7 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
     lmbda, target_bpp, model, device, optical_nodata, sar_nodata, sar_scale, refine_steps, backend
         As for ``compress``.
     gamma
-        One γ for every pair, or one per pair.
+        One γ for every pair, or one per pair, or ``"learned"`` (as for ``compress``).
     batch_size
         Most pairs per device batch.
     scaling
@@ -204,6 +213,13 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
     backend = resolve_backend(check_backend(backend), m.device)
     fixed = check_fixed_scaling(m, scaling)
     pairs = list(pairs)
+    gamma_of = None
+    if isinstance(gamma, str) and gamma == LEARNED:
+        learned = gamma_function(m.net.config)
+        if target is None:
+            gamma = f32(learned(lam))
+        else:  # target_bpp: γ follows the λ each search pass tries
+            gamma_of, gamma = learned, 0.5
     gammas = list(gamma) if isinstance(gamma, (list, tuple, np.ndarray)) else [gamma] * len(pairs)
     if len(gammas) != len(pairs):
         raise InvalidInputError(f"got {len(gammas)} gamma values for {len(pairs)} pairs")
@@ -227,12 +243,13 @@ def compress_batch(pairs: Iterable[tuple[ArrayLike, ArrayLike]], *, lmbda: float
     for idx in groups.values():
         for start in range(0, len(idx), max(1, batch_size)):
             part = idx[start:start + batch_size]
-            for k, data in zip(part, _encode_group(m, [items[k] for k in part], lam, target, refine_steps, backend)):
+            for k, data in zip(part, _encode_group(m, [items[k] for k in part], lam, target, refine_steps, backend,
+                                                       gamma_of)):
                 out[k] = data
     return out
 
 
-def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, gamma: float = 0.5,
+def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, gamma: float | str = 0.5,
              model: ModelSpec = "default", device: Device = "auto", target_bpp: float | None = None,
              optical_nodata: float | None = None, sar_nodata: float | None = None,
              sar_scale: SarScale = "db", refine_steps: int = 0, backend: Backend = DEFAULT_BACKEND) -> bytes:
@@ -250,7 +267,10 @@ def compress(optical: ArrayLike, sar: ArrayLike, *, lmbda: float | None = None, 
         The rate parameter, inside the model's ``lmbda_range``: larger λ, more bits and quality.
         Give exactly one of ``lmbda`` and ``target_bpp``.
     gamma
-        γ ∈ [0, 1], where the bits go: 1 favours optical fidelity, 0 SAR fidelity.
+        γ ∈ [0, 1], where the bits go: 1 favours optical fidelity, 0 SAR fidelity. ``"learned"``: the
+        γ a task-finetuned model (``geocodec finetune-task``) learned for this λ, interpolated in log λ
+        between its trained points (``geocodec.learned_gamma``); with ``target_bpp`` γ follows the λ
+        the search tries. The chunk header stores the γ used.
     model
         A registered model name, a ``.safetensors`` path or a loaded model (``load_model``).
     device

@@ -19,6 +19,7 @@ from geocodec.cube.chunk_size import check_chunk_sizes
 from geocodec.cube.record import ARRAY, RECORD_FORMAT, CubeRecord, ModelRef
 from geocodec.cube.store import local_root
 from geocodec.errors import InvalidInputError
+from geocodec.learned_gamma import LEARNED, gamma_function
 from geocodec.options import DEFAULT_BACKEND
 from geocodec.settings import (
     OPTICAL_DTYPES, SAR_DTYPES, SAR_SCALES, CodecSettings, check_gamma, check_rate, check_refine_steps)
@@ -67,7 +68,8 @@ def validated_input(ds, *, model, lmbda, target_bpp, gamma, chunks, shards, opti
                                 "(geocodec.open_pair builds one from GeoTIFFs)")
     if sar_scale not in SAR_SCALES:
         raise InvalidInputError(f"sar_scale={sar_scale!r}: use 'db' or 'linear'")
-    gamma = check_gamma(gamma)
+    learned = isinstance(gamma, str) and gamma == LEARNED
+    gamma = gamma if learned else check_gamma(gamma)
     refine_steps = check_refine_steps(refine_steps)
     if append_dim is not None and append_dim not in ds["optical"].dims:
         if append_dim in ds.coords and ds[append_dim].ndim == 0:
@@ -102,6 +104,11 @@ def validated_input(ds, *, model, lmbda, target_bpp, gamma, chunks, shards, opti
         raise InvalidInputError(f"appending along {append_dim!r} needs chunks of 1 along it, got {chunk[append_dim]}")
     shard = inputs.shard_sizes(shards, chunk, dims, shape)
     lam, target = check_rate(lmbda, target_bpp, m.lmbda_range)
+    if learned:  # one γ for the whole cube: the model's learned γ at the cube's λ
+        if target is not None:
+            raise InvalidInputError('gamma="learned" in a cube needs lmbda (the cube records one γ); '
+                                    "compress / compress_batch take it with target_bpp")
+        gamma = check_gamma(float(np.float32(gamma_function(m.net.config)(lam))))
     model_ref = model if isinstance(model, (str, Path)) else m.name
     settings = CodecSettings(
         model=str(model_ref), model_version=m.version, model_sha256=m.sha256, lmbda=lam, target_bpp=target,

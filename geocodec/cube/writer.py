@@ -136,7 +136,7 @@ def _prepare_store(zstore, store_ref, inp, plan: Plan, zarr_format, stale_after:
 def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode | None = None,
             append_dim: str | None = None, region: dict[str, slice] | Literal["auto"] | None = None,
             compute: bool = True, storage_options: dict | None = None, lmbda: float | None = None,
-            target_bpp: float | None = None, gamma: float | None = None, model: str | None = None,
+            target_bpp: float | None = None, gamma: float | str | None = None, model: str | None = None,
             chunks: int | dict[str, int] | None = None, shards: int | dict[str, int] | None = None,
             device: str = "auto", zarr_format: Literal[2, 3] = 3, optical_nodata: float | None = None,
             sar_nodata: float | None = None, sar_scale: SarScale | None = None,
@@ -178,7 +178,8 @@ def to_zarr(ds: xr.Dataset, store: str | os.PathLike | StoreLike, *, mode: Mode 
         the cube's: a region's date or, appending, the last date; this holds for λ / target bpp,
         ``gamma``, ``model``, ``refine_steps``, ``sar_scale`` and the nodata values.
     gamma
-        γ ∈ [0, 1]: 1 favours optical fidelity, 0 SAR fidelity (default 0.5 for a new cube).
+        γ ∈ [0, 1]: 1 favours optical fidelity, 0 SAR fidelity (default 0.5 for a new cube);
+        ``"learned"``: a task-finetuned model's learned γ at the cube's λ (needs ``lmbda``; recorded as that number).
     model
         Registered model name or ``.safetensors`` path (default ``"default"`` for a new cube).
     chunks

@@ -143,3 +143,46 @@ def plot_all(result: dict, out) -> list[str]:
     if t:
         files.append(t)
     return files
+
+
+TASK_STYLE = {"default": ("o", "tab:purple"), "task": ("s", "black"), "independent": ("^", "tab:green")}
+
+
+def plot_rate_accuracy(report: dict, out: Path) -> str:
+    """Task metric against joint rate (``geocodec finetune-task``'s report): cross-validation (error bars:
+    the fold spread) and the held-out test set, one line per method, uncompressed as a level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metric = report["headline_metric"]
+    parts = [("cv", "cross-validation (pooled, ± fold sd)")] + ([("test", "held-out test set")]
+                                                              if any("test" in r for r in report["rows"]) else [])
+    fig, axes = plt.subplots(1, len(parts), figsize=(6 * len(parts), 4.6), squeeze=False)
+    rates = [r[p][k] for r in report["rows"] if r["lmbda"] is not None for p, _ in parts for k in ("bpp",)
+             if r.get(p)]
+    for ax, (part, title) in zip(axes[0], parts):
+        for method, (marker, color) in TASK_STYLE.items():
+            pts = [r for r in report["rows"] if r["method"] == method and r.get(part)]
+            if not pts:
+                continue
+            x, y = [r[part]["bpp"] for r in pts], [r[part][metric] for r in pts]
+            err = [r[part].get(f"{metric}_fold_std") or 0 for r in pts]  # the fold spread, around the pooled value
+            ax.errorbar(x, y, yerr=err if part == "cv" else None, fmt=marker + "-", color=color, capsize=3,
+                        label=pts[0]["label"])
+        raw = next((r for r in report["rows"] if r["method"] == "uncompressed" and r.get(part)), None)
+        if raw is not None:
+            ax.axhline(raw[part][metric], color="gray", ls="--", label=f"{raw['label']} ({raw[part]['bpp']:g} bpp)")
+        _log_rate_axis(ax, rates)
+        n = raw[part]["n"] if raw is not None else "?"
+        ax.set_title(f"{title}, n = {n} samples", fontsize=9)
+        ax.set_xlabel("joint rate: total bits / (2·H·W)")
+        ax.set_ylabel(metric)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    f = Path(out) / "rate_accuracy.png"
+    fig.savefig(f, dpi=110)
+    plt.close(fig)
+    return f.name

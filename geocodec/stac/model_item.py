@@ -70,6 +70,14 @@ def _file_facts(path: Path) -> tuple[int, str, int]:
     return path.stat().st_size, MULTIHASH_SHA256 + h.hexdigest(), n
 
 
+def _learned_gamma(cfg: dict) -> dict:
+    """A task-finetuned model's γ per λ (``geocodec.learned_gamma``; ``gamma="learned"`` uses it)."""
+    from geocodec.learned_gamma import KEY
+
+    entry = (cfg.get("extra") or {}).get(KEY)
+    return {} if entry is None else {KEY: {"lmbda": list(entry["lmbda"]), "gamma": list(entry["gamma"])}}
+
+
 def model_item_id(name: str, version: str, sha256: str) -> str:
     """Id of a model's STAC Item: name, version and the tensor digest's first 12 hex digits.
 
@@ -151,7 +159,7 @@ def create_model_item(model: str = "default", *, weights_href: str | None = None
         pretrained_source=None,
         batch_size_suggestion=4,
         hyperparameters=Hyperparameters.create(lambda_min=float(cfg["lmbda_min"]), lambda_max=float(cfg["lmbda_max"]),
-                                               gamma_min=0.0, gamma_max=1.0),
+                                               gamma_min=0.0, gamma_max=1.0, **_learned_gamma(cfg)),
     )
     item.properties["mlm:pretrained_source"] = None  # required null when trained from scratch (pystac pops None)
     if MLM_SCHEMA_URI not in item.stac_extensions:  # pystac's class wrote another MLM version than is packaged

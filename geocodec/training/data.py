@@ -127,13 +127,14 @@ def crop_size(pairs: PairSet, wanted: int) -> int:
     return max(CROP_MULTIPLE, min(wanted, fit)) if fit else wanted
 
 
-def random_crops(pairs: PairSet, batch: int, size: int, rng: np.random.Generator):
+def random_crops(pairs: PairSet, batch: int, size: int, rng: np.random.Generator, indices=None):
     """A normalised batch of random crops with random flips and 90° rotations (same for both
     modalities). Arrays smaller than ``size`` are edge-padded. A missing modality comes back as
-    ``None``."""
+    ``None``. ``indices``: which items to crop (default: ``batch`` drawn at random), e.g. those
+    whose labels the caller holds."""
     opt_b, sar_b = [], []
-    for _ in range(batch):
-        i = int(rng.integers(len(pairs)))
+    for b in range(batch if indices is None else len(indices)):
+        i = int(rng.integers(len(pairs))) if indices is None else int(indices[b])
         o = pairs.optical[i] if pairs.optical else None
         s = pairs.sar[i] if pairs.sar else None
         h, w = (o if o is not None else s).shape[-2:]

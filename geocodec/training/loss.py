@@ -11,7 +11,7 @@ import torch
 from geocodec.model.refine import DISTORTION_SCALE  # λ as in CompressAI (λ·255²·MSE on [0, 1] data)
 
 
-def _bits_per_location(out: dict, h: int, w: int) -> torch.Tensor:
+def bits_per_location(out: dict, h: int, w: int) -> torch.Tensor:
     """Per sample: −log2 of the likelihoods of ŷ and ẑ, per pixel location."""
     bits = -(torch.log2(out["y_likelihoods"]).flatten(1).sum(1) + torch.log2(out["z_likelihoods"]).flatten(1).sum(1))
     return bits / (h * w)
@@ -31,7 +31,7 @@ def rd_loss(model, x_opt, x_sar, gamma, lmbda):
     A batch of one modality only (optical-only or SAR-only data) comes with γ = 1 or γ = 0 and a
     blank plane for the missing input: the missing modality then has weight 0, as in eq. 3."""
     out = model(x_opt, x_sar, gamma, lmbda)
-    rate = _bits_per_location(out, *x_opt.shape[-2:])  # bits per pixel location (both modalities)
+    rate = bits_per_location(out, *x_opt.shape[-2:])  # bits per pixel location (both modalities)
     d_opt, d_sar = _mse(out["optical"], x_opt), _mse(out["sar"], x_sar)
     loss = (rate + lmbda * DISTORTION_SCALE * (gamma * d_opt + (1 - gamma) * d_sar)).mean()
     stats = {"loss": loss.item(), "bpp_joint": rate.mean().item() / 2, "psnr_opt": _psnr(d_opt),
@@ -43,7 +43,7 @@ def single_rd_loss(model, x_opt, x_sar, lmbda):
     """R(ŷ)+R(ẑ) + λ·255²·D for a single-modality model's modality (eq. 3 with γ fixed to it)."""
     x = x_opt if model.modality == "optical" else x_sar
     out = model(x, lmbda)
-    rate = _bits_per_location(out, *x.shape[-2:])
+    rate = bits_per_location(out, *x.shape[-2:])
     d = _mse(out["x_hat"], x)
     loss = (rate + lmbda * DISTORTION_SCALE * d).mean()
     return loss, {"loss": loss.item(), "bpp": rate.mean().item(), "psnr": _psnr(d)}
