@@ -72,13 +72,16 @@ def main() -> int:
                 row[f"psnr_sar_v{fmt}"] = psnr(sar.astype(np.float64), s.astype(np.float64), 70.0)
             encode.WRITE_FORMAT = 3
             rows.append(row)
-            print(name, lmbda, row["bytes_v2"], row["bytes_v3"], f"{100 * (row['bytes_v3'] / row['bytes_v2'] - 1):+.2f} %",
-                  f"{row['psnr_optical_v3'] - row['psnr_optical_v2']:+.3f} / {row['psnr_sar_v3'] - row['psnr_sar_v2']:+.3f} dB")
+            d_opt = row["psnr_optical_v3"] - row["psnr_optical_v2"]
+            d_sar = row["psnr_sar_v3"] - row["psnr_sar_v2"]
+            print(name, lmbda, row["bytes_v2"], row["bytes_v3"],
+                  f"{100 * (row['bytes_v3'] / row['bytes_v2'] - 1):+.2f} %", f"{d_opt:+.3f} / {d_sar:+.3f} dB")
     tot2, tot3 = sum(r["bytes_v2"] for r in rows), sum(r["bytes_v3"] for r in rows)
+    change = {k: [r[f"{k}_v3"] - r[f"{k}_v2"] for r in rows] for k in ("psnr_optical", "psnr_sar")}
     summary = {"bytes_change_percent": 100 * (tot3 / tot2 - 1),
                "worst_item_bytes_change_percent": max(100 * (r["bytes_v3"] / r["bytes_v2"] - 1) for r in rows),
-               "mean_psnr_optical_change_db": float(np.mean([r["psnr_optical_v3"] - r["psnr_optical_v2"] for r in rows])),
-               "mean_psnr_sar_change_db": float(np.mean([r["psnr_sar_v3"] - r["psnr_sar_v2"] for r in rows]))}
+               **{f"mean_{k}_change_db": float(np.mean(v)) for k, v in change.items()},
+               **{f"worst_{k}_change_db": float(np.min(v)) for k, v in change.items()}}
     print(summary)
     out = ROOT / "benchmarks" / "results" / "integer-entropy-cost.json"
     out.write_text(json.dumps({"command": "benchmarks/integer_entropy_cost.py", "summary": summary, "rows": rows},

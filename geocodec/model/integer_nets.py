@@ -187,7 +187,8 @@ def integer_chain(seq: nn.Sequential) -> list[IntegerConv]:
     out = []
     for i, m in enumerate(mods):
         if isinstance(m, nn.LeakyReLU):
-            if m.negative_slope != LEAKY_SLOPE or i == 0 or not isinstance(mods[i - 1], (nn.Conv2d, nn.ConvTranspose2d)):
+            after_conv = i > 0 and isinstance(mods[i - 1], (nn.Conv2d, nn.ConvTranspose2d))
+            if m.negative_slope != LEAKY_SLOPE or not after_conv:
                 raise TypeError(f"integer nets support LeakyReLU({LEAKY_SLOPE}) after a convolution, got {m}")
             continue
         nxt = mods[i + 1] if i + 1 < len(mods) else None
@@ -248,7 +249,9 @@ class IntegerEntropyParameters:
 
     def side(self, k: int, hyper: torch.Tensor, y_hats: list[torch.Tensor]) -> torch.Tensor:
         """Group k's side accumulation of the aggregation's first layer, flat (N, C, H·W), no bias."""
-        side = hyper if k == 0 else torch.cat([hyper, run_chain(self.channel_context[k], clip(torch.cat(y_hats, 1)))], 1)
+        side = hyper
+        if k:  # [hyper, channel context], the order of our weights
+            side = torch.cat([hyper, run_chain(self.channel_context[k], clip(torch.cat(y_hats, 1)))], 1)
         return matmul(self.split[k][0], side.flatten(2))
 
     def stage(self, k: int, side: torch.Tensor, y_hat_k: torch.Tensor | None,

@@ -9,10 +9,12 @@ per stage (the bitstream holds a single y-stream), convert the padded CDF tables
 every call (about 7× slower), and compute entropy parameters in float32 (CompressAI issue #279:
 a GPU encoder and a CPU decoder disagree and decode garbage).
 
-Cross-machine safety: the networks that predict entropy parameters run in a float64 copy while
-coding, so encoder and decoder on different hardware agree far below the quantisation boundaries
-of the scale table; and every coding stage carries a 16-bit CRC of its scale indexes, so a decoder
-whose parameters still differ raises ``EntropyMismatch`` instead of silently decoding garbage.
+Cross-machine safety: in bitstream format 3 the networks that predict entropy parameters are
+integer networks (``geocodec.model.integer_nets``), exact on every machine; chunks of formats 1–2
+use a float64 copy of them, close across hardware but not provably equal. Both walk the same
+stages (``_walk``), each stage computing parameters only at its own positions in format 3. Every
+coding stage carries a 16-bit CRC of its scale indexes, so a decoder whose parameters differ
+(other weights, a corrupt payload) raises ``EntropyMismatch`` instead of silently decoding garbage.
 After the last stage a CRC-32 of all decoded symbols (two more u16 checks) confirms the payload
 itself, which the per-stage checks cannot see.
 
@@ -107,8 +109,8 @@ class LatentStreams:
 
 class LatentCoder:
     """Codes ŷ with the modules of a hyper codec and a channel-groups codec (of checkerboard codecs
-    of Gaussian conditionals). Holds the float64 copy of the parameter nets and the CDF lists,
-    built lazily and dropped by ``reset`` whenever the weights may have changed."""
+    of Gaussian conditionals). Holds the integer and float64 copies of the parameter nets and the
+    CDF lists, built lazily and dropped by ``reset`` whenever the weights may have changed."""
 
     def __init__(self, hyper: HyperLatentCodec, groups: ChannelGroupsLatentCodec):
         self.hyper = hyper
@@ -128,7 +130,7 @@ class LatentCoder:
 
     def parameter_nets(self) -> nn.ModuleDict:
         """Everything that predicts entropy parameters (hyper-synthesis, channel and spatial context,
-        aggregation): what coding runs in float64."""
+        aggregation): what formats 1–2 code with in float64, and format 3 as integer nets."""
         return nn.ModuleDict({"h_s": self.hyper.h_s, "y": self.groups})
 
     @property
