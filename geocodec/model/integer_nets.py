@@ -165,12 +165,14 @@ class IntegerConv:
         return self.finish(self.linear(cols))
 
     def finish(self, acc: torch.Tensor) -> torch.Tensor:
-        """acc + B → rescale (round half up) → integer LeakyReLU → clip."""
+        """acc + B → rescale (round half up) → integer LeakyReLU → clip. Works in place on ``acc``
+        (always a fresh accumulation here: fewer passes over memory on these small tensors)."""
         shape = (-1,) + (1,) * (acc.dim() - 2)
-        a = torch.floor((acc + self.bias.view(shape)) * self.inv.view(shape))
-        if self.leaky:
-            a = torch.where(a < 0, torch.floor(a * (SLOPE_NUM / 2 ** SLOPE_SHIFT)), a)
-        return clip(a)
+        a = acc.add_(self.bias.view(shape)).mul_(self.inv.view(shape)).floor_()
+        if self.leaky:  # max(a, 0) + floor(min(a, 0) · slope)
+            neg = a.clamp(max=0).mul_(SLOPE_NUM / 2 ** SLOPE_SHIFT).floor_()
+            a = a.clamp_(min=0).add_(neg)
+        return a.clamp_(-ACT_MAX, ACT_MAX)
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
         return self.finish(self.accumulate(a))
