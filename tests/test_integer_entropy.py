@@ -129,3 +129,15 @@ def test_batched_entropy_decoding_equals_one_by_one(model):
     for i, (st, seed) in enumerate(zip(streams, seeds)):
         alone = net.entropy.decompress([st], (4, 4), "cpu", [seed])
         assert batch[i].numpy().tobytes() == alone[0].numpy().tobytes()
+
+
+@pytest.mark.parametrize("hw", [(16, 16), (4, 8), (12, 20)])
+def test_the_non_anchor_context_equals_the_gathered_one(model, hw):
+    """The stride-2 form of the spatial context gives exactly the full convolution's non-anchors."""
+    from geocodec.model.latent_coding import anchor_mask
+
+    ctx = model.net.entropy.coder._integer().context[-1]
+    a = torch.round(torch.randn(2, ctx.weight.shape[1], *hw, generator=torch.Generator().manual_seed(1),
+                                dtype=torch.float64) * 4096)
+    positions = (~anchor_mask(*hw).reshape(-1)).nonzero().squeeze(1)
+    assert torch.equal(ctx.at_non_anchors(a), ctx.at(a, positions))

@@ -164,6 +164,17 @@ class IntegerConv:
         cols = F.unfold(a, self.weight.shape[-2:], padding=self.padding).index_select(-1, positions)
         return self.finish(self.linear(cols))
 
+    def at_non_anchors(self, a: torch.Tensor) -> torch.Tensor:
+        """The layer's output at the checkerboard's non-anchors (odd row + column; even H and W,
+        stride 1) as (N, out, H·W/2) in row-major order: two stride-2 convolutions, one per row
+        parity, each on exactly the terms of the full convolution at its positions (no gather)."""
+        p = self.padding
+        x = F.pad(a, (p, p, p, p))
+        even_rows = F.conv2d(x[..., :, 1:], self.weight, stride=2)  # centres (2r, 2c + 1)
+        odd_rows = F.conv2d(x[..., 1:, :], self.weight, stride=2)   # centres (2r + 1, 2c)
+        both = torch.stack([even_rows, odd_rows], dim=-2)  # (N, out, H/2, 2, W/2): rows in order
+        return self.finish(both.flatten(2))
+
     def finish(self, acc: torch.Tensor) -> torch.Tensor:
         """acc + B → rescale (round half up) → integer LeakyReLU → clip. Works in place on ``acc``
         (always a fresh accumulation here: fewer passes over memory on these small tensors)."""
@@ -262,8 +273,11 @@ class IntegerEntropyParameters:
         ``y_hat_k`` (fixed point, the anchors decoded) for the non-anchor stage, None for the anchors."""
         first, *rest = self.aggregate[k]
         acc = side.index_select(-1, positions)
-        if y_hat_k is not None:
-            spatial = self.context[k].at(clip(y_hat_k), positions)
+        if y_hat_k is not None:  # the non-anchor stage: ``positions`` are the non-anchors
+            h, w = y_hat_k.shape[-2:]
+            ctx = self.context[k]
+            even = h % 2 == 0 and w % 2 == 0 and positions.numel() == h * w // 2
+            spatial = ctx.at_non_anchors(clip(y_hat_k)) if even else ctx.at(clip(y_hat_k), positions)
             acc = acc + matmul(self.split[k][1], spatial)
         a = first.finish(acc)
         for layer in rest:
