@@ -83,10 +83,11 @@ def _shifts(w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _integers(w: torch.Tensor, b: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(W, B) for shifts k as int64 (rows of ``w`` are output channels); values too large for the
-    bound are saturated at 2**60, so they fail it instead of overflowing."""
+    """(W, B) for shifts k as int64 (rows of ``w`` are output channels). Values too large for the
+    bound are saturated (weights at 2**40: one alone breaks it, and a row of up to 2**20 of them
+    still sums inside int64), so they fail the bound instead of overflowing."""
     scale = torch.pow(2.0, k.double())
-    wi = torch.round(w.double() * scale[:, None]).clamp(-2.0 ** 60, 2.0 ** 60).long()
+    wi = torch.round(w.double() * scale[:, None]).clamp(-2.0 ** 40, 2.0 ** 40).long()
     half = torch.where(k > 0, torch.pow(2.0, (k - 1).clamp_min(0).double()), 0.0)
     bi = (torch.round(b.double() * scale * _ONE) + half).clamp(-2.0 ** 60, 2.0 ** 60).long()
     return wi, bi
@@ -117,16 +118,23 @@ class IntegerConv:
 
     @classmethod
     def from_module(cls, m: nn.Module, leaky: bool) -> "IntegerConv":
-        if not isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) or m.bias is None or m.groups != 1:
-            raise TypeError(f"integer nets support biased, ungrouped Conv2d / ConvTranspose2d, not {m}")
+        ok = (isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and m.bias is not None and m.groups == 1
+              and m.padding_mode == "zeros" and tuple(m.dilation) == (1, 1)
+              and m.stride[0] == m.stride[1] and m.padding[0] == m.padding[1])
+        if not ok:
+            raise TypeError(f"integer nets support biased, ungrouped, undilated, zero-padded Conv2d / "
+                            f"ConvTranspose2d with square stride and padding, not {m}")
         transposed = isinstance(m, nn.ConvTranspose2d)
         w = m.weight.detach().float().cpu()
         per_out = w.transpose(0, 1) if transposed else w  # (out, ...) either way
         flat = per_out.reshape(per_out.shape[0], -1)
+        if flat.shape[1] > 2 ** 20:
+            raise ValueError(f"integer nets support at most 2^20 inputs per output, not {flat.shape[1]}")
         b = m.bias.detach().float().cpu()
         k = _shifts(flat, b)
         wi, bi = _integers(flat, b, k)
-        assert bool((_bound(wi, bi) < EXACT_LIMIT).all()), "integer-net exactness bound violated"  # the proof's premise
+        if not bool((_bound(wi, bi) < EXACT_LIMIT).all()):  # the premise of the exactness proof
+            raise RuntimeError("integer-net exactness bound violated (Σ|W|·ACT_MAX + |B| ≥ 2^53)")
         weight = wi.double().reshape(per_out.shape)
         if transposed:
             weight = weight.transpose(0, 1).contiguous()
@@ -138,10 +146,6 @@ class IntegerConv:
         """Σ|W_c|·ACT_MAX + |B_c| per output channel (exact integers): always < 2**53."""
         per_out = self.weight.transpose(0, 1) if self.transposed else self.weight
         return _bound(per_out.reshape(per_out.shape[0], -1).long(), self.bias.long())
-
-    @property
-    def in_channels(self) -> int:
-        return self.weight.shape[0 if self.transposed else 1]
 
     def accumulate(self, a: torch.Tensor) -> torch.Tensor:
         """Σ W·a over a (N, C, H, W) input (no bias)."""
