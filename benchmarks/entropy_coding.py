@@ -4,7 +4,7 @@
     PYTHONPATH=/tmp/old-tree .venv/bin/python benchmarks/entropy_coding.py --label before
 
 Times, per 256² pair (real Sen1Floods11 Spain tile when ``../shared`` is there, else synthetic),
-``geocodec.codec.entropy_decode`` (rANS + float64 parameter nets, no synthesis) and a whole
+``geocodec.codec.entropy_decode`` (rANS + entropy-parameter nets, no synthesis) and a whole
 ``compress``, on one thread, median of ``--rounds``; appends a row to
 ``benchmarks/results/entropy-coding.json`` so trees measured one after the other sit side by side.
 """

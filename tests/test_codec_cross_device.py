@@ -1,9 +1,11 @@
 """CompressAI issue #279: an encoder and a decoder whose floating point differs.
 
 GPU-encode / CPU-decode cannot be run without a GPU, so the decoder's arithmetic is perturbed
-directly: drift at the level of cross-device float differences must still decode identically
-(the entropy parameters are computed in float64), and larger drift must raise a clear error
-rather than decode garbage.
+directly: for chunks of formats 1–2 (float64 entropy parameters), drift at the level of
+cross-device float differences must still decode identically, and larger drift must raise a clear
+error rather than decode garbage. Format 3 computes the parameters with integer nets, exact on
+every machine (``test_integer_entropy.py``); there a decoder whose weights differ is another model,
+and must raise too.
 """
 
 from __future__ import annotations
@@ -32,11 +34,18 @@ def _perturbed_model(rel: float, seed: int = 0) -> GeocodecModel:
                          device=torch.device("cpu"))
 
 
+def _encode(write_format: int):
+    opt, sar = smooth_pair(np.random.default_rng(3), 128, 128)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("geocodec.coding.encode.WRITE_FORMAT", write_format)
+        data = geocodec.compress(opt, sar, lmbda=0.03, device="cpu")
+    return data, geocodec.decompress(data, device="cpu")
+
+
 @pytest.fixture(scope="module")
 def encoded():
-    opt, sar = smooth_pair(np.random.default_rng(3), 128, 128)
-    data = geocodec.compress(opt, sar, lmbda=0.03, device="cpu")
-    return data, geocodec.decompress(data, device="cpu")
+    """A format-2 chunk: the float64 entropy parameters whose drift tolerance is tested here."""
+    return _encode(2)
 
 
 def test_float32_level_drift_decodes_identically(encoded):
@@ -50,3 +59,9 @@ def test_large_drift_raises_instead_of_garbage(encoded):
     data, _ = encoded
     with pytest.raises(EntropyParameterMismatchError, match="differ from the encoder"):
         geocodec.decompress(data, model=_perturbed_model(0.05), device="cpu")
+
+
+def test_format_3_with_other_weights_raises_instead_of_garbage():
+    data, _ = _encode(3)
+    with pytest.raises(EntropyParameterMismatchError, match="differ from the encoder"):
+        geocodec.decompress(data, model=_perturbed_model(1e-3), device="cpu")

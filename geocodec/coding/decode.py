@@ -104,7 +104,7 @@ class DecodedLatent:
 
 
 def _expected_checks(c: bitstream.Chunk, m: GeocodecModel) -> int:
-    # format 1 chunks carry one check per coding stage; format 2 adds the 2 × u16 payload check
+    # format 1 chunks carry one check per coding stage; formats 2–3 add the 2 × u16 payload check
     return m.net.entropy.n_stages + (2 if c.format_version >= 2 else 0)
 
 
@@ -136,7 +136,8 @@ def entropy_decode(chunks, device="auto", model=None, keep_symbols: bool = False
         symbols: list | None = [] if keep_symbols else None
         try:  # no model lock: coding only reads the model, so Dask threads decode in parallel
             y_dec = m.net.decompress_latent([LatentStreams(z=c.z, y=c.y, checks=c.checks)],
-                                            m.net.latent_hw(c.height, c.width), lam, [c.header_crc], symbols)
+                                            m.net.latent_hw(c.height, c.width), lam, [c.header_crc], symbols,
+                                            integer=c.format_version >= 3)
         except EntropyMismatch as e:
             raise EntropyParameterMismatchError(
                 f"cannot decode chunk safely: {e}. Either its payload is corrupt (restore it from a copy), "

@@ -25,6 +25,10 @@ from geocodec.precision import resolve_backend
 from geocodec.registry import GeocodecModel, load_model
 from geocodec.settings import check_backend, check_refine_steps
 
+#: The bitstream format chunks are written in (3: exact integer entropy parameters). The tests that
+#: pin the float64 coder of formats 1–2 set it to 2; nothing else should.
+WRITE_FORMAT = bitstream.FORMAT_VERSION
+
 #: Target-bitrate mode: relative tolerance and the most entropy-coding passes per item.
 TARGET_TOLERANCE = 0.03
 TARGET_MAX_PASSES = 10
@@ -47,6 +51,7 @@ def _header(model: GeocodecModel, item: PreparedPair, lmbda: float, target, gamm
         z=b"", y=b"", checks=[], sar_linear=item.sar_linear,
         target_bpp=target, optical_nodata=item.optical.nodata, sar_nodata=item.sar.nodata, masks=masks,
         optical_big_endian=item.optical.big_endian, sar_big_endian=item.sar.big_endian,
+        format_version=WRITE_FORMAT,
     )
 
 
@@ -109,7 +114,8 @@ def _encode_group(model: GeocodecModel, items: list[PreparedPair], lmbda, target
                               w_opt[which], w_sar[which], refine_steps)
         with torch.inference_mode():
             try:
-                streams = net.compress_latent(y, [bitstream.header_crc(h) for h in headers])
+                streams = net.compress_latent(y, [bitstream.header_crc(h) for h in headers],
+                                              integer=WRITE_FORMAT >= 3)
             except SymbolRangeError as e:
                 raise InvalidInputError(
                     f"cannot code this input: {e}. Some samples lie far outside their band's spread (the "

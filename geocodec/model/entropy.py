@@ -18,7 +18,8 @@ every call (not thread-safe while coding), add a ``mask`` buffer to every weight
 stored taps. All groups share one ``GaussianConditional`` (its tables depend only on the scale table).
 
 Coding (``compress`` / ``decompress``) is ``geocodec.model.latent_coding.LatentCoder``: our rANS
-layout and float64 parameter nets, not compressai's ``compress`` (see there why).
+layout and integer parameter nets (``geocodec.model.integer_nets``; float64 for chunks of formats
+1–2), not compressai's ``compress`` (see there why).
 
 Weights keys: ``state_dict()`` keeps the keys of the module tree before this composition
 (``h_a.*``, ``nets.h_s.*``, ``nets.channel_ctx.K.*``, ``nets.spatial_ctx.K.*``,
@@ -170,7 +171,7 @@ class LatentEntropyModel(nn.Module):
         return self.latent_codec.hyper.entropy_bottleneck.loss()
 
     def train(self, mode: bool = True):
-        self.coder.reset()  # weights may change: rebuild the float64 copy when coding
+        self.coder.reset()  # weights may change: rebuild the coding copies (float64, integer)
         return super().train(mode)
 
     def freeze_tables(self) -> None:
@@ -181,12 +182,13 @@ class LatentEntropyModel(nn.Module):
         self.latent_codec.hyper.entropy_bottleneck.update(force=True)
         self.coder.reset()
 
-    def compress(self, y: torch.Tensor, seeds: list[int] | None = None) -> list[LatentStreams]:
-        return self.coder.compress(y, seeds)
+    def compress(self, y: torch.Tensor, seeds: list[int] | None = None, integer: bool = True) -> list[LatentStreams]:
+        return self.coder.compress(y, seeds, integer)
 
     def decompress(self, streams: list[LatentStreams], latent_hw: tuple[int, int], device,
-                   seeds: list[int] | None = None, symbols: list | None = None) -> torch.Tensor:
-        return self.coder.decompress(streams, latent_hw, device, seeds, symbols)
+                   seeds: list[int] | None = None, symbols: list | None = None,
+                   integer: bool = True) -> torch.Tensor:
+        return self.coder.decompress(streams, latent_hw, device, seeds, symbols, integer)
 
     @property
     def n_stages(self) -> int:

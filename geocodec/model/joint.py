@@ -63,15 +63,18 @@ class JointCodecModel(nn.Module):
         """Normalised, padded inputs → gained latent y (ready to quantise)."""
         return self.encoder(x_opt, x_sar, gamma) * self.encoder_gain(lmbda)
 
-    def compress_latent(self, y: torch.Tensor, seeds: list[int] | None = None) -> list[LatentStreams]:
-        return self.entropy.compress(y, seeds)
+    def compress_latent(self, y: torch.Tensor, seeds: list[int] | None = None,
+                        integer: bool = True) -> list[LatentStreams]:
+        """``integer``: the exact fixed-point entropy parameters of bitstream format 3 (else formats 1–2's float64)."""
+        return self.entropy.compress(y, seeds, integer)
 
     @torch.inference_mode()
     def decompress_latent(self, streams: list[LatentStreams], latent_hw, lmbda: torch.Tensor,
-                          seeds: list[int] | None = None, symbols: list | None = None) -> torch.Tensor:
+                          seeds: list[int] | None = None, symbols: list | None = None,
+                          integer: bool = True) -> torch.Tensor:
         """→ gained ŷ, the decoders' input; ``symbols`` collects the entropy decoder's integers per item."""
         device = lmbda.device
-        y_hat = self.entropy.decompress(streams, latent_hw, device, seeds, symbols)
+        y_hat = self.entropy.decompress(streams, latent_hw, device, seeds, symbols, integer)
         return y_hat * self.decoder_gain(lmbda)
 
     @torch.inference_mode()

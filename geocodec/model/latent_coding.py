@@ -9,10 +9,12 @@ per stage (the bitstream holds a single y-stream), convert the padded CDF tables
 every call (about 7× slower), and compute entropy parameters in float32 (CompressAI issue #279:
 a GPU encoder and a CPU decoder disagree and decode garbage).
 
-Cross-machine safety: the networks that predict entropy parameters run in a float64 copy while
-coding, so encoder and decoder on different hardware agree far below the quantisation boundaries
-of the scale table; and every coding stage carries a 16-bit CRC of its scale indexes, so a decoder
-whose parameters still differ raises ``EntropyMismatch`` instead of silently decoding garbage.
+Cross-machine safety: in bitstream format 3 the networks that predict entropy parameters are
+integer networks (``geocodec.model.integer_nets``), exact on every machine; chunks of formats 1–2
+use a float64 copy of them, close across hardware but not provably equal. Both walk the same
+stages (``_walk``), each stage computing parameters only at its own positions in format 3. Every
+coding stage carries a 16-bit CRC of its scale indexes, so a decoder whose parameters differ
+(other weights, a corrupt payload) raises ``EntropyMismatch`` instead of silently decoding garbage.
 After the last stage a CRC-32 of all decoded symbols (two more u16 checks) confirms the payload
 itself, which the per-stage checks cannot see.
 
@@ -38,8 +40,12 @@ from torch import nn
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.latent_codecs import ChannelGroupsLatentCodec, HyperLatentCodec
 
+from geocodec.model.integer_nets import FRAC_BITS, IntegerEntropyParameters, from_fixed, to_fixed
+
 #: Largest |symbol| (and |latent|) handed to the rANS coder; real latents stay below a few hundred.
 MAX_SYMBOL = 2 ** 20
+
+_ONE = float(2 ** FRAC_BITS)
 
 #: Guards the lazily built coding caches (float64 nets, CDF lists). Coding itself is lock-free:
 #: it only reads weights and tables, so threads may encode and decode with one model at once.
@@ -77,8 +83,9 @@ def _symbol_crc(values, crc: int) -> int:
     return zlib.crc32(np.asarray(values, "<i4").tobytes(), crc)
 
 
-def _check(idx: torch.Tensor) -> int:
-    return zlib.crc32(idx.cpu().numpy().astype("<i4").tobytes()) & 0xFFFF
+def _check(idx: np.ndarray) -> int:
+    """A stage's check: CRC-32 (low 16 bits) of its scale indexes as little-endian int32."""
+    return zlib.crc32(np.asarray(idx, "<i4").tobytes()) & 0xFFFF
 
 
 def _trimmed(model) -> tuple[list[list[int]], list[int], list[int]]:
@@ -102,17 +109,19 @@ class LatentStreams:
 
 class LatentCoder:
     """Codes ŷ with the modules of a hyper codec and a channel-groups codec (of checkerboard codecs
-    of Gaussian conditionals). Holds the float64 copy of the parameter nets and the CDF lists,
-    built lazily and dropped by ``reset`` whenever the weights may have changed."""
+    of Gaussian conditionals). Holds the integer and float64 copies of the parameter nets and the
+    CDF lists, built lazily and dropped by ``reset`` whenever the weights may have changed."""
 
     def __init__(self, hyper: HyperLatentCodec, groups: ChannelGroupsLatentCodec):
         self.hyper = hyper
         self.groups = groups
         self._nets: list[nn.ModuleDict] = []
+        self._ints: list[IntegerEntropyParameters] = []
         self._cdf_cache = None
 
     def reset(self) -> None:
         self._nets.clear()
+        self._ints.clear()
         self._cdf_cache = None
 
     @property
@@ -121,7 +130,7 @@ class LatentCoder:
 
     def parameter_nets(self) -> nn.ModuleDict:
         """Everything that predicts entropy parameters (hyper-synthesis, channel and spatial context,
-        aggregation): what coding runs in float64."""
+        aggregation): what formats 1–2 code with in float64, and format 3 as integer nets."""
         return nn.ModuleDict({"h_s": self.hyper.h_s, "y": self.groups})
 
     @property
@@ -146,42 +155,22 @@ class LatentCoder:
                 cache = self._cdf_cache
         return cache
 
+    def _integer(self) -> IntegerEntropyParameters:
+        ints = self._ints
+        if not ints:
+            with _INIT_LOCK:
+                if not ints:
+                    ints.append(IntegerEntropyParameters(self.hyper, self.groups))
+        return ints[0]
+
+    def _parameters(self, integer: bool, device=None):
+        return _IntegerParameters(self) if integer else _FloatParameters(self, device)
+
     def _indexes(self, scales: torch.Tensor) -> torch.Tensor:
         table = self._gaussian.scale_table.to(scales)
         s = scales.clamp_min(table[0])
         # index = number of table entries strictly below s (compressai's build_indexes rule)
         return torch.searchsorted(table[:-1].contiguous(), s.contiguous(), right=False).int()
-
-    def _z_medians(self, n: int, hw) -> torch.Tensor:
-        med = self.hyper.entropy_bottleneck._get_medians().detach().reshape(1, -1, 1, 1)
-        return med.expand(n, -1, *hw)
-
-    def _compress_z(self, z: torch.Tensor) -> tuple[list[bytes], torch.Tensor]:
-        """``EntropyBottleneck.compress`` + ``decompress`` with the cached tables: same bytes, same ẑ."""
-        cdfs, lengths, offsets = self._cdfs()[1]
-        med = self._z_medians(z.shape[0], z.shape[-2:])
-        sym = torch.round(z - med).int()
-        sym_cpu = sym.cpu()
-        idx = torch.arange(z.shape[1], dtype=torch.int32).reshape(-1, 1).expand(-1, z[0, 0].numel())
-        idx = idx.reshape(-1).tolist()
-        strings = []
-        for b in range(z.shape[0]):
-            enc = BufferedRansEncoder()
-            enc.encode_with_indexes(sym_cpu[b].reshape(-1).tolist(), idx, cdfs, lengths, offsets)
-            strings.append(enc.flush())
-        return strings, sym.to(med.dtype) + med
-
-    def _decompress_z(self, strings: list[bytes], hw) -> torch.Tensor:
-        cdfs, lengths, offsets = self._cdfs()[1]
-        c = len(lengths)
-        idx = torch.arange(c, dtype=torch.int32).reshape(-1, 1).expand(-1, hw[0] * hw[1]).reshape(-1).tolist()
-        sym = torch.empty(len(strings), c, *hw, dtype=torch.int32)
-        dec = RansDecoder()
-        for b, s in enumerate(strings):
-            sym[b] = torch.tensor(dec.decode_with_indexes(s, idx, cdfs, lengths, offsets),
-                                  dtype=torch.int32).reshape(c, *hw)
-        med = self._z_medians(len(strings), hw)
-        return sym.to(med.device).type_as(med) + med
 
     @staticmethod
     def _side_params(cg: ChannelGroupsLatentCodec, k: int, hyper: torch.Tensor, y_hats: list[torch.Tensor]):
@@ -196,102 +185,224 @@ class LatentCoder:
         parts = dict(zip(cb.y.chunks, cb.entropy_parameters(cb.merge(spatial, side)).chunk(2, dim=1)))
         return parts["means"], parts["scales"]
 
+    def _z_medians(self) -> torch.Tensor:
+        return self.hyper.entropy_bottleneck._get_medians().detach().reshape(1, -1, 1, 1)
+
+    def _compress_z(self, z: torch.Tensor) -> tuple[list[bytes], torch.Tensor]:
+        """``EntropyBottleneck.compress`` with the cached tables (same bytes) → (strings, symbols)."""
+        cdfs, lengths, offsets = self._cdfs()[1]
+        sym = torch.round(z - self._z_medians()).int()
+        sym_cpu = sym.cpu()
+        idx = torch.arange(z.shape[1], dtype=torch.int32).reshape(-1, 1).expand(-1, z[0, 0].numel())
+        idx = idx.reshape(-1).tolist()
+        strings = []
+        for b in range(z.shape[0]):
+            enc = BufferedRansEncoder()
+            enc.encode_with_indexes(sym_cpu[b].reshape(-1).tolist(), idx, cdfs, lengths, offsets)
+            strings.append(enc.flush())
+        return strings, sym_cpu
+
+    def _decompress_z(self, strings: list[bytes], hw) -> torch.Tensor:
+        """→ the hyper-latent's symbols (N, C, h, w) int32, on the CPU."""
+        cdfs, lengths, offsets = self._cdfs()[1]
+        c = len(lengths)
+        idx = torch.arange(c, dtype=torch.int32).reshape(-1, 1).expand(-1, hw[0] * hw[1]).reshape(-1).tolist()
+        sym = torch.empty(len(strings), c, *hw, dtype=torch.int32)
+        dec = RansDecoder()
+        for b, s in enumerate(strings):
+            sym[b] = torch.from_numpy(np.asarray(dec.decode_with_indexes(s, idx, cdfs, lengths, offsets),
+                                                 np.int32)).reshape(c, *hw)
+        return sym
+
+    def _walk(self, params, z_sym: torch.Tensor, hw: tuple[int, int], code) -> torch.Tensor:
+        """Every coding stage in order (channel groups; anchors, then non-anchors) → ŷ (float32).
+
+        ``code(stage_no, k, stage, positions, means, indexes)`` codes or decodes one stage and
+        returns its symbols (N, g, P) as float64; ``positions`` are flat row-major indexes."""
+        h, w = hw
+        hyper = params.hyper(z_sym, hw)
+        anchors = anchor_mask(h, w).reshape(-1)
+        stages = (anchors.nonzero().squeeze(1), (~anchors).nonzero().squeeze(1))
+        n = z_sym.shape[0]
+        y_hats = []
+        stage_no = 0
+        for k, g in enumerate(self.groups.groups):
+            side = params.side(k, hyper, y_hats)
+            y_hat_k = hyper.new_zeros(n, g, h, w)
+            for stage, positions in enumerate(stages):
+                mu, idx = params.stage(k, side, y_hat_k if stage else None, positions)
+                sym = code(stage_no, k, stage, positions, mu, idx)
+                y_hat_k.view(n, g, h * w)[:, :, positions] = params.y_hat(sym, mu)
+                stage_no += 1
+            y_hats.append(y_hat_k)
+        return params.latent(torch.cat(y_hats, dim=1))
+
     @torch.inference_mode()
-    def compress(self, y: torch.Tensor, seeds: list[int] | None = None) -> list[LatentStreams]:
-        """``seeds``: per item, the start value of the payload check (the caller binds its header to it)."""
-        nets = self._coding()
-        cg = nets["y"]
+    def compress(self, y: torch.Tensor, seeds: list[int] | None = None, integer: bool = True) -> list[LatentStreams]:
+        """``seeds``: per item, the start value of the payload check (the caller binds its header to it).
+        ``integer``: the fixed-point parameter nets of format 3 (else the float64 nets of formats 1–2)."""
+        params = self._parameters(integer)
         check_symbol_range(y, "latent")
         z = self.hyper.h_a(y)
-        check_symbol_range(z - self.hyper.entropy_bottleneck._get_medians().reshape(1, -1, 1, 1), "hyper-latent")
-        z_strings, z_hat = self._compress_z(z)
-        hyper = nets["h_s"](z_hat.double())
-        y = y.double()
-        anchors = anchor_mask(*y.shape[-2:], device=y.device)
-        stages = (anchors, ~anchors)
-        encoders = [BufferedRansEncoder() for _ in range(y.shape[0])]
-        checks: list[list[int]] = [[] for _ in range(y.shape[0])]
-        crcs = list(seeds) if seeds is not None else [0] * y.shape[0]
-        cdfs, lengths, offsets = self._cdfs()[0]
-        y_hats = []
-        for k, y_k in enumerate(y.split(cg.groups, dim=1)):
-            cb = cg.latent_codec[f"y{k}"]
-            side = self._side_params(cg, k, hyper, y_hats)
-            spatial = y_k.new_zeros(y_k.shape[0], 2 * y_k.shape[1], *y_k.shape[-2:])
-            y_hat_k = torch.zeros_like(y_k)
-            for stage, where in enumerate(stages):
-                mu, s = self._gaussian_params(cb, side, spatial)
-                idx = self._indexes(s)
-                sym = torch.round(y_k - mu)
-                check_symbol_range(sym, "latent symbol")
-                y_hat_k = torch.where(where, sym + mu, y_hat_k)
-                for b, enc in enumerate(encoders):
-                    idx_b = idx[b][:, where].reshape(-1)
-                    values = sym[b][:, where].reshape(-1).int().tolist()
-                    enc.encode_with_indexes(values, idx_b.tolist(), cdfs, lengths, offsets)
-                    checks[b].append(_check(idx_b))
-                    crcs[b] = _symbol_crc(values, crcs[b])
-                if stage == 0:
-                    spatial = cb.context_prediction(y_hat_k)
-            y_hats.append(y_hat_k)
-        for b in range(len(encoders)):  # the check after the last stage: CRC-32 of every symbol, as 2 × u16
+        check_symbol_range(z - self._z_medians(), "hyper-latent")
+        z_strings, z_sym = self._compress_z(z)
+        n = y.shape[0]
+        y_flat = params.move(y.double()).flatten(2)
+        encoders = [BufferedRansEncoder() for _ in range(n)]
+        checks: list[list[int]] = [[] for _ in range(n)]
+        crcs = list(seeds) if seeds is not None else [0] * n
+        tables = self._cdfs()[0]
+        offset = [0] + list(np.cumsum(self.groups.groups))
+
+        def code(stage_no, k, stage, positions, mu, idx):
+            sym = params.symbols(y_flat[:, offset[k]:offset[k + 1], positions], mu)
+            check_symbol_range(sym, "latent symbol")
+            sym_np, idx_np = sym.cpu().numpy().astype(np.int32), idx.cpu().numpy()
+            for b, enc in enumerate(encoders):
+                values, idx_b = sym_np[b].reshape(-1), idx_np[b].reshape(-1)
+                enc.encode_with_indexes(values.tolist(), *_used_rows(tables, idx_b))
+                checks[b].append(_check(idx_b))
+                crcs[b] = _symbol_crc(values, crcs[b])
+            return sym
+
+        self._walk(params, z_sym, tuple(y.shape[-2:]), code)
+        for b in range(n):  # the check after the last stage: CRC-32 of every symbol, as 2 × u16
             checks[b] += [crcs[b] & 0xFFFF, crcs[b] >> 16]
         return [LatentStreams(z=z_strings[b], y=enc.flush(), checks=checks[b]) for b, enc in enumerate(encoders)]
 
     @torch.inference_mode()
     def decompress(self, streams: list[LatentStreams], latent_hw: tuple[int, int], device,
-                   seeds: list[int] | None = None, symbols: list | None = None) -> torch.Tensor:
-        """Entropy-decode a batch of items (same latent size) → ŷ (float32); ``seeds`` as for ``compress``.
+                   seeds: list[int] | None = None, symbols: list | None = None,
+                   integer: bool = True) -> torch.Tensor:
+        """Entropy-decode a batch of items (same latent size) → ŷ (float32); ``seeds`` and
+        ``integer`` as for ``compress`` (a chunk's format decides ``integer``).
 
         ``symbols``, when given, receives per item the rANS output in decode order (int32): the
         integers that are the same on every machine (docs/reliability.md, layer a)."""
-        nets = self._coding()
-        cg = nets["y"]
+        params = self._parameters(integer, device)
         h, w = latent_hw
-        z_hat = self._decompress_z([s.z for s in streams], ((h + 3) // 4, (w + 3) // 4))
-        hyper = nets["h_s"](z_hat.to(device).double())[..., :h, :w]
-        anchors = anchor_mask(h, w, device=device)
-        stages = (anchors, ~anchors)
+        z_sym = self._decompress_z([s.z for s in streams], ((h + 3) // 4, (w + 3) // 4))
         decoders = []
         for s in streams:
             dec = RansDecoder()
             dec.set_stream(s.y)
             decoders.append(dec)
-        cdfs, lengths, offsets = self._cdfs()[0]
+        tables = self._cdfs()[0]
         n = len(streams)
         crcs = list(seeds) if seeds is not None else [0] * n
         decoded: list[list] = [[] for _ in range(n)]
-        y_hats = []
-        stage_no = 0
-        for k, g in enumerate(cg.groups):
-            cb = cg.latent_codec[f"y{k}"]
-            side = self._side_params(cg, k, hyper, y_hats)
-            spatial = hyper.new_zeros(n, 2 * g, h, w)
-            y_hat_k = hyper.new_zeros(n, g, h, w)
-            for stage, where in enumerate(stages):
-                mu, s = self._gaussian_params(cb, side, spatial)
-                idx = self._indexes(s)
-                sym = torch.zeros_like(mu)
-                for b, dec in enumerate(decoders):
-                    idx_b = idx[b][:, where].reshape(-1)
-                    if _check(idx_b) != streams[b].checks[stage_no]:
-                        raise EntropyMismatch(
-                            f"entropy parameters of group {k} ({'anchor' if stage == 0 else 'non-anchor'} "
-                            "stage) differ from the encoder's: this decoder's arithmetic does not reproduce "
-                            "the encoder's (different model weights, or floating-point drift across devices)")
-                    values = dec.decode_stream(idx_b.tolist(), cdfs, lengths, offsets)
-                    crcs[b] = _symbol_crc(values, crcs[b])
-                    if symbols is not None:
-                        decoded[b].append(np.asarray(values, np.int32))
-                    sym[b][:, where] = torch.tensor(values, dtype=sym.dtype, device=sym.device).reshape(g, -1)
-                y_hat_k = torch.where(where, sym + mu, y_hat_k)
-                stage_no += 1
-                if stage == 0:
-                    spatial = cb.context_prediction(y_hat_k)
-            y_hats.append(y_hat_k)
+
+        def code(stage_no, k, stage, positions, mu, idx):
+            idx_np = idx.cpu().numpy()
+            out = np.empty(idx_np.shape, np.int32)
+            for b, dec in enumerate(decoders):
+                idx_b = idx_np[b].reshape(-1)
+                if _check(idx_b) != streams[b].checks[stage_no]:
+                    raise EntropyMismatch(
+                        f"entropy parameters of group {k} ({'anchor' if stage == 0 else 'non-anchor'} "
+                        "stage) differ from the encoder's: this decoder's arithmetic does not reproduce "
+                        "the encoder's (different model weights, or floating-point drift across devices)")
+                values = np.asarray(dec.decode_stream(*_used_rows(tables, idx_b)), np.int32)
+                crcs[b] = _symbol_crc(values, crcs[b])
+                if symbols is not None:
+                    decoded[b].append(values)
+                out[b] = values.reshape(idx_np.shape[1:])
+            return torch.from_numpy(out).to(mu.device, torch.float64)
+
+        y_hat = self._walk(params, z_sym, (h, w), code)
         for b, st in enumerate(streams):  # chunks written before format 2 carry no final check
-            if len(st.checks) == stage_no + 2 and [crcs[b] & 0xFFFF, crcs[b] >> 16] != list(st.checks[-2:]):
+            if len(st.checks) == self.n_stages + 2 and [crcs[b] & 0xFFFF, crcs[b] >> 16] != list(st.checks[-2:]):
                 raise PayloadMismatch("the decoded symbols fail the check after the last coding stage")
         if symbols is not None:
             symbols.extend(np.concatenate(d) for d in decoded)
-        return torch.cat(y_hats, dim=1).float()
+        return y_hat.to(device)
+
+
+def _used_rows(tables, idx: np.ndarray):
+    """rANS arguments (indexes, cdfs, lengths, offsets) passing only the table rows ``idx`` uses,
+    renumbered. The coder reads nothing but ``row[index]``, so the bytes are the same; converting
+    the whole table from Python on every call was most of the coder's time."""
+    cdfs, lengths, offsets = tables
+    used = np.flatnonzero(np.bincount(idx, minlength=len(lengths)))
+    local = np.empty(len(lengths), np.int32)
+    local[used] = np.arange(len(used), dtype=np.int32)
+    rows = used.tolist()
+    return (local[idx].tolist(), [cdfs[i] for i in rows], [lengths[i] for i in rows], [offsets[i] for i in rows])
+
+
+class _FloatParameters:
+    """Formats 1–2: the parameter nets in a float64 copy on the model's device (close across
+    machines, not exact; the per-stage checks catch a mismatch)."""
+
+    def __init__(self, coder: LatentCoder, device=None):
+        self.nets = coder._coding()
+        self.coder = coder
+        self.device = device
+
+    def move(self, y: torch.Tensor) -> torch.Tensor:
+        return y
+
+    def hyper(self, z_sym: torch.Tensor, hw) -> torch.Tensor:
+        med = self.coder._z_medians()
+        z_hat = z_sym.to(med.device).type_as(med) + med
+        if self.device is not None:
+            z_hat = z_hat.to(self.device)
+        return self.nets["h_s"](z_hat.double())[..., :hw[0], :hw[1]]
+
+    def side(self, k: int, hyper: torch.Tensor, y_hats: list[torch.Tensor]) -> torch.Tensor:
+        return LatentCoder._side_params(self.nets["y"], k, hyper, y_hats)
+
+    def stage(self, k, side, y_hat_k, positions):
+        cb = self.nets["y"].latent_codec[f"y{k}"]
+        n, _, h, w = side.shape
+        g = self.nets["y"].groups[k]
+        spatial = side.new_zeros(n, 2 * g, h, w) if y_hat_k is None else cb.context_prediction(y_hat_k)
+        mu, s = LatentCoder._gaussian_params(cb, side, spatial)
+        return mu.flatten(2)[..., positions], self.coder._indexes(s).flatten(2)[..., positions]
+
+    @staticmethod
+    def symbols(y: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        return torch.round(y - mu)
+
+    @staticmethod
+    def y_hat(sym: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        return sym + mu
+
+    @staticmethod
+    def latent(y_hat: torch.Tensor) -> torch.Tensor:
+        return y_hat.float()
+
+
+class _IntegerParameters:
+    """Format 3: the fixed-point nets of ``geocodec.model.integer_nets``, always on the CPU (their
+    exactness argument is about CPU float64 GEMMs; a GPU library may pick FFT or Winograd kernels)."""
+
+    def __init__(self, coder: LatentCoder, device=None):
+        self.nets = coder._integer()
+        self.coder = coder
+
+    @staticmethod
+    def move(y: torch.Tensor) -> torch.Tensor:
+        return y.cpu()
+
+    def hyper(self, z_sym: torch.Tensor, hw) -> torch.Tensor:
+        med = to_fixed(self.coder._z_medians().cpu())
+        return self.nets.hyper(z_sym.double() * _ONE + med, hw)
+
+    def side(self, k, hyper, y_hats):
+        return self.nets.side(k, hyper, y_hats)
+
+    def stage(self, k, side, y_hat_k, positions):
+        return self.nets.stage(k, side, y_hat_k, positions)
+
+    @staticmethod
+    def symbols(y: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        return torch.round(y - mu * (1.0 / _ONE))
+
+    @staticmethod
+    def y_hat(sym: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        return sym * _ONE + mu
+
+    @staticmethod
+    def latent(y_hat: torch.Tensor) -> torch.Tensor:
+        return from_fixed(y_hat)
