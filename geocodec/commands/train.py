@@ -54,6 +54,8 @@ def register(subparsers) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="auto (default: bf16 autocast + channels_last where the CPU has AMX or AVX512-BF16, "
                         "or on a bf16 GPU; fp32 elsewhere), fp32 or bf16")
+    p.add_argument("--optimizer", choices=("adam", "soap"), default=None,
+                   help="adam (default) or soap (needs pip install pytorch-optimizer)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the transforms (default: as the configuration says)")
     p.add_argument("--pseudo-pairs", action=argparse.BooleanOptionalAction, default=None,
@@ -128,7 +130,8 @@ def run(args) -> int:
     cfg = preset(args.config, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
                  threads=args.threads, max_minutes=args.max_minutes, device=args.device, modality=args.modality,
                  init_from=args.init_from, probe_every=args.probe_every, precision=args.precision,
-                 decay_minutes=args.decay_minutes, compile=args.compile, pseudo_pairs=args.pseudo_pairs, out_dir=args.out or f"runs/{args.config}")
+                 decay_minutes=args.decay_minutes, compile=args.compile, pseudo_pairs=args.pseudo_pairs,
+                 optimizer=args.optimizer, out_dir=args.out or f"runs/{args.config}")
     if args.model:
         if not isinstance(args.model, dict):
             raise InvalidInputError(f"--model takes a JSON object of architecture fields, got {args.model!r}")

@@ -29,6 +29,8 @@ def optim_state(opt: torch.optim.Optimizer, prefix: str, dtype: torch.dtype = to
     out = {}
     for i, st in opt.state_dict()["state"].items():
         for k, v in st.items():
+            if isinstance(v, (list, tuple)):  # SOAP's preconditioner: not stored (re-estimated on resume)
+                continue
             v = torch.as_tensor(v).detach().cpu()
             if v.is_floating_point() and v.numel() > 1:
                 v = v.to(dtype)

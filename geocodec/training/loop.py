@@ -77,9 +77,34 @@ class TrainConfig:
     #: ``torch.compile`` the analysis and synthesis transforms (fuses the fusion's and the gains'
     #: element-wise work; a one-off compile of about 1.5 min per crop size, then faster steps).
     compile: bool = False
+    #: "adam", or "soap" (Vyas et al. 2024, Adam in Shampoo's eigenbasis; ``pytorch-optimizer``, not a
+    #: dependency: ``pip install pytorch-optimizer``). Checkpoints keep SOAP's moments but not its
+    #: preconditioner, which a resume re-estimates from the next gradients.
+    optimizer: str = "adam"
     #: Single-modality batches paired with the other modality's single-modality data from another
     #: place (γ ~ U(0, 1)) instead of a blank plane at γ = 1 / 0 (``data.training_batch``).
     pseudo_pairs: bool = False
+
+
+OPTIMISERS = ("adam", "soap")
+
+
+def make_optimiser(name: str, params: list, lr: float) -> torch.optim.Optimizer:
+    """The main parameters' optimiser, by name (the entropy bottleneck's quantiles always use Adam)."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name != "soap":
+        from geocodec.errors import InvalidInputError
+
+        raise InvalidInputError(f"optimizer must be one of {OPTIMISERS}, not {name!r}")
+    try:
+        from pytorch_optimizer import SOAP
+    except ImportError:
+        from geocodec.errors import InvalidInputError
+
+        raise InvalidInputError("optimizer='soap' needs pytorch-optimizer: pip install pytorch-optimizer") from None
+    # Adam's betas and no weight decay, so the two differ only in SOAP's rotated basis
+    return SOAP(params, lr=lr, betas=(0.9, 0.999), weight_decay=0.0, precondition_frequency=10)
 
 
 def optimiser_parameters(model: torch.nn.Module) -> tuple[list, list]:
@@ -189,7 +214,7 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
     main_params, aux_params = optimiser_parameters(model)
     if cfg.train_only == "encoder":
         main_params, aux_params = encoder_side(model, main_params + aux_params), []
-    opt = torch.optim.Adam(main_params, lr=cfg.lr)
+    opt = make_optimiser(cfg.optimizer, main_params, cfg.lr)
     aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr) if aux_params else None
     log_path, ckpt_path = out / "train_log.json", out / "checkpoint.safetensors"
     history: dict = {"config": asdict(cfg), "model": json.loads(model_cfg.to_json()), "steps": [], "probes": [],
@@ -202,7 +227,10 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
     if resumed:
         tensors = load_file(str(ckpt_path))
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False)
-        load_optim_state(opt, tensors, "opt")
+        if cfg.optimizer == "adam":
+            load_optim_state(opt, tensors, "opt")
+        else:  # SOAP's state is rebuilt from the next gradients (see TrainConfig.optimizer)
+            log(f"{cfg.optimizer}: optimiser state starts afresh at this resume")
         if aux_opt is not None:
             load_optim_state(aux_opt, tensors, "aux")
         if "rng.torch" in tensors:
