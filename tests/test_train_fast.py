@@ -133,3 +133,21 @@ def test_recipe_preset_is_the_open_ended_run():
     cfg = preset("recipe")
     assert cfg.schedule == "wsd" and cfg.moments_dtype == "bf16" and cfg.precision == "auto"
     assert cfg.checkpoint_minutes and cfg.checkpoint_minutes <= 10 and cfg.threads == 1
+
+
+def test_optimiser_choice_soap_trains_checkpoints_and_resumes(tmp_path, rng):
+    """--optimizer soap (optional dependency): trains, checkpoints without its preconditioner, resumes."""
+    from geocodec.errors import InvalidInputError
+    from geocodec.training.loop import make_optimiser
+
+    with pytest.raises(InvalidInputError, match="optimizer must be one of"):
+        make_optimiser("lion", [torch.nn.Parameter(torch.zeros(2))], 1e-3)
+    pytest.importorskip("pytorch_optimizer")
+    out = tmp_path / "soap"
+    _, log = train(_cfg(out, steps=4, optimizer="soap"), _sets(rng), progress=False, log=lambda *_: None)
+    assert log["final_step"] == 4 and all(np.isfinite(s["loss"]) for s in log["steps"])
+    tensors = load_file(str(out / "checkpoint.safetensors"))
+    assert any(k.startswith("opt.") and k.endswith("exp_avg") for k in tensors)
+    messages = []
+    _, log = train(_cfg(out, steps=6, optimizer="soap"), _sets(rng), progress=False, log=messages.append)
+    assert log["final_step"] == 6 and any("starts afresh" in m for m in messages)
