@@ -40,12 +40,11 @@ from torch import nn
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.latent_codecs import ChannelGroupsLatentCodec, HyperLatentCodec
 
-from geocodec.model.integer_nets import FRAC_BITS, IntegerEntropyParameters, from_fixed, to_fixed
+from geocodec.model.entropy_parameters import FloatParameters, IntegerParameters
+from geocodec.model.integer_nets import IntegerEntropyParameters
 
 #: Largest |symbol| (and |latent|) handed to the rANS coder; real latents stay below a few hundred.
 MAX_SYMBOL = 2 ** 20
-
-_ONE = float(2 ** FRAC_BITS)
 
 #: Guards the lazily built coding caches (float64 nets, CDF lists). Coding itself is lock-free:
 #: it only reads weights and tables, so threads may encode and decode with one model at once.
@@ -164,7 +163,7 @@ class LatentCoder:
         return ints[0]
 
     def _parameters(self, integer: bool, device=None):
-        return _IntegerParameters(self) if integer else _FloatParameters(self, device)
+        return IntegerParameters(self) if integer else FloatParameters(self, device)
 
     def _indexes(self, scales: torch.Tensor) -> torch.Tensor:
         table = self._gaussian.scale_table.to(scales)
@@ -328,81 +327,3 @@ def _used_rows(tables, idx: np.ndarray):
     local[used] = np.arange(len(used), dtype=np.int32)
     rows = used.tolist()
     return (local[idx].tolist(), [cdfs[i] for i in rows], [lengths[i] for i in rows], [offsets[i] for i in rows])
-
-
-class _FloatParameters:
-    """Formats 1–2: the parameter nets in a float64 copy on the model's device (close across
-    machines, not exact; the per-stage checks catch a mismatch)."""
-
-    def __init__(self, coder: LatentCoder, device=None):
-        self.nets = coder._coding()
-        self.coder = coder
-        self.device = device
-
-    def move(self, y: torch.Tensor) -> torch.Tensor:
-        return y
-
-    def hyper(self, z_sym: torch.Tensor, hw) -> torch.Tensor:
-        med = self.coder._z_medians()
-        z_hat = z_sym.to(med.device).type_as(med) + med
-        if self.device is not None:
-            z_hat = z_hat.to(self.device)
-        return self.nets["h_s"](z_hat.double())[..., :hw[0], :hw[1]]
-
-    def side(self, k: int, hyper: torch.Tensor, y_hats: list[torch.Tensor]) -> torch.Tensor:
-        return LatentCoder._side_params(self.nets["y"], k, hyper, y_hats)
-
-    def stage(self, k, side, y_hat_k, positions):
-        cb = self.nets["y"].latent_codec[f"y{k}"]
-        n, _, h, w = side.shape
-        g = self.nets["y"].groups[k]
-        spatial = side.new_zeros(n, 2 * g, h, w) if y_hat_k is None else cb.context_prediction(y_hat_k)
-        mu, s = LatentCoder._gaussian_params(cb, side, spatial)
-        return mu.flatten(2)[..., positions], self.coder._indexes(s).flatten(2)[..., positions]
-
-    @staticmethod
-    def symbols(y: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-        return torch.round(y - mu)
-
-    @staticmethod
-    def y_hat(sym: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-        return sym + mu
-
-    @staticmethod
-    def latent(y_hat: torch.Tensor) -> torch.Tensor:
-        return y_hat.float()
-
-
-class _IntegerParameters:
-    """Format 3: the fixed-point nets of ``geocodec.model.integer_nets``, always on the CPU (their
-    exactness argument is about CPU float64 GEMMs; a GPU library may pick FFT or Winograd kernels)."""
-
-    def __init__(self, coder: LatentCoder, device=None):
-        self.nets = coder._integer()
-        self.coder = coder
-
-    @staticmethod
-    def move(y: torch.Tensor) -> torch.Tensor:
-        return y.cpu()
-
-    def hyper(self, z_sym: torch.Tensor, hw) -> torch.Tensor:
-        med = to_fixed(self.coder._z_medians().cpu())
-        return self.nets.hyper(z_sym.double() * _ONE + med, hw)
-
-    def side(self, k, hyper, y_hats):
-        return self.nets.side(k, hyper, y_hats)
-
-    def stage(self, k, side, y_hat_k, positions):
-        return self.nets.stage(k, side, y_hat_k, positions)
-
-    @staticmethod
-    def symbols(y: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-        return torch.round(y - mu * (1.0 / _ONE))
-
-    @staticmethod
-    def y_hat(sym: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-        return sym * _ONE + mu
-
-    @staticmethod
-    def latent(y_hat: torch.Tensor) -> torch.Tensor:
-        return from_fixed(y_hat)

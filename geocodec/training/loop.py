@@ -29,6 +29,8 @@ from geocodec.registry import resolve_device
 from geocodec.training.checkpoint import MOMENT_DTYPES, cpu_name, load_optim_state, optim_state
 from geocodec.training.data import PairSet, crop_size, training_batch
 from geocodec.training.loss import rd_loss, single_rd_loss
+from geocodec.training.optimiser import (  # noqa: F401 - importable from here, as before
+    ENCODER_SIDE, OPTIMISERS, encoder_side, make_optimiser, optimiser_parameters)
 from geocodec.training.probe import run_probe
 from geocodec.training.schedule import check_schedule, learning_rate
 
@@ -84,49 +86,6 @@ class TrainConfig:
     #: Single-modality batches paired with the other modality's single-modality data from another
     #: place (γ ~ U(0, 1)) instead of a blank plane at γ = 1 / 0 (``data.training_batch``).
     pseudo_pairs: bool = False
-
-
-OPTIMISERS = ("adam", "soap")
-
-
-def make_optimiser(name: str, params: list, lr: float) -> torch.optim.Optimizer:
-    """The main parameters' optimiser, by name (the entropy bottleneck's quantiles always use Adam)."""
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if name != "soap":
-        from geocodec.errors import InvalidInputError
-
-        raise InvalidInputError(f"optimizer must be one of {OPTIMISERS}, not {name!r}")
-    try:
-        from pytorch_optimizer import SOAP
-    except ImportError:
-        from geocodec.errors import InvalidInputError
-
-        raise InvalidInputError("optimizer='soap' needs pytorch-optimizer: pip install pytorch-optimizer") from None
-    # Adam's betas and no weight decay, so the two differ only in SOAP's rotated basis
-    return SOAP(params, lr=lr, betas=(0.9, 0.999), weight_decay=0.0, precondition_frequency=10)
-
-
-def optimiser_parameters(model: torch.nn.Module) -> tuple[list, list]:
-    """(main, aux) parameters in saved-key (``state_dict``) order, which module refactors keep:
-    checkpoints number their Adam moments by it. ``named_parameters()`` follows the module tree."""
-    named = [(k, v) for k, v in model.state_dict(keep_vars=True).items() if isinstance(v, torch.nn.Parameter)]
-    return [p for n, p in named if not n.endswith("quantiles")], [p for n, p in named if n.endswith("quantiles")]
-
-
-#: Parameters only the encoder uses: changing them changes which latent is coded, never how a
-#: bitstream decodes (the decoders and every table they share with the encoder stay fixed).
-ENCODER_SIDE = ("encoder.", "encoder_gain.", "entropy.h_a.")
-
-
-def encoder_side(model: torch.nn.Module, params: list) -> list:
-    """Those of ``params`` (saved-key order kept) that only the encoder uses; the rest are frozen."""
-    names = {id(v): k for k, v in model.state_dict(keep_vars=True).items()}
-    keep = [p for p in params if names[id(p)].startswith(ENCODER_SIDE)]
-    kept = {id(p) for p in keep}
-    for p in params:
-        p.requires_grad_(id(p) in kept)
-    return keep
 
 
 def _warm_start(model: torch.nn.Module, path: str, log) -> None:

@@ -95,10 +95,11 @@ def verdict(cv: list[dict], kind: str, lmbdas) -> dict:
 def markdown_table(report: dict) -> str:
     """The rows as a Markdown table (README and model card)."""
     kind = report["labels"]["kind"]
+    m1, m2 = headline(kind)
     shown = {"map": "mAP", "micro_f1": "micro-F1", "oa": "OA", "kappa": "Cohen's κ"}
-    m1, m2 = (shown[m] for m in headline(kind))
-    head = (f"| method | λ | γ | CV bpp | CV {m1}: pooled | per fold, mean ± sd | CV {m2} | CV PSNR opt / SAR (dB) | "
-            f"test bpp | test {m1} | test {m2} |")
+    n1, n2 = shown[m1], shown[m2]
+    head = (f"| method | λ | γ | CV bpp | CV {n1}: pooled | per fold, mean ± sd | CV {n2} | CV PSNR opt / SAR (dB) | "
+            f"test bpp | test {n1} | test {n2} |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def f(v, d=3):

@@ -1,0 +1,90 @@
+"""Where a coding stage's entropy parameters come from, per bitstream format: the float64 nets of
+formats 1–2 (close across machines, not exact) or the exact integer nets of format 3. Both give
+``geocodec.model.latent_coding.LatentCoder``'s one stage walker the same interface, so encoding
+and decoding share it for every format."""
+
+from __future__ import annotations
+
+import torch
+
+from geocodec.model.integer_nets import FRAC_BITS, from_fixed, to_fixed
+
+_ONE = float(2 ** FRAC_BITS)
+
+
+class FloatParameters:
+    """Formats 1–2: the parameter nets in a float64 copy on the model's device (close across
+    machines, not exact; the per-stage checks catch a mismatch)."""
+
+    def __init__(self, coder, device=None):
+        self.nets = coder._coding()
+        self.coder = coder
+        self.device = device
+
+    def move(self, y: torch.Tensor) -> torch.Tensor:
+        return y
+
+    def hyper(self, z_sym: torch.Tensor, hw) -> torch.Tensor:
+        med = self.coder._z_medians()
+        z_hat = z_sym.to(med.device).type_as(med) + med
+        if self.device is not None:
+            z_hat = z_hat.to(self.device)
+        return self.nets["h_s"](z_hat.double())[..., :hw[0], :hw[1]]
+
+    def side(self, k: int, hyper: torch.Tensor, y_hats: list[torch.Tensor]) -> torch.Tensor:
+        return type(self.coder)._side_params(self.nets["y"], k, hyper, y_hats)
+
+    def stage(self, k, side, y_hat_k, positions):
+        cb = self.nets["y"].latent_codec[f"y{k}"]
+        n, _, h, w = side.shape
+        g = self.nets["y"].groups[k]
+        spatial = side.new_zeros(n, 2 * g, h, w) if y_hat_k is None else cb.context_prediction(y_hat_k)
+        mu, s = type(self.coder)._gaussian_params(cb, side, spatial)
+        return mu.flatten(2)[..., positions], self.coder._indexes(s).flatten(2)[..., positions]
+
+    @staticmethod
+    def symbols(y: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        return torch.round(y - mu)
+
+    @staticmethod
+    def y_hat(sym: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        return sym + mu
+
+    @staticmethod
+    def latent(y_hat: torch.Tensor) -> torch.Tensor:
+        return y_hat.float()
+
+
+class IntegerParameters:
+    """Format 3: the fixed-point nets of ``geocodec.model.integer_nets``, always on the CPU (their
+    exactness argument is about CPU float64 GEMMs; a GPU library may pick FFT or Winograd kernels)."""
+
+    def __init__(self, coder, device=None):
+        self.nets = coder._integer()
+        self.coder = coder
+
+    @staticmethod
+    def move(y: torch.Tensor) -> torch.Tensor:
+        return y.cpu()
+
+    def hyper(self, z_sym: torch.Tensor, hw) -> torch.Tensor:
+        med = to_fixed(self.coder._z_medians().cpu())
+        return self.nets.hyper(z_sym.double() * _ONE + med, hw)
+
+    def side(self, k, hyper, y_hats):
+        return self.nets.side(k, hyper, y_hats)
+
+    def stage(self, k, side, y_hat_k, positions):
+        return self.nets.stage(k, side, y_hat_k, positions)
+
+    @staticmethod
+    def symbols(y: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        return torch.round(y - mu * (1.0 / _ONE))
+
+    @staticmethod
+    def y_hat(sym: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        return sym * _ONE + mu
+
+    @staticmethod
+    def latent(y_hat: torch.Tensor) -> torch.Tensor:
+        return from_fixed(y_hat)
