@@ -40,7 +40,12 @@ machine; absolute times move with its load. All CPU codecs run on ``--threads`` 
 encoder made, so every decode row decodes the same bytes. Their cost is recorded too: PSNR of their
 decoders on those chunks, and bpp and PSNR (the default decoders) of the chunks their encoders make.
 
-Prints a markdown table and writes JSON (default ``benchmarks/results/throughput-<device>.json``).
+A second table holds every geocodec row against issue #18's goals in CPU time (``GOALS``; the
+JSON's ``goals``): encode over OpenJPEG's encode, and every decode, one modality or both, over
+OpenJPEG decoding *both* modalities of the same pair; and where the default decode's time goes
+(``parts_ms``: entropy decoding, each synthesis transform; measured after the rounds).
+
+Prints the markdown tables and writes JSON (default ``benchmarks/results/throughput-<device>.json``).
 """
 
 from __future__ import annotations
@@ -64,6 +69,9 @@ sys.path.insert(0, str(ROOT))
 
 DATA = Path(os.environ.get("GEOCODEC_SHARED_DATA", ROOT.parent / "shared" / "data")) / "sen1floods11-spain"
 OPERATIONS = ("encode", "decode_both", "decode_optical", "decode_sar")
+#: Issue #18's goals, each a ratio of CPU time against OpenJPEG: encoding over OpenJPEG encoding, and
+#: every decode (one modality or both) over OpenJPEG decoding *both* modalities of the same pair.
+GOALS = {"encode": 2.0, "decode_both": 8.0, "decode_optical": 5.0, "decode_sar": 5.0}
 
 
 # ---------------------------------------------------------------------------- data
@@ -280,6 +288,34 @@ def _psnr(tiles, decoded) -> dict:
 
 
 # ---------------------------------------------------------------------------- measuring
+def _goals(ms: dict) -> dict:
+    """Every geocodec row against issue #18's goals: CPU time over the goal's denominator
+    (OpenJPEG encoding for encode, OpenJPEG decoding both modalities for every decode)."""
+    def base(op):
+        return ms["openjpeg"]["encode" if op == "encode" else "decode_both"]["cpu"]
+
+    return {"goal": GOALS, "denominator": {op: "openjpeg " + ("encode" if op == "encode" else "decode_both")
+                                             for op in OPERATIONS},
+            "rows": {k: {op: {"ratio_cpu": ms[k][op]["cpu"] / base(op), "met": ms[k][op]["cpu"] / base(op) <= GOALS[op]}
+                         for op in OPERATIONS} for k in ms if k.startswith("geocodec")}}
+
+
+def _parts(geo: "Geocodec", coded: list[bytes], rounds: int) -> dict:
+    """Where the default decode's time goes, per pair (process CPU time, median of ``rounds``, after
+    the interleaved rounds): entropy decoding (rANS and the integer parameter nets, shared by both
+    modalities) and each synthesis transform with its un-normalisation."""
+    from geocodec.codec import entropy_decode, synthesize
+
+    samples = {"entropy_decode": [], "synthesis_optical": [], "synthesis_sar": []}
+    for _ in range(rounds):
+        _, cpu, latents = _clock(lambda: entropy_decode(coded, device=geo.device, model=geo.model))
+        samples["entropy_decode"].append(cpu / len(coded))
+        for which in ("optical", "sar"):
+            _, cpu, _ = _clock(lambda: synthesize(latents, which, backend=geo.backend))
+            samples[f"synthesis_{which}"].append(cpu / len(coded))
+    return {k: 1e3 * statistics.median(v) for k, v in samples.items()}
+
+
 def _clock(fn):
     w, c = time.perf_counter(), time.process_time()
     out = fn()
@@ -336,7 +372,7 @@ def bench_tile(tiles, tile: int, args, tmp: Path, real: bool) -> dict:
                      for op in OPERATIONS} for base in ("openjpeg", "zstd", "jpegxl") if base in ms}
     over_openjpeg = {k: {op: {w: ms[k][op][w] / ms["openjpeg"][op][w] for w in ("wall", "cpu")} for op in OPERATIONS}
                      for k in ms if k.startswith("geocodec") or k == "jpegxl"}
-    extra = {}
+    extra = {"goals": _goals(ms), "parts_ms": _parts(geo, geo_coded, args.rounds)}
     if variants:
         torch_psnr = _psnr(tiles, geo.decode(geo_coded, "both"))  # the default encodes and decodes the same chunks
         extra["backends"] = {"auto": {"decode_psnr_db": torch_psnr, "encode_bpp": bpp, "encode_psnr_db": torch_psnr,
@@ -388,6 +424,15 @@ def markdown(results: list[dict]) -> str:
                 lines.append(f"| {r['tile']}² | {names[op]}, {label} | {g['wall']:.1f} / {g['cpu']:.1f} "
                              f"| {r['ms_per_pair']['openjpeg'][op]['wall']:.2f} | — | — | **{o['wall']:.1f}×** / "
                              f"{o['cpu']:.1f}× | — | — |")
+    lines += ["", "| tile | path | encode (goal ≤ 2×) | decode both (≤ 8×) | optical only (≤ 5×) | SAR only (≤ 5×) "
+              "| entropy decode / optical / SAR synthesis, ms |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        for key, row in r["goals"]["rows"].items():
+            cells = " | ".join(f"{v['ratio_cpu']:.1f}× {'met' if v['met'] else 'not met'}" for v in row.values())
+            parts = r["parts_ms"]
+            tail = (f"{parts['entropy_decode']:.1f} / {parts['synthesis_optical']:.1f} / {parts['synthesis_sar']:.1f}"
+                    if key == "geocodec" else "—")
+            lines.append(f"| {r['tile']}² | {key} | {cells} | {tail} |")
     psnr = [f"{r['tile']}², `{b}`: decoders {v['decode_psnr_db']['optical']:.2f} / {v['decode_psnr_db']['sar']:.2f} dB; "
             f"encoder {v['encode_bpp']:.4f} bpp, {v['encode_psnr_db']['optical']:.2f} / {v['encode_psnr_db']['sar']:.2f} dB"
             for r in results for b, v in r.get("backends", {}).items()]
