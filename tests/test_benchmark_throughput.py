@@ -51,6 +51,15 @@ def test_one_round_with_every_backend(bench, model, tmp_path):
     if "jpegxl" in r["ms_per_pair"]:  # the JPEG XL anchor, its distance matched to geocodec's bytes
         assert 0.1 <= r["jpegxl_distance"] <= 25 and 0.5 < r["bpp"]["jpegxl"] / r["bpp"]["geocodec"] < 2
         assert r["psnr_db"]["jpegxl"]["optical"] > 20
+    goals = r["goals"]  # issue #18's goals: every decode over OpenJPEG decoding both, encode over its encode
+    assert set(goals["rows"]) == {"geocodec", *(f"geocodec-{b}" for b in backends)}
+    both = r["ms_per_pair"]["openjpeg"]["decode_both"]["cpu"]
+    for key, row in goals["rows"].items():
+        v = row["decode_optical"]
+        assert v["ratio_cpu"] == pytest.approx(r["ms_per_pair"][key]["decode_optical"]["cpu"] / both)
+        assert v["met"] == (v["ratio_cpu"] <= bench.GOALS["decode_optical"])
+    assert all(v > 0 for v in r["parts_ms"].values()) and set(r["parts_ms"]) == {
+        "entropy_decode", "synthesis_optical", "synthesis_sar"}
     table = bench.markdown([r])
-    assert table.count("\n| 64² |") == 4 * (1 + len(backends))
+    assert table.count("\n| 64² |") == 4 * (1 + len(backends)) + len(goals["rows"])
     json.dumps(r)  # the JSON the script writes
