@@ -205,18 +205,12 @@ class JpegXl:
         return out
 
     def encode(self, prepared, distance: float | None = None):
-        import imagecodecs
-
         d = self.distance if distance is None else distance
-        return [[[imagecodecs.jpegxl_encode(np.ascontiguousarray(b), distance=d, effort=self.jxl.EFFORT,
-                                            lossless=False, usecontainer=False, numthreads=1) for b in m]
-                 for m in pair] for pair in prepared]
+        return [[[self.jxl.encode_band(b, d) for b in m] for m in pair] for pair in prepared]
 
     def decode(self, coded, modality: str):
-        import imagecodecs
-
         pick = {"both": (0, 1), "optical": (0,), "sar": (1,)}[modality]
-        return [[imagecodecs.jpegxl_decode(b) for b in pair[i]] for pair in coded for i in pick]
+        return [[self.jxl.decode_band(b) for b in pair[i]] for pair in coded for i in pick]
 
     @staticmethod
     def nbytes(coded) -> int:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v.strip())
+from geocodec.commands.arguments import float_list
 
 
 def register(subparsers) -> None:
@@ -30,21 +28,21 @@ def register(subparsers) -> None:
     p.add_argument("--indep-sar", help="independent-coding SAR model (.safetensors or run folder)")
     p.add_argument("--lambdas", type=int, default=6, help="λ values per γ curve (log-spaced over the range)")
     p.add_argument("--lambdas-indep", type=int, default=8, help="λ values per independent model")
-    p.add_argument("--gammas", type=_floats, default=(0.1, 0.5, 0.9), help="comma-separated γ values")
+    p.add_argument("--gammas", type=float_list, default=(0.1, 0.5, 0.9), help="comma-separated γ values")
     p.add_argument("--baselines", type=lambda s: tuple(v for v in s.split(",") if v), default=("jpeg2000", "jpegxl"),
                    help="image-codec baselines, comma-separated (default: jpeg2000,jpegxl; '' for none)")
-    p.add_argument("--j2k-targets", type=_floats, default=None,
+    p.add_argument("--j2k-targets", type=float_list, default=None,
                    help="JPEG 2000 target bits per sample, comma-separated")
-    p.add_argument("--jxl-distances", type=_floats, default=None,
+    p.add_argument("--jxl-distances", type=float_list, default=None,
                    help="JPEG XL Butteraugli distances (0.1–25), comma-separated")
     p.add_argument("--seam-chunk", type=int, default=256,
                    help="chunk side of the seam measurement on scenes ≥ 2×2 chunks (0: skip)")
-    p.add_argument("--seam-lambdas", type=_floats, default=None, help="λ values of the seam measurement")
+    p.add_argument("--seam-lambdas", type=float_list, default=None, help="λ values of the seam measurement")
     p.add_argument("--seam-overlap", type=int, default=32,
                    help="also code the seam scene's chunks with this many px of context (0: not)")
-    p.add_argument("--target-bpps", type=_floats, default=None,
+    p.add_argument("--target-bpps", type=float_list, default=None,
                    help="absolute joint-bpp targets of the target-bitrate sweep, comma-separated")
-    p.add_argument("--target-fractions", type=_floats, default=None,
+    p.add_argument("--target-fractions", type=float_list, default=None,
                    help="targets inside each pair's reachable range (0 = λ_min … 1 = λ_max, log bpp)")
     p.add_argument("--max-pairs", type=int, help="at most this many pairs per set")
     p.add_argument("--refine-steps", type=int, default=0,

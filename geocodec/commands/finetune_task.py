@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from geocodec.commands.arguments import float_list
+
 from geocodec.errors import InvalidInputError
 from geocodec.options import PRECISIONS
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise InvalidInputError(f"--lmbdas takes comma-separated numbers, got {text!r}") from None
 
 
 def register(subparsers) -> None:
@@ -28,7 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("--labels", required=True, metavar="NAME",
                    help="per-sample label variable or coordinate: ';'-separated class names or integer class ids")
     p.add_argument("--group", default="scene", help="per-sample variable the folds are grouped by (default scene)")
-    p.add_argument("--lmbdas", type=_floats, default=None, metavar="L1,L2,...",
+    p.add_argument("--lmbdas", type=float_list, default=None, metavar="L1,L2,...",
                    help="rate points, one learned γ each (default 0.002,0.01,0.05)")
     rate = p.add_mutually_exclusive_group()
     rate.add_argument("--steps", type=int, default=None, help="steps per finetune (default 200)")

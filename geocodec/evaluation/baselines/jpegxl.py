@@ -34,8 +34,8 @@ def available() -> bool:
         return False
 
 
-def _code_u16(u16: np.ndarray, distance: float) -> tuple[int, np.ndarray]:
-    """(C, H, W) uint16 → (bytes of all bands' codestreams, decoded (C, H, W) uint16)."""
+def encode_band(band: np.ndarray, distance: float) -> bytes:
+    """One (H, W) uint16 band → one bare JPEG XL codestream at Butteraugli ``distance`` (one thread)."""
     if not available():
         raise JpegXlUnavailable("JPEG XL baseline needs imagecodecs with JPEG XL support "
                                 "(pip install 'imagecodecs<2025' for numpy < 2)")
@@ -43,13 +43,20 @@ def _code_u16(u16: np.ndarray, distance: float) -> tuple[int, np.ndarray]:
 
     if not 0.1 <= float(distance) <= 25.0:
         raise InvalidInputError(f"JPEG XL distance must lie in [0.1, 25], got {distance}")
-    nbytes, bands = 0, []
-    for band in u16:
-        data = imagecodecs.jpegxl_encode(np.ascontiguousarray(band), distance=float(distance), effort=EFFORT,
-                                         lossless=False, usecontainer=False, numthreads=1)
-        nbytes += len(data)
-        bands.append(imagecodecs.jpegxl_decode(data))
-    return nbytes, np.stack(bands).astype(np.uint16)
+    return imagecodecs.jpegxl_encode(np.ascontiguousarray(band), distance=float(distance), effort=EFFORT,
+                                     lossless=False, usecontainer=False, numthreads=1)
+
+
+def decode_band(data: bytes) -> np.ndarray:
+    import imagecodecs
+
+    return imagecodecs.jpegxl_decode(data)
+
+
+def _code_u16(u16: np.ndarray, distance: float) -> tuple[int, np.ndarray]:
+    """(C, H, W) uint16 → (bytes of all bands' codestreams, decoded (C, H, W) uint16)."""
+    coded = [encode_band(band, distance) for band in u16]
+    return sum(len(c) for c in coded), np.stack([decode_band(c) for c in coded]).astype(np.uint16)
 
 
 def code_optical(optical: np.ndarray, distance: float) -> ImageCodecResult:
