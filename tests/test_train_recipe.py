@@ -75,6 +75,19 @@ def test_resume_restores_optimiser_state(tmp_path, rng):
     assert lrs[0] < lrs[1]  # the learning rate ramps up again after a resume
 
 
+def test_resume_refuses_another_architecture(tmp_path, rng):
+    """A stride-8 checkpoint has the shapes of a stride-16 model: resuming it under the other
+    architecture would train a different model silently, so it is refused, naming the fix."""
+    sets = _sets(rng)
+    out = tmp_path / "run"
+    train(_cfg(out, steps=4, model={**TINY_MODEL, "latent_stride": 8}), sets, progress=False, log=lambda *_: None)
+    with pytest.raises(geocodec.GeocodecError, match=r"latent_stride=8.*latent_stride=16.*--model '\{\"latent_stride\": 8\}'"):
+        train(_cfg(out, steps=8), sets, progress=False, log=lambda *_: None)
+    _, log = train(_cfg(out, steps=8, model={**TINY_MODEL, "latent_stride": 8}), sets, progress=False,
+                   log=lambda *_: None)
+    assert log["final_step"] == 8 and log["model"]["latent_stride"] == 8
+
+
 def test_warm_start_keeps_what_fits_across_architectures(tmp_path, rng):
     full = JointCodecModel(ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in TINY_MODEL.items()}))
     path = tmp_path / "full.safetensors"

@@ -47,3 +47,25 @@ def load_optim_state(opt: torch.optim.Optimizer, tensors: dict, prefix: str) -> 
             state.setdefault(int(i), {})[k] = v.float() if v.is_floating_point() else v
     sd["state"] = state
     opt.load_state_dict(sd)
+
+
+def check_resumed_architecture(history: dict, config, run_dir) -> None:
+    """A resume continues the run's own architecture: its checkpoint would load into another one
+    with the same tensor shapes (a latent stride of 8 or 16 has the same weights) and train a
+    different model silently, so a configuration that differs from the run's is refused."""
+    from geocodec.errors import InvalidInputError
+    from geocodec.model import ModelConfig
+
+    if "model" not in history:
+        return
+    import json
+
+    run = ModelConfig.from_json(json.dumps(history["model"]))
+    if run != config:
+        diff = {k: (getattr(run, k), getattr(config, k)) for k in run.__dataclass_fields__
+                if getattr(run, k) != getattr(config, k)}
+        wanted = json.dumps({k: list(v[0]) if isinstance(v[0], tuple) else v[0] for k, v in diff.items()})
+        raise InvalidInputError(
+            f"the run in {run_dir} was trained with " + ", ".join(f"{k}={a!r}" for k, (a, _) in diff.items())
+            + ", the configuration asks for " + ", ".join(f"{k}={b!r}" for k, (_, b) in diff.items())
+            + f": resume it with its own architecture (--model '{wanted}') or train into a new --out")

@@ -26,7 +26,8 @@ from safetensors.torch import load_file, save_file
 from geocodec.model import JointCodecModel, ModelConfig
 from geocodec.precision import autocast, describe, resolve_precision, to_layout
 from geocodec.registry import resolve_device
-from geocodec.training.checkpoint import MOMENT_DTYPES, cpu_name, load_optim_state, optim_state
+from geocodec.training.checkpoint import (
+    MOMENT_DTYPES, check_resumed_architecture, cpu_name, load_optim_state, optim_state)
 from geocodec.training.data import PairSet, crop_size, training_batch
 from geocodec.training.loss import rd_loss, single_rd_loss
 from geocodec.training.optimiser import (  # noqa: F401 - importable from here, as before
@@ -184,6 +185,7 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
     if cfg.init_from and not resumed:
         _warm_start(model, cfg.init_from, log)
     if resumed:
+        check_resumed_architecture(json.loads(log_path.read_text()), model_cfg, out)
         tensors = load_file(str(ckpt_path))
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False)
         if cfg.optimizer == "adam":
