@@ -9,11 +9,11 @@ from geocodec.commands.arguments import float_list
 
 
 def test_float_list_parses_and_skips_empty_items():
-    assert float_list("0.003, 0.01,") == (0.003, 0.01)
+    assert float_list("0.003, 0.01,") == (0.003, 0.01) and float_list("") == ()
 
 
 @pytest.mark.parametrize("argv", [["evaluate", "--gammas", "0.1,x", "--out", "o"],
-                                  ["finetune-task", "--data", "d", "--labels", "l", "--out", "o", "--lmbdas", ","]])
+                                  ["finetune-task", "--data", "d", "--labels", "l", "--out", "o", "--lmbdas", "0.01,1e-3x"]])
 def test_malformed_lists_name_the_option(argv, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)

@@ -6,11 +6,9 @@ import argparse
 
 
 def float_list(text: str) -> tuple[float, ...]:
-    """``"0.003,0.01"`` → ``(0.003, 0.01)``; empty items are skipped; anything else is a clean usage error."""
+    """``"0.003,0.01"`` → ``(0.003, 0.01)``; empty items are skipped (``""`` is the empty list, which
+    some options read as "none"); anything else is a clean usage error."""
     try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
+        return tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"takes comma-separated numbers, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError(f"takes comma-separated numbers, got {text!r}")
-    return values
