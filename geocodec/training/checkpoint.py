@@ -7,6 +7,7 @@ to, not exactly, continuous.
 
 from __future__ import annotations
 
+import json
 import platform
 from pathlib import Path
 
@@ -58,8 +59,6 @@ def check_resumed_architecture(history: dict, config, run_dir) -> None:
 
     if "model" not in history:
         return
-    import json
-
     run = ModelConfig.from_json(json.dumps(history["model"]))
     if run != config:
         diff = {k: (getattr(run, k), getattr(config, k)) for k in run.__dataclass_fields__

@@ -185,7 +185,8 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
     if cfg.init_from and not resumed:
         _warm_start(model, cfg.init_from, log)
     if resumed:
-        check_resumed_architecture(json.loads(log_path.read_text()), model_cfg, out)
+        run_history = json.loads(log_path.read_text())
+        check_resumed_architecture(run_history, model_cfg, out)
         tensors = load_file(str(ckpt_path))
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False)
         if cfg.optimizer == "adam":
@@ -196,7 +197,7 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
             load_optim_state(aux_opt, tensors, "aux")
         if "rng.torch" in tensors:
             torch.set_rng_state(tensors["rng.torch"])
-        history = json.loads(log_path.read_text())
+        history = run_history
         history.setdefault("probes", [])
         start_step = history.get("final_step") or (history["steps"][-1]["step"] if history["steps"] else 0)
         log(f"resumed from step {start_step}")
