@@ -142,3 +142,13 @@ def test_the_non_anchor_context_equals_the_gathered_one(model, hw):
                                 dtype=torch.float64) * 4096)
     positions = (~anchor_mask(*hw).reshape(-1)).nonzero().squeeze(1)
     assert torch.equal(ctx.at_non_anchors(a), ctx.at(a, positions))
+
+
+@pytest.mark.parametrize("anchors", [True, False])
+def test_the_strided_checkerboard_equals_the_gathered_positions(anchors):
+    from geocodec.model.latent_coding import anchor_mask
+
+    x = torch.randn(2, 5, 6, 10, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    mask = anchor_mask(6, 10).reshape(-1)
+    positions = (mask if anchors else ~mask).nonzero().squeeze(1)
+    assert torch.equal(integer_nets.checkerboard(x, anchors), x.flatten(2).index_select(-1, positions))

@@ -41,6 +41,14 @@ class ModelConfig(BandCounts):
     encoder_blocks: tuple[int, ...] = (1, 1, 1)
     #: Residual blocks after each of the decoders' first three upsampling steps (coarse → fine).
     decoder_blocks: tuple[int, ...] = (1, 1, 1)
+    #: Hidden channels of each channel-context net (ELIC: 96).
+    context_channels: int = 96
+    #: Hidden channels of each group's parameter-aggregation net (ELIC: 192, 128).
+    parameter_channels: tuple[int, ...] = (192, 128)
+    #: Kernel of the checkerboard spatial context (5 or 3) and of the hyper-synthesis's last layer
+    #: (3 or 1): with the widths above, what entropy decoding costs per latent position.
+    spatial_kernel: int = 5
+    hyper_kernel: int = 3
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -69,6 +77,14 @@ class ModelConfig(BandCounts):
             raise ValueError(f"invalid λ range ({self.lmbda_min}, {self.lmbda_max})")
         if self.latent_stride not in (8, 16):
             raise ValueError(f"latent_stride must be 8 or 16, got {self.latent_stride}")
+        count(self.context_channels, "context_channels", MAX_FEATURES)
+        if len(self.parameter_channels) != 2:
+            raise ValueError(f"parameter_channels must be two widths, got {self.parameter_channels}")
+        for v in self.parameter_channels:
+            count(v, "parameter_channels", MAX_FEATURES)
+        if self.spatial_kernel not in (3, 5) or self.hyper_kernel not in (1, 3):
+            raise ValueError(f"spatial_kernel must be 3 or 5 and hyper_kernel 1 or 3, got "
+                             f"{self.spatial_kernel} and {self.hyper_kernel}")
         for name in ("encoder_blocks", "decoder_blocks"):
             blocks = getattr(self, name)
             if len(blocks) != 3 or any(b not in (0, 1) for b in blocks):
@@ -100,12 +116,13 @@ class ModelConfig(BandCounts):
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":
         d = json.loads(text)
-        for key in ("optical_bands", "sar_bands", "groups", "encoder_blocks", "decoder_blocks"):
+        for key in ("optical_bands", "sar_bands", "groups", "encoder_blocks", "decoder_blocks", "parameter_channels"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
 
 
 #: Fields newer than the first weights format, written only when they differ from the default.
-_OPTIONAL_FIELDS = ("latent_stride", "encoder_blocks", "decoder_blocks")
+_OPTIONAL_FIELDS = ("latent_stride", "encoder_blocks", "decoder_blocks", "context_channels", "parameter_channels",
+                    "spatial_kernel", "hyper_kernel")
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.name in _OPTIONAL_FIELDS}

@@ -113,9 +113,11 @@ class GradientRoundingGaussianConditional(GaussianConditional):
 
 
 class LatentEntropyModel(nn.Module):
-    def __init__(self, latent_channels: int, hyper_channels: int, groups: tuple[int, ...]):
+    def __init__(self, latent_channels: int, hyper_channels: int, groups: tuple[int, ...], *,
+                 context_channels: int = 96, parameter_channels: tuple[int, int] = (192, 128),
+                 spatial_kernel: int = 5, hyper_kernel: int = 3):
         super().__init__()
-        m, hc = latent_channels, hyper_channels
+        m, hc, cc, (p1, p2) = latent_channels, hyper_channels, context_channels, parameter_channels
         self.groups = tuple(groups)
         h_a = nn.Sequential(
             conv(m, hc, 3, 1), nn.LeakyReLU(0.2, inplace=True),
@@ -125,13 +127,13 @@ class LatentEntropyModel(nn.Module):
         h_s = nn.Sequential(
             deconv(hc, hc), nn.LeakyReLU(0.2, inplace=True),
             deconv(hc, hc * 3 // 2), nn.LeakyReLU(0.2, inplace=True),
-            conv(hc * 3 // 2, 2 * m, 3, 1),
+            conv(hc * 3 // 2, 2 * m, hyper_kernel, 1),
         )
         gaussian = GradientRoundingGaussianConditional(scale_table())
         gaussian.update()  # the Gaussian CDF tables depend only on the fixed scale table
         channel_context = {
-            f"y{k}": nn.Sequential(conv(sum(groups[:k]), 96, 3, 1), nn.LeakyReLU(0.2, inplace=True),
-                                   conv(96, 2 * g, 3, 1))
+            f"y{k}": nn.Sequential(conv(sum(groups[:k]), cc, 3, 1), nn.LeakyReLU(0.2, inplace=True),
+                                   conv(cc, 2 * g, 3, 1))
             for k, g in enumerate(groups) if k
         }
         checkerboards = {
@@ -139,11 +141,11 @@ class LatentEntropyModel(nn.Module):
                 latent_codec={"y": GaussianConditionalLatentCodec(
                     gaussian_conditional=gaussian, quantizer="ste", chunks=("means", "scales"))},
                 entropy_parameters=nn.Sequential(
-                    nn.Conv2d(2 * m + 2 * g + (2 * g if k else 0), 192, 1), nn.LeakyReLU(0.2, inplace=True),
-                    nn.Conv2d(192, 128, 1), nn.LeakyReLU(0.2, inplace=True),
-                    nn.Conv2d(128, 2 * g, 1),
+                    nn.Conv2d(2 * m + 2 * g + (2 * g if k else 0), p1, 1), nn.LeakyReLU(0.2, inplace=True),
+                    nn.Conv2d(p1, p2, 1), nn.LeakyReLU(0.2, inplace=True),
+                    nn.Conv2d(p2, 2 * g, 1),
                 ),
-                context_prediction=conv(g, 2 * g, 5, 1),
+                context_prediction=conv(g, 2 * g, spatial_kernel, 1),
                 forward_method="twopass",
             )
             for k, g in enumerate(groups)
@@ -156,6 +158,13 @@ class LatentEntropyModel(nn.Module):
         self._keys = saved_keys(len(groups))
         self.register_state_dict_post_hook(_save_keys)
         self.register_load_state_dict_pre_hook(_load_keys)
+
+    @classmethod
+    def from_config(cls, c) -> "LatentEntropyModel":
+        """The entropy model a ``ModelConfig`` describes."""
+        return cls(c.latent_channels, c.hyper_channels, c.groups, context_channels=c.context_channels,
+                   parameter_channels=tuple(c.parameter_channels), spatial_kernel=c.spatial_kernel,
+                   hyper_kernel=c.hyper_kernel)
 
     def forward(self, y: torch.Tensor):
         """Returns ŷ (straight-through rounded) and the likelihoods of y and z.

@@ -27,7 +27,7 @@ class JointCodecModel(nn.Module):
                                     c.encoder_blocks, c.latent_stride)
         self.encoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max)
         self.decoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max, direction=-1.0)
-        self.entropy = LatentEntropyModel(c.latent_channels, c.hyper_channels, c.groups)
+        self.entropy = LatentEntropyModel.from_config(c)
         self.optical_decoder = SynthesisTransform(c.latent_channels, c.features, c.n_optical,
                                                   c.decoder_blocks, c.latent_stride)
         self.sar_decoder = SynthesisTransform(c.latent_channels, c.features, c.n_sar,

@@ -56,7 +56,7 @@ class SingleModalityModel(nn.Module):
         self.encoder = BranchEncoder(self.n_bands, c.features, c.latent_channels)
         self.encoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max)
         self.decoder_gain = LambdaGain(c.latent_channels, c.lmbda_min, c.lmbda_max, direction=-1.0)
-        self.entropy = LatentEntropyModel(c.latent_channels, c.hyper_channels, c.groups)
+        self.entropy = LatentEntropyModel.from_config(c)
         self.decoder = SynthesisTransform(c.latent_channels, c.features, self.n_bands)
 
     @property

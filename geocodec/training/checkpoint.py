@@ -26,6 +26,11 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def model_tensors(tensors: dict) -> dict:
+    """A checkpoint's model tensors (stored under ``model.``), with their module keys."""
+    return {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+
+
 def optim_state(opt: torch.optim.Optimizer, prefix: str, dtype: torch.dtype = torch.float32) -> dict:
     out = {}
     for i, st in opt.state_dict()["state"].items():

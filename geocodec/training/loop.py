@@ -27,7 +27,7 @@ from geocodec.model import JointCodecModel, ModelConfig
 from geocodec.precision import autocast, describe, resolve_precision, to_layout
 from geocodec.registry import resolve_device
 from geocodec.training.checkpoint import (
-    MOMENT_DTYPES, check_resumed_architecture, cpu_name, load_optim_state, optim_state)
+    MOMENT_DTYPES, check_resumed_architecture, cpu_name, load_optim_state, model_tensors, optim_state)
 from geocodec.training.data import PairSet, crop_size, training_batch
 from geocodec.training.loss import rd_loss, single_rd_loss
 from geocodec.training.optimiser import (  # noqa: F401 - importable from here, as before
@@ -99,7 +99,7 @@ def _warm_start(model: torch.nn.Module, path: str, log) -> None:
         p = resolve_weights(path).path
     tensors = load_file(str(p))
     if any(k.startswith("model.") for k in tensors):
-        tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        tensors = model_tensors(tensors)
     own = model.state_dict()
     fits = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(fits, strict=False)
@@ -188,7 +188,7 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
         run_history = json.loads(log_path.read_text())
         check_resumed_architecture(run_history, model_cfg, out)
         tensors = load_file(str(ckpt_path))
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False)
+        model.load_state_dict(model_tensors(tensors), strict=False)
         if cfg.optimizer == "adam":
             load_optim_state(opt, tensors, "opt")
         else:  # SOAP's state is rebuilt from the next gradients (see TrainConfig.optimizer)

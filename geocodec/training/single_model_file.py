@@ -13,6 +13,7 @@ import torch
 from geocodec.model.config import ModelConfig
 from geocodec.model.single_modality import SingleModalityModel
 from geocodec.model_file import load_single_model, model_sha256, save_model_file
+from geocodec.training.checkpoint import model_tensors
 
 __all__ = ["load_single_model", "model_from_checkpoint", "save_single_model"]
 
@@ -31,7 +32,7 @@ def model_from_checkpoint(run_dir, device: str | torch.device = "cpu") -> Single
     cfg = hist["config"]
     model = SingleModalityModel(ModelConfig.from_json(json.dumps(hist["model"])), cfg.get("modality", "joint"))
     tensors = load_file(str(run / "checkpoint.safetensors"))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False)
+    model.load_state_dict(model_tensors(tensors), strict=False)
     model.entropy.freeze_tables()
     model.name = f"{run.name}@step{hist['steps'][-1]['step'] if hist['steps'] else 0}"
     model.sha256 = model_sha256(model)  # the sha256 its exported weights file will have (provenance)

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from geocodec.precision import autocast, resolve_precision, to_layout
-from geocodec.training.checkpoint import load_optim_state, optim_state
+from geocodec.training.checkpoint import load_optim_state, model_tensors, optim_state
 from geocodec.training.task.data import LabelledPairs, task_batch
 from geocodec.training.task.loss import CE_SCALE, task_loss
 
@@ -73,7 +73,7 @@ def _resume(path: Path, system, opt, aux_opt) -> dict | None:
     if not (path / "state.json").exists() or not (path / "checkpoint.safetensors").exists():
         return None
     tensors = load_file(str(path / "checkpoint.safetensors"))
-    system.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False)
+    system.load_state_dict(model_tensors(tensors), strict=False)
     load_optim_state(opt, tensors, "opt")
     if aux_opt is not None:
         load_optim_state(aux_opt, tensors, "aux")
