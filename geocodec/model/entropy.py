@@ -11,8 +11,8 @@ Module tree (as compressai's ``Elic2022Official``)::
 Training runs compressai's own forward of that tree. Three small subclasses keep the semantics of
 our weights: parameter nets read [hyper, channel context, spatial context] (compressai's ``merge``
 / ``merge_params`` put the context first) and the hyper map is trimmed to y's size (crops that are
-not a multiple of the padding give a larger one). The spatial context is a plain 5×5 conv, not
-``CheckerboardMaskedConv2d``: the twopass forward feeds it anchors only and keeps its output at
+not a multiple of the padding give a larger one). The spatial context is a plain conv (5×5, or
+the config's 3×3), not ``CheckerboardMaskedConv2d``: the twopass forward feeds it anchors only and keeps its output at
 non-anchors only, where the masked taps see zeros anyway; the masked conv would rewrite its weight on
 every call (not thread-safe while coding), add a ``mask`` buffer to every weights file and zero
 stored taps. All groups share one ``GaussianConditional`` (its tables depend only on the scale table).
