@@ -33,25 +33,22 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file
-from torch import nn
 
 from geocodec.commands import train as train_command
 from geocodec.model.config import ModelConfig
 from geocodec.model.entropy import LatentEntropyModel
 from geocodec.model.joint import JointCodecModel
 from geocodec.training.checkpoint import model_tensors
-from geocodec.training.data import training_batch
+from geocodec.training.data import crop_size, draw_conditions, training_batch
 from geocodec.training.entropy_refit import fit, pruned_student
-from geocodec.training.probe import PROBE_GAMMA, probe_lambdas, probe_tiles
+from geocodec.training.probe import PROBE_GAMMA, pad_to, probe_lambdas, probe_tiles
 
-LATENT_BATCHES = int(__import__("os").environ.get("REFIT_BATCHES", 96))
 BATCH, CROP = 8, 128
 
 
 def load_run(run: Path) -> JointCodecModel:
     log = json.loads((run / "train_log.json").read_text())
-    cfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in log["model"].items()})
-    model = JointCodecModel(cfg).eval()
+    model = JointCodecModel(ModelConfig.from_json(json.dumps(log["model"]))).eval()
     tensors = load_file(str(run / "checkpoint.safetensors"))
     model.load_state_dict(model_tensors(tensors), strict=False)
     return model
@@ -62,16 +59,14 @@ def latent_bank(model: JointCodecModel, sets, rng, n_batches: int) -> list[torch
     c = model.config
     weights = np.array([s.weight for s in sets], np.float64)
     weights /= weights.sum()
-    crops = [min(CROP, s.min_size() // 16 * 16) or CROP for s in sets]
+    crops = [crop_size(s, CROP) for s in sets]
+    log_lambda = (math.log(c.lmbda_min), math.log(c.lmbda_max))
     bank = []
     with torch.no_grad():
         for _ in range(n_batches):
             k = int(rng.choice(len(sets), p=weights))
             o, s, kind = training_batch(sets, k, BATCH, crops, rng, (c.n_optical, c.n_sar), True)
-            gamma = rng.random(BATCH).astype(np.float32)
-            if kind in ("optical", "sar"):
-                gamma[:] = 1.0 if kind == "optical" else 0.0
-            lmbda = np.exp(rng.uniform(math.log(c.lmbda_min), math.log(c.lmbda_max), BATCH)).astype(np.float32)
+            gamma, lmbda = draw_conditions(rng, BATCH, kind, log_lambda)
             bank.append(model.analysis(torch.from_numpy(o), torch.from_numpy(s), torch.from_numpy(gamma),
                                        torch.from_numpy(lmbda)))
     return bank
@@ -84,8 +79,7 @@ def validation_latents(model: JointCodecModel, tiles) -> list[tuple[str, float, 
     with torch.no_grad():
         for t in tiles:
             h, w = t.optical.shape[-2:]
-            pad = (0, -w % m, 0, -h % m)
-            o, s = (torch.nn.functional.pad(torch.from_numpy(a), pad, mode="replicate") for a in (t.optical, t.sar))
+            o, s = (pad_to(torch.from_numpy(a), m) for a in (t.optical, t.sar))
             for lam in probe_lambdas(model.config):
                 y = model.analysis(o, s, torch.tensor([PROBE_GAMMA]), torch.tensor([lam]))
                 out.append((t.set, lam, y, h * w))
@@ -97,10 +91,9 @@ def coded_bits(entropy: LatentEntropyModel, y: torch.Tensor) -> int:
     return 8 * (len(s.y) + len(s.z))
 
 
-def decode_ms(entropy: LatentEntropyModel, y: torch.Tensor) -> float:
-    streams = entropy.compress(y)
+def decode_ms(entropy: LatentEntropyModel, streams, hw: tuple[int, int]) -> float:
     t = time.process_time()
-    entropy.decompress(streams, tuple(y.shape[-2:]), "cpu")
+    entropy.decompress(streams, hw, "cpu")
     return 1e3 * (time.process_time() - t)
 
 
@@ -112,6 +105,7 @@ def main(argv=None) -> int:
     p.add_argument("--widths", type=json.loads, required=True, help="ModelConfig fields of the student, as JSON")
     p.add_argument("--minutes", type=float, default=30.0, help="CPU minutes of fitting")
     p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--latent-batches", type=int, default=96, help=f"training-crop latent batches of {BATCH} to fit on")
     p.add_argument("--json", type=Path, required=True)
     p.add_argument("--export", type=Path, help="also write the codec with the refitted entropy model (a model file; "
                    "the transforms are the run's): a candidate to evaluate, or a warm start (`--init-from`)")
@@ -122,13 +116,11 @@ def main(argv=None) -> int:
     targs = sub._name_parser_map["train"].parse_args(["--out", "unused", *data_args])
 
     teacher = load_run(args.run)
-    cfg = ModelConfig(**{**json.loads(teacher.config.to_json()), **args.widths,
-                         **{k: tuple(v) for k, v in args.widths.items() if isinstance(v, list)}})
-    cfg = ModelConfig.from_json(cfg.to_json())
+    cfg = ModelConfig.from_json(json.dumps({**json.loads(teacher.config.to_json()), **args.widths}))
     student = pruned_student(teacher.entropy, cfg)
     rng = np.random.default_rng(0)
     sets = train_command._sets(targs, teacher.config)
-    bank = latent_bank(teacher, sets, rng, LATENT_BATCHES)
+    bank = latent_bank(teacher, sets, rng, args.latent_batches)
     val = validation_latents(teacher, probe_tiles(train_command._probe_sets(targs)))
     print(f"{len(bank)} latent batches, {len(val)} validation latents", flush=True)
     history = fit(student, bank, teacher.config.latent_stride, args.minutes, args.lr, lambda s: print(s, flush=True))
@@ -141,10 +133,12 @@ def main(argv=None) -> int:
         r["teacher_bits"] += coded_bits(teacher.entropy, y)
         r["student_bits"] += coded_bits(student, y)
     y256 = next(y for _, _, y, px in val if px == 256 * 256)
-    times = {"teacher": [], "student": []}
-    for _ in range(5):
-        for key, e in (("teacher", teacher.entropy), ("student", student)):
-            times[key].append(decode_ms(e, y256))
+    coders = {"teacher": teacher.entropy, "student": student}
+    streams = {key: e.compress(y256) for key, e in coders.items()}
+    times = {key: [] for key in coders}
+    for _ in range(5):  # interleaved
+        for key, e in coders.items():
+            times[key].append(decode_ms(e, streams[key], tuple(y256.shape[-2:])))
     result = {"run": str(args.run), "student": json.loads(cfg.to_json()), "fit_minutes": args.minutes,
               "history": history, "rows": rows,
               "decode_ms_256": {k: statistics.median(v) for k, v in times.items()}}

@@ -182,3 +182,15 @@ def training_batch(sets: list[PairSet], k: int, batch: int, crops: list[int], rn
         blank = np.zeros(shape, np.float32)
         o, s = (o, blank) if kind == "optical" else (blank, s)
     return o, s, kind
+
+
+def draw_conditions(rng: np.random.Generator, batch: int, kind: str, log_lambda: tuple[float, float],
+                    fixed_gamma: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(γ, λ) per sample of a batch, as training draws them: γ ~ U(0, 1) (1 or 0 for a
+    single-modality batch with its blank plane, else ``fixed_gamma`` when given), log λ ~ U(log_lambda)."""
+    gamma = rng.random(batch).astype(np.float32)
+    if kind in ("optical", "sar"):  # a blank plane for the other modality, at weight 0
+        gamma[:] = 1.0 if kind == "optical" else 0.0
+    elif fixed_gamma is not None:
+        gamma[:] = fixed_gamma
+    return gamma, np.exp(rng.uniform(*log_lambda, batch)).astype(np.float32)

@@ -19,6 +19,7 @@ from torch import nn
 from geocodec.model.config import ModelConfig
 from geocodec.model.entropy import LatentEntropyModel
 from geocodec.training.loss import bits_per_location
+from geocodec.training.optimiser import optimiser_parameters
 
 
 def _keep(score: torch.Tensor, n: int) -> torch.Tensor:
@@ -27,9 +28,9 @@ def _keep(score: torch.Tensor, n: int) -> torch.Tensor:
 
 def _copy(dst: nn.Module, src: nn.Module, out_idx=None, in_idx=None) -> None:
     """dst ← src's weights restricted to ``out_idx`` / ``in_idx`` channels, kernels centre-cropped."""
-    w = src.weight.detach()
     if isinstance(src, nn.ConvTranspose2d):
         raise TypeError("transposed layers keep their shape here")
+    w = src.weight.detach()
     if out_idx is not None:
         w = w[out_idx]
     if in_idx is not None:
@@ -85,8 +86,7 @@ def fit(student: LatentEntropyModel, bank: list[torch.Tensor], stride: int, minu
     """Adam on the rate (bits per pixel location; ``stride``: the latent's) of latent batches drawn
     from ``bank`` for ``minutes`` of CPU time, the bottleneck's quantiles on their own loss as in
     training. Returns the rate logged every 50 steps."""
-    main = [p for n, p in student.named_parameters() if not n.endswith("quantiles")]
-    aux = [p for n, p in student.named_parameters() if n.endswith("quantiles")]
+    main, aux = optimiser_parameters(student)
     opt, aux_opt = torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)
     student.train()
     t0, step, history, running = time.process_time(), 0, [], []

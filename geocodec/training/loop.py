@@ -28,7 +28,7 @@ from geocodec.precision import autocast, describe, resolve_precision, to_layout
 from geocodec.registry import resolve_device
 from geocodec.training.checkpoint import (
     MOMENT_DTYPES, check_resumed_architecture, cpu_name, load_optim_state, model_tensors, optim_state)
-from geocodec.training.data import PairSet, crop_size, training_batch
+from geocodec.training.data import PairSet, crop_size, draw_conditions, training_batch
 from geocodec.training.loss import rd_loss, single_rd_loss
 from geocodec.training.optimiser import (  # noqa: F401 - importable from here, as before
     ENCODER_SIDE, OPTIMISERS, encoder_side, make_optimiser, optimiser_parameters)
@@ -263,13 +263,8 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
         k = int(rng.choice(len(sets), p=weights))
         o, s, kind = training_batch(sets, k, cfg.batch, crops, rng, (model_cfg.n_optical, model_cfg.n_sar),
                                     cfg.pseudo_pairs and cfg.modality == "joint")
-        gamma = rng.random(cfg.batch).astype(np.float32)
-        if kind in ("optical", "sar"):  # a blank plane for the other modality, at weight 0
-            gamma[:] = 1.0 if kind == "optical" else 0.0
-        elif cfg.fixed_gamma is not None:
-            gamma[:] = cfg.fixed_gamma
-        lo, hi = (math.log(v) for v in stage["lmbda"]) if "lmbda" in stage else (log_lo, log_hi)
-        lmbda = np.exp(rng.uniform(lo, hi, cfg.batch)).astype(np.float32)
+        log_lambda = tuple(math.log(v) for v in stage["lmbda"]) if "lmbda" in stage else (log_lo, log_hi)
+        gamma, lmbda = draw_conditions(rng, cfg.batch, kind, log_lambda, cfg.fixed_gamma)
         x_opt, x_sar = (to_layout(torch.from_numpy(a).to(device), precision) for a in (o, s))
         with autocast(precision, device):  # convolutions only: likelihoods and losses stay fp32
             loss, stats = loss_fn(model, x_opt, x_sar, torch.from_numpy(gamma).to(device),

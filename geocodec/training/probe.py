@@ -61,7 +61,8 @@ def probe_tiles(sets: list[PairSet]) -> list[ProbeTile]:
     return tiles
 
 
-def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
+def pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Replicate-pad the last two axes to a multiple of ``multiple`` (as the codec pads)."""
     h, w = x.shape[-2:]
     return torch.nn.functional.pad(x, (0, -w % multiple, 0, -h % multiple), mode="replicate")
 
@@ -106,7 +107,7 @@ def run_probe(model, tiles) -> dict:
     for t in tiles:
         xo, xs = torch.from_numpy(t.optical), torch.from_numpy(t.sar)
         h, w = xo.shape[-2:]
-        po, ps = _pad(xo, mult), _pad(xs, mult)
+        po, ps = pad_to(xo, mult), pad_to(xs, mult)
         g = torch.tensor([PROBE_GAMMA])
         for lam in lambdas:
             lt = torch.tensor([lam])

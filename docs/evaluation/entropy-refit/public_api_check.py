@@ -1,24 +1,56 @@
-"""bpp and physical PSNR (γ 0.5, 3 λ) of two model files on the probe sets, through the public API."""
-import sys, json, numpy as np, geocodec, torch
-from geocodec.training.data import load_training_data
-from geocodec.metrics import psnr, PEAK_OPTICAL, PEAK_SAR_DB
-torch.set_num_threads(1)
-D = "/work/shared/data"
-ben = load_training_data([f"{D}/bigearthnet-example-geotiff"])
-sp = load_training_data([], [(f"{D}/sen1floods11-spain/S2.tif", f"{D}/sen1floods11-spain/S1.tif")])
-sets = {"ben": list(zip(ben.optical, ben.sar)),
-        "spain256": [(o[:, y:y+256, x:x+256], s[:, y:y+256, x:x+256]) for o, s in zip(sp.optical, sp.sar) for y in (0, 256) for x in (0, 256)]}
-out = {}
-for name, path in (("original", sys.argv[1]), ("refit", sys.argv[2])):
-    for sn, pairs in sets.items():
-        for lam in (0.003, 0.03, 0.3):
-            bits = px = 0; po = []; ps = []
-            for o, s in pairs:
-                o = np.asarray(o); s = np.asarray(s)
-                c = geocodec.compress(o.astype(np.float32), s.astype(np.float32), lmbda=lam, gamma=0.5, model=path, device="cpu", backend="torch")
-                ro, rs = geocodec.decompress(c, model=path, device="cpu", backend="torch")
-                bits += 8 * len(c); px += o.shape[1] * o.shape[2]
-                po.append(psnr(o, ro, PEAK_OPTICAL)); ps.append(psnr(s, rs, PEAK_SAR_DB))
-            out[f"{name} {sn} {lam}"] = (bits / (2 * px), float(np.mean(po)), float(np.mean(ps)))
-            print(name, sn, lam, [round(v, 3) for v in out[f"{name} {sn} {lam}"]], flush=True)
-json.dump(out, open(sys.argv[3], "w"), indent=1)
+"""bpp and physical PSNR of two model files on the validation sets, through the public API (γ 0.5).
+
+    python docs/evaluation/entropy-refit/public_api_check.py ORIGINAL.safetensors REFIT.safetensors \\
+        OUT.json [--data-root ../shared/data]
+
+A three-λ spot check of a codec whose entropy model was refitted (``scripts/entropy_refit.py
+--export``) against the original: the same latents may round around slightly different means, so
+the PSNR moves a little too. A full R-D comparison is ``geocodec evaluate`` on each file, then
+``scripts/compare_evaluations.py``.
+"""
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+import geocodec
+from geocodec.evaluation.datasets import load_validation_sets
+from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
+
+LAMBDAS = (0.003, 0.03, 0.3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("original")
+    ap.add_argument("refit")
+    ap.add_argument("out")
+    ap.add_argument("--data-root", default="../shared/data")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    sets = load_validation_sets(args.data_root)
+    out = {}
+    for name, path in (("original", args.original), ("refit", args.refit)):
+        for set_name, pairs in sets.items():
+            for lam in LAMBDAS:
+                bits = px = 0
+                po, ps = [], []
+                for p in pairs:
+                    chunk = geocodec.compress(p.optical, p.sar, lmbda=lam, gamma=0.5, model=path, device="cpu",
+                                              backend="torch", optical_nodata=p.optical_nodata)
+                    ro, rs = geocodec.decompress(chunk, model=path, device="cpu", backend="torch")
+                    bits += 8 * len(chunk)
+                    px += p.optical.shape[-2] * p.optical.shape[-1]
+                    po.append(psnr(p.optical, ro, PEAK_OPTICAL))
+                    ps.append(psnr(p.sar, rs, PEAK_SAR_DB))
+                row = (bits / (2 * px), float(np.mean(po)), float(np.mean(ps)))
+                out[f"{name} {set_name} {lam}"] = row
+                print(name, set_name, lam, [round(v, 3) for v in row], flush=True)
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
