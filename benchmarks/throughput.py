@@ -1,7 +1,7 @@
 """geocodec's speed as ratios against OpenJPEG (JPEG 2000 at equal bpp) and Zstd, measured side by side.
 
     .venv/bin/python benchmarks/throughput.py [--device cpu|cuda] [--tiles 256,512] [--rounds 5]
-        [--threads 1] [--batch-size 1] [--lmbda 0.01] [--backends auto,torch,onnx,onnx-int8]
+        [--threads 1] [--batch-size 1] [--lmbda 0.01] [--model default] [--backends auto,torch,onnx,onnx-int8]
         [--out benchmarks/results/throughput-cpu.json]
 
 Data: the real Sen1Floods11 Spain pair (``../shared/data/sen1floods11-spain``, 512×512, S2 B02,
@@ -105,10 +105,10 @@ def synthetic_tiles(tile: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
 class Geocodec:
     name = "geocodec"
 
-    def __init__(self, device: str, lmbda: float, batch_size: int, backend: str = "auto"):
+    def __init__(self, device: str, lmbda: float, batch_size: int, backend: str = "auto", model: str = "default"):
         from geocodec.registry import load_model
 
-        self.model = load_model("default", device)
+        self.model = load_model(model, device)
         self.device, self.lmbda, self.batch_size, self.backend = device, lmbda, batch_size, backend
 
     def _sync(self):
@@ -221,11 +221,11 @@ class EngineReads:
     """The default user path: ``geocodec.to_zarr`` in ``tile`` chunks, read back through the xarray
     engine's default (seamless) reads; ``n`` pairs per cube, so times are per pair like the rest."""
 
-    def __init__(self, device: str, lmbda: float, tile: int, n: int, tmp: Path):
+    def __init__(self, device: str, lmbda: float, tile: int, n: int, tmp: Path, model: str = "default"):
         from geocodec.io import open_pair
 
         self.ds = open_pair(DATA / "S2.tif", DATA / "S1.tif").load()
-        self.device, self.lmbda, self.tile, self.n, self.tmp = device, lmbda, tile, n, tmp
+        self.device, self.lmbda, self.tile, self.n, self.tmp, self.model = device, lmbda, tile, n, tmp, model
         self.name, self._k = "geocodec through to_zarr / xarray", 0
 
     def encode(self, _tiles):
@@ -233,7 +233,8 @@ class EngineReads:
 
         self._k += 1
         store = self.tmp / f"cube-{self.tile}-{self._k}.zarr"
-        geocodec.to_zarr(self.ds, str(store), lmbda=self.lmbda, chunks=self.tile, device=self.device, progress=False)
+        geocodec.to_zarr(self.ds, str(store), lmbda=self.lmbda, chunks=self.tile, device=self.device, progress=False,
+                        model=self.model)
         return store
 
     def decode(self, store, modality: str):
@@ -321,9 +322,9 @@ def bench_tile(tiles, tile: int, args, tmp: Path, real: bool) -> dict:
 
     n = len(tiles)
     px = n * tile * tile
-    geo = Geocodec(args.device, args.lmbda, args.batch_size)  # the default settings: backend="auto"
+    geo = Geocodec(args.device, args.lmbda, args.batch_size, model=args.model)  # default settings: backend="auto"
     default_backend = resolve_backend("auto", geo.model.device)
-    variants = {f"geocodec-{b}": Geocodec(args.device, args.lmbda, args.batch_size, backend=b)
+    variants = {f"geocodec-{b}": Geocodec(args.device, args.lmbda, args.batch_size, backend=b, model=args.model)
                 for b in args.backends if b != "auto"}
     for g in (geo, *variants.values()):  # warm-up: kernels, caches, the float64 coding nets, ONNX graphs
         g.decode(g.encode(tiles[:1]), "both")
@@ -340,7 +341,7 @@ def bench_tile(tiles, tile: int, args, tmp: Path, real: bool) -> dict:
         "zstd": (zstd, tiles, zstd.encode(tiles)),
     }
     if real and args.device == "cpu" or real and str(args.device).startswith("cuda"):
-        engine = EngineReads(args.device, args.lmbda, tile, n, tmp)
+        engine = EngineReads(args.device, args.lmbda, tile, n, tmp, args.model)
         codecs["geocodec-xarray"] = (engine, tiles, engine.encode(tiles))
     if jpegxl.available():
         jxl = JpegXl(tiles, geo.nbytes(geo_coded))
@@ -447,6 +448,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="CPU threads for torch (and glymur)")
     ap.add_argument("--batch-size", type=int, default=1, help="geocodec pairs per device batch")
     ap.add_argument("--lmbda", type=float, default=0.01)
+    ap.add_argument("--model", default="default", help="registered model name (e.g. default@1.0.0) or weights file")
     ap.add_argument("--backends", type=lambda s: [b for b in s.split(",") if b], default=["auto"],
                     help="geocodec network backends to time beside the default (auto), e.g. torch,onnx,onnx-int8")
     ap.add_argument("--synthetic", action="store_true", help="synthetic tiles even when the real pair is there")
@@ -478,10 +480,17 @@ def main(argv=None) -> int:
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "threads": args.threads,
                     "device": args.device, "batch_size": args.batch_size, "load_average_at_end": load,
                     "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
-        "lmbda": args.lmbda, "results": results, "table_markdown": table,
+        "lmbda": args.lmbda, "model": _model_record(args.model), "results": results, "table_markdown": table,
     }, indent=2) + "\n")
     print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\nwrote {out}")
     return 0
+
+
+def _model_record(name: str) -> dict:
+    from geocodec.registry import load_model
+
+    m = load_model(name, "cpu")
+    return {"asked": name, "name": m.name, "version": m.version, "sha256": m.sha256}
 
 
 if __name__ == "__main__":

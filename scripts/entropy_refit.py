@@ -109,19 +109,21 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, required=True)
     p.add_argument("--export", type=Path, help="also write the codec with the refitted entropy model (a model file; "
                    "the transforms are the run's): a candidate to evaluate, or a warm start (`--init-from`)")
+    p.add_argument("--name", default="refit", help="model name stored in the exported file")
+    p.add_argument("--version", default="0.0.1", help="model version stored in the exported file")
     args = p.parse_args(ours)
     torch.set_num_threads(1)
-    sub = argparse.ArgumentParser().add_subparsers(dest="command")
-    train_command.register(sub)
-    targs = sub._name_parser_map["train"].parse_args(["--out", "unused", *data_args])
+    data_parser = argparse.ArgumentParser(prog="entropy_refit.py … --")
+    train_command.add_data_arguments(data_parser)
+    targs = data_parser.parse_args(data_args)
 
     teacher = load_run(args.run)
     cfg = ModelConfig.from_json(json.dumps({**json.loads(teacher.config.to_json()), **args.widths}))
     student = pruned_student(teacher.entropy, cfg)
     rng = np.random.default_rng(0)
-    sets = train_command._sets(targs, teacher.config)
+    sets = train_command.data_sets(targs, teacher.config)
     bank = latent_bank(teacher, sets, rng, args.latent_batches)
-    val = validation_latents(teacher, probe_tiles(train_command._probe_sets(targs)))
+    val = validation_latents(teacher, probe_tiles(train_command.probe_data(targs)))
     print(f"{len(bank)} latent batches, {len(val)} validation latents", flush=True)
     history = fit(student, bank, teacher.config.latent_stride, args.minutes, args.lr, lambda s: print(s, flush=True))
     for e in (teacher.entropy, student):
@@ -152,19 +154,19 @@ def main(argv=None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
     if args.export:
-        export(teacher, student, cfg, args.export, args.run)
+        export(teacher, student, cfg, args)
     return 0
 
 
-def export(teacher: JointCodecModel, student: LatentEntropyModel, cfg: ModelConfig, path: Path, run: Path) -> None:
+def export(teacher: JointCodecModel, student: LatentEntropyModel, cfg: ModelConfig, args) -> None:
     from geocodec.model_file import save_model_file
 
     codec = JointCodecModel(cfg).eval()
     codec.load_state_dict({k: v for k, v in teacher.state_dict().items() if not k.startswith("entropy.")}, strict=False)
     codec.entropy.load_state_dict(student.state_dict())
-    sha = save_model_file(codec, path, name="refit", version="0.0.1",
-                          note=json.dumps({"transforms": str(run), "entropy": "refitted on frozen latents"}))
-    print(f"exported {path} (sha256 {sha})")
+    note = {"transforms": str(args.run), "entropy": f"refitted on frozen latents for {args.minutes:g} CPU-minutes"}
+    sha = save_model_file(codec, args.export, name=args.name, version=args.version, note=json.dumps(note))
+    print(f"exported {args.export} (sha256 {sha})")
 
 
 if __name__ == "__main__":

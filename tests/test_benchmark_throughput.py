@@ -33,7 +33,7 @@ def test_one_round_with_every_backend(bench, model, tmp_path):
         backends += ["onnx", "onnx-int8"]
     except ImportError:
         pass
-    args = Namespace(device="cpu", lmbda=0.01, batch_size=1, rounds=1, backends=backends)
+    args = Namespace(device="cpu", lmbda=0.01, batch_size=1, rounds=1, backends=backends, model="default")
     r = bench.bench_tile(bench.synthetic_tiles(64, 2), 64, args, tmp_path, real=False)
     ops = set(bench.OPERATIONS)
     assert set(r["ms_per_pair"]["geocodec"]) == ops and set(r["ms_per_pair"]["openjpeg"]) == ops

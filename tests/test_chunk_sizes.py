@@ -23,14 +23,19 @@ def test_chunks_so_small_that_the_header_dominates_are_refused(tmp_path, chunks)
     assert not (tmp_path / "c.zarr").exists()
 
 
-def test_a_size_that_is_not_a_multiple_of_the_padding_warns_with_its_cost(tmp_path):
-    with pytest.warns(ChunkSizeWarning, match=r"100 px.*pad_multiple 64.*padded to 128 px.*\+94 %.*chunks=64 or 128"):
+def test_a_size_that_is_not_a_multiple_of_the_padding_warns_with_its_cost(tmp_path, model):
+    m = model.net.config.pad_multiple  # 100 px lies between two multiples of 32 or of 64
+    lower, upper = 100 // m * m, -(-100 // m) * m
+    with pytest.warns(ChunkSizeWarning, match=rf"100 px.*pad_multiple {m}.*padded to {upper} px.*\+94 %.*"
+                                              rf"chunks={lower} or {upper}"):
         _write(tmp_path / "c.zarr", 100, 200, 200)
 
 
-def test_a_size_under_one_padding_block_names_the_one_fix(tmp_path):
+def test_a_size_under_one_padding_block_names_the_one_fix():
+    from geocodec.cube.chunk_size import check_chunk_sizes  # a model padding to 64 px (v1.0.0)
+
     with pytest.warns(ChunkSizeWarning, match=r"padded to 64 px.*\+300 %.*use chunks=64$"):
-        _write(tmp_path / "c.zarr", 32, 64, 96)
+        check_chunk_sizes({"y": 32, "x": 32}, {"y": 64, "x": 96}, 64)
 
 
 def test_multiples_and_whole_scene_chunks_are_quiet(tmp_path):

@@ -36,11 +36,20 @@ def test_higher_lambda_more_bits_and_quality(pairs, model):
         assert sar_hi > sar_lo, p.name
 
 
+#: Shipped model sha256 → why its γ prompt does not pass (geocodec/weights/default.md, "v1.1.0: results").
+GAMMA_MISSES = {
+    "e5d283ac2710aa64f29b162b8c0f6737600aaa2efa8a0c2ca9afc5b8699fd183":
+        "v1.1.0: γ moves each modality by about ±0.03 dB, so SAR does not drop on every pair",
+}
+
+
 @pytest.mark.parametrize("target", [0.3, 0.6])
-def test_gamma_trades_optical_for_sar_fidelity_at_equal_rate(pairs, target):
+def test_gamma_trades_optical_for_sar_fidelity_at_equal_rate(request, pairs, model, target):
     """γ=0.9 vs γ=0.1 at the same rate (target-bitrate mode). SAR fidelity must drop on every
-    pair; optical fidelity must rise on average over the seven pairs (the shipped model's γ
-    effect is a few tenths of a dB, see geocodec/weights/default.md)."""
+    pair; optical fidelity must rise on average over the seven pairs (v1.0.0's γ effect is a few
+    tenths of a dB, v1.1.0's a few hundredths: a strict xfail for it, see geocodec/weights/default.md)."""
+    if model.sha256 in GAMMA_MISSES:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=GAMMA_MISSES[model.sha256]))
     d_opt, d_sar = [], []
     for p in pairs:
         bpp_o, opt_o, sar_o = _measure(p, target_bpp=target, gamma=0.9)

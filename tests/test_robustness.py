@@ -251,7 +251,8 @@ def test_chunks_of_bitstream_format_1_still_decode_exactly():
 
     data = (DATA / "chunk-v1-default.bin").read_bytes()
     want = json.loads((DATA / "chunk-v1-default.json").read_text())
-    assert data[4] == 1 and geocodec.inspect(data)["model"]["sha256"] == geocodec.load_model("default").sha256
+    # written by v1.0.0, which the registry keeps reachable as default@1.0.0 since v1.1.0 replaced it
+    assert data[4] == 1 and geocodec.inspect(data)["model"]["sha256"] == geocodec.load_model("default@1.0.0").sha256
     latent = entropy_decode([data], device="cpu", keep_symbols=True)[0]
     assert latent.symbols_sha256() == want["sha256_symbols"]
     oh, sh = synthesize([latent], backend="torch")[0]  # the fp32 reference across hosts
@@ -407,11 +408,13 @@ def test_a_tampered_config_of_the_shipped_model_is_refused(default_file, tmp_pat
 def test_a_sealed_file_covers_its_config_and_tensors(model, tmp_path):
     import copy
 
+    from geocodec import registry
     from geocodec.model_file import save_model_file
 
     good = tmp_path / "sealed.safetensors"
     sha = save_model_file(copy.deepcopy(model.net).cpu(), good, name="sealed-test", version="0.0.1")
-    assert geocodec.load_model(str(good), "cpu").sha256 == sha != model.sha256
+    # the seal covers tensors and config (not name or version): a copy of a sealed model keeps its identity
+    assert geocodec.load_model(str(good), "cpu").sha256 == sha == registry.resolve_weights("default").seal
     bad = tmp_path / "sealed-config.safetensors"
     _rewrite_metadata(good, bad, config={"lmbda_max": 10.0})
     with pytest.raises(ModelIntegrityError, match="tensors or config"):
@@ -457,7 +460,10 @@ def test_store_metadata_may_name_only_registered_or_trusted_files(model, tmp_pat
     from geocodec.model_file import save_model_file
 
     f = tmp_path / "store-named.safetensors"
-    sha = save_model_file(copy.deepcopy(model.net).cpu(), f, name="store-named", version="1")
+    net = copy.deepcopy(model.net).cpu()
+    with __import__("torch").no_grad():  # other weights: an unregistered model (a copy would be the registered one)
+        next(net.parameters()).add_(1e-3)
+    sha = save_model_file(net, f, name="store-named", version="1")
     with pytest.raises(UntrustedModelError, match="trust it explicitly"):
         registry.model_for_store(str(f), sha, "cpu")
     assert registry.model_for_store("default", model.sha256, "cpu") is model  # registered: fine
@@ -493,9 +499,9 @@ def test_publish_model_records_the_seal(model, tmp_path, monkeypatch):
         assert registry.load_model("default", "cpu").sha256 == sha
         assert (weights / "registry.json").is_file() and (weights / "default.safetensors").is_file()
         assert {p.name: p.stat().st_mtime_ns for p in shipped.iterdir()} == before  # the package is untouched
-        kept = registry.registry()["default@1.0.0"]  # the shadowed default stays reachable, with its seal
+        kept = registry.registry()[f"default@{model.version}"]  # the shadowed default stays reachable, sealed
         assert kept["sha256"] == model.sha256 and kept["sealed_sha256"]
-        assert registry.resolve_weights("default@1.0.0").path == shipped / "default.safetensors"
+        assert registry.resolve_weights(f"default@{model.version}").path == shipped / kept["file"]
         # publishing again into the same folder keeps the previous file there
         with __import__("torch").no_grad():
             next(net.parameters()).add_(1e-3)

@@ -20,23 +20,7 @@ def register(subparsers) -> None:
                     "continued at its own architecture on all data), encoder (only the shipped model's encoder side, "
                     "on the pairs, against its fixed decoders).")
     p.add_argument("--config", default="recipe", help="named configuration: tiny, cpu, recipe, light, gpu, finetune or encoder (default recipe)")
-    p.add_argument("--data", action="append", default=[], metavar="PATH",
-                   help="a .zarr pair store or a BigEarthNet S1/S2 GeoTIFF folder (repeatable)")
-    p.add_argument("--pair", action="append", nargs=2, default=[], metavar=("OPTICAL_TIF", "SAR_TIF"),
-                   help="a multi-band GeoTIFF pair on one grid (repeatable)")
-    p.add_argument("--optical-bands", type=lambda s: tuple(int(v) for v in s.split(",")),
-                   help="1-based optical bands of --pair files (default: 2,3,4,8 of a 13-band stack, else all)")
-    p.add_argument("--optical-only", action="append", default=[], metavar="PATH",
-                   help="optical-only data: a .zarr store with an 'optical' array, or a GeoTIFF (bands B02,B03,B04,B08)")
-    p.add_argument("--sar-only", action="append", default=[], metavar="PATH",
-                   help="SAR-only data: a .zarr store with a 'sar' array (VV, VH in dB)")
-    p.add_argument("--weights", type=lambda s: tuple(float(v) for v in s.split(",")), default=(0.5, 0.25, 0.25),
-                   metavar="P,O,S", help="share of batches drawn from pairs, optical-only and SAR-only data "
-                                         "(default 0.5,0.25,0.25)")
-    p.add_argument("--probe", action="append", default=[], metavar="PATH",
-                   help="validation pairs (as --data) measured at every checkpoint: floor and R-D (repeatable)")
-    p.add_argument("--probe-pair", action="append", nargs=2, default=[], metavar=("OPTICAL_TIF", "SAR_TIF"),
-                   help="a validation GeoTIFF pair (cut into 256 px tiles) for the probe (repeatable)")
+    add_data_arguments(p)
     p.add_argument("--init-from", default=None,
                    help="weights to start from where shapes fit: a registered model, model file or checkpoint")
     p.add_argument("--model", type=json.loads, default=None, metavar="JSON",
@@ -72,7 +56,31 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _sets(args, mc):
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """The training and probe data options (``--data``, ``--pair``, ``--optical-only``, ``--sar-only``,
+    ``--weights``, ``--probe``, ``--probe-pair``): shared with tools that read the same data
+    (``scripts/entropy_refit.py``); ``data_sets`` and ``probe_data`` load what they name."""
+    p.add_argument("--data", action="append", default=[], metavar="PATH",
+                   help="a .zarr pair store or a BigEarthNet S1/S2 GeoTIFF folder (repeatable)")
+    p.add_argument("--pair", action="append", nargs=2, default=[], metavar=("OPTICAL_TIF", "SAR_TIF"),
+                   help="a multi-band GeoTIFF pair on one grid (repeatable)")
+    p.add_argument("--optical-bands", type=lambda s: tuple(int(v) for v in s.split(",")),
+                   help="1-based optical bands of --pair files (default: 2,3,4,8 of a 13-band stack, else all)")
+    p.add_argument("--optical-only", action="append", default=[], metavar="PATH",
+                   help="optical-only data: a .zarr store with an 'optical' array, or a GeoTIFF (bands B02,B03,B04,B08)")
+    p.add_argument("--sar-only", action="append", default=[], metavar="PATH",
+                   help="SAR-only data: a .zarr store with a 'sar' array (VV, VH in dB)")
+    p.add_argument("--weights", type=lambda s: tuple(float(v) for v in s.split(",")), default=(0.5, 0.25, 0.25),
+                   metavar="P,O,S", help="share of batches drawn from pairs, optical-only and SAR-only data "
+                                         "(default 0.5,0.25,0.25)")
+    p.add_argument("--probe", action="append", default=[], metavar="PATH",
+                   help="validation pairs (as --data) measured at every checkpoint: floor and R-D (repeatable)")
+    p.add_argument("--probe-pair", action="append", nargs=2, default=[], metavar=("OPTICAL_TIF", "SAR_TIF"),
+                   help="a validation GeoTIFF pair (cut into 256 px tiles) for the probe (repeatable)")
+
+
+def data_sets(args, mc):
+    """The training sets the data options name, checked against the model's bands."""
     from geocodec.training.data import load_optical_geotiff, load_training_data, load_zarr_set
 
     if len(args.weights) != 3 or any(w < 0 for w in args.weights):
@@ -103,7 +111,7 @@ def _sets(args, mc):
     return sets
 
 
-def _probe_sets(args) -> list:
+def probe_data(args) -> list:
     """One validation set per --probe / --probe-pair source (the probe reports each)."""
     from geocodec.training.data import load_training_data
 
@@ -148,10 +156,10 @@ def run(args) -> int:
         raise InvalidInputError(f"{cfg.out_dir} already holds a training run: pass --resume to continue it, "
                                 "or choose another --out")
     mc = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.model.items()})
-    sets = training_sets(cfg, _sets(args, mc))
+    sets = training_sets(cfg, data_sets(args, mc))
     probe = None
     if args.probe or args.probe_pair:
-        probe = probe_tiles(_probe_sets(args))
+        probe = probe_tiles(probe_data(args))
     desc = ", ".join(f"{s.name} ({s.kind}, {len(s)}, w={s.weight:.2f})" for s in sets)
     print(f"training {cfg.modality} model → {cfg.out_dir} (config {args.config}: {cfg.steps} steps, batch "
           f"{cfg.batch}, crop {cfg.crop}); data: {desc}")

@@ -45,5 +45,5 @@ def check_chunk_sizes(chunk: dict[str, int], scene: dict[str, int], pad_multiple
         warnings.warn(
             f"chunks: {' × '.join(f'{s} px along {d!r}' for d, s in odd)} not a multiple of the model's "
             f"pad_multiple {m}: every chunk is padded to {padded} px and pays for it (about +{area:.0f} % of the "
-            f"coded area; measured on a real pair at λ=0.01: 100 px +94 %, 208 px +52 %, 240 px +26 % bytes "
-            f"against 256 px); use {choice}", ChunkSizeWarning, stacklevel=4)
+            f"coded area; measured with default v1.0.0 on a real pair at λ=0.01: 100 px +94 %, 208 px +52 %, "
+            f"240 px +26 % bytes against 256 px); use {choice}", ChunkSizeWarning, stacklevel=4)

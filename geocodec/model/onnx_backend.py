@@ -6,7 +6,8 @@ graph per network (the analysis transform, each modality's synthesis transform):
 
 1. an exact float copy of the network in which every 5×5 stride-2 transposed convolution is
    rewritten as a 3×3 convolution to 4× the channels followed by ``PixelShuffle(2)`` (the same
-   sums in another order: float32 rounding apart, identical), which CPU kernels run well;
+   sums in another order: float32 rounding apart, identical), which CPU kernels run well, and a
+   stride-1 one (a stride-8 model's first synthesis step) as the plain convolution it is;
 2. its ONNX graph (``torch.onnx.export``, dynamic batch, height and width);
 3. for ``"onnx-int8"``, a statically quantised QDQ graph (int8 weights per channel, uint8
    activations), calibrated on fixed synthetic pairs (seeded) and the latents the model's own
@@ -83,8 +84,22 @@ class _PixelShuffleDeconv(nn.Module):
         return self.shuffle(self.conv(x))
 
 
+def _as_convolution(t: nn.ConvTranspose2d) -> nn.Conv2d:
+    """A stride-1 ``ConvTranspose2d`` (the first synthesis step of a stride-8 model) as the ordinary
+    convolution it is: the kernel flipped and its in/out axes swapped, same padding (same sums)."""
+    k, p = t.kernel_size[0], t.padding[0]
+    assert t.stride == (1, 1) and t.kernel_size == (k, k) and t.padding == (p, p) and 2 * p == k - 1 \
+        and t.output_padding == (0, 0) and t.groups == 1 and t.dilation == (1, 1), \
+        f"only same-size stride-1 transposed convolutions are rewritten as convolutions, not {t}"
+    conv = nn.Conv2d(t.in_channels, t.out_channels, k, padding=p)
+    conv.weight.data = t.weight.detach().transpose(0, 1).flip(2, 3).contiguous()
+    conv.bias.data = t.bias.detach().clone()
+    return conv
+
+
 def rewrite_deconvolutions(module: nn.Module) -> nn.Module:
-    """A float copy of ``module`` with every transposed convolution as conv + PixelShuffle."""
+    """A float copy of ``module`` with every transposed convolution as conv + PixelShuffle (stride 2)
+    or as a plain convolution (stride 1)."""
     import copy
 
     out = copy.deepcopy(module).float().cpu().eval()
@@ -92,7 +107,7 @@ def rewrite_deconvolutions(module: nn.Module) -> nn.Module:
     def swap(parent: nn.Module):
         for name, child in parent.named_children():
             if isinstance(child, nn.ConvTranspose2d):
-                setattr(parent, name, _PixelShuffleDeconv(child))
+                setattr(parent, name, _as_convolution(child) if child.stride == (1, 1) else _PixelShuffleDeconv(child))
             else:
                 swap(child)
 

@@ -42,6 +42,10 @@ LIGHT_MODEL = {"encoder_blocks": [0, 1, 1], "decoder_blocks": [1, 1, 0]}
 #: sets (SAR +0.5 dB) than the stride-16 run after the same time, about equal low-rate R-D, and
 #: a rate range past 1.8 bpp where stride 16 stops near 1.
 LONG_MODEL = {"lmbda_min": 0.0005, "lmbda_max": 0.8, "latent_stride": 8}
+#: Where the recorded CPU runs started: v1.0.0, kept reachable under this name since v1.1.0 (itself
+#: the ``recipe`` run's export) replaced it as ``default``. ``finetune``, ``encoder`` and task
+#: finetuning start from the shipped ``default``, whatever it is.
+LINEAGE_START = "default@1.0.0"
 #: Floor stage (high λ only) for the first 30 % of the run, then the whole λ range.
 STAGES = [{"name": "floor", "until": 0.3, "lmbda": [0.03, 0.1]}, {"name": "rd", "until": 1.0}]
 
@@ -51,13 +55,13 @@ PRESETS: dict[str, TrainConfig] = {
     "cpu": TrainConfig(steps=9000, batch=8, crop=64, max_minutes=80.0, threads=2, device="auto"),
     "light": TrainConfig(steps=20000, batch=8, crop=128, lr=1e-4, lr_final=1e-5, max_minutes=150.0,
                           checkpoint_every=100, log_every=25, threads=1, device="auto",
-                          model=dict(LIGHT_MODEL), init_from="default", stages=list(STAGES), warmup_steps=50),
+                          model=dict(LIGHT_MODEL), init_from=LINEAGE_START, stages=list(STAGES), warmup_steps=50),
     "recipe": TrainConfig(steps=10_000_000, batch=8, crop=128, lr=1e-4, lr_final=1e-5, pseudo_pairs=True, checkpoint_every=500,
                         checkpoint_minutes=10.0, log_every=25, probe_every=500, threads=1, device="auto",
-                        model=dict(LONG_MODEL), init_from="default", warmup_steps=100, schedule="wsd",
+                        model=dict(LONG_MODEL), init_from=LINEAGE_START, warmup_steps=100, schedule="wsd",
                         moments_dtype="bf16", compile=True, precision="auto"),
     "gpu": TrainConfig(steps=90000, batch=16, crop=128, lr=1e-4, lr_final=1e-5, checkpoint_every=1000,
-                       log_every=100, device="cuda", model=dict(LIGHT_MODEL), init_from="default",
+                       log_every=100, device="cuda", model=dict(LIGHT_MODEL), init_from=LINEAGE_START,
                        stages=list(STAGES), warmup_steps=200),
     "finetune": TrainConfig(steps=20000, batch=8, crop=128, lr=5e-5, lr_final=1e-5, max_minutes=140.0,
                             checkpoint_every=100, log_every=25, threads=1, device="auto",
