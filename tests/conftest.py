@@ -58,6 +58,15 @@ def rng():
     return np.random.default_rng(1234)
 
 
+def xfail_known_miss(request, model, misses: dict[str, str]) -> None:
+    """A strict xfail of the running test when ``misses`` (sha256 → reason) names the model: a shipped
+    model's documented shortfall stays asserted, and a model that starts to pass makes the test
+    XPASS, which fails the run until its entry is removed."""
+    reason = misses.get(model.sha256)
+    if reason:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
 def smooth_pair(rng, h=64, w=64, dtype=np.uint16):
     """Honest synthetic pair: spatially correlated fields in realistic ranges (not white noise)."""
     from scipy.ndimage import gaussian_filter

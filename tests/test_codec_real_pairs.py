@@ -9,6 +9,8 @@ import geocodec
 from geocodec.metrics import PEAK_OPTICAL, PEAK_SAR_DB, psnr
 from geocodec.evaluation.datasets import load_validation_sets
 
+from conftest import xfail_known_miss
+
 
 @pytest.fixture(scope="module")
 def pairs(shared_data):
@@ -48,8 +50,7 @@ def test_gamma_trades_optical_for_sar_fidelity_at_equal_rate(request, pairs, mod
     """γ=0.9 vs γ=0.1 at the same rate (target-bitrate mode). SAR fidelity must drop on every
     pair; optical fidelity must rise on average over the seven pairs (v1.0.0's γ effect is a few
     tenths of a dB, v1.1.0's a few hundredths: a strict xfail for it, see geocodec/weights/default.md)."""
-    if model.sha256 in GAMMA_MISSES:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=GAMMA_MISSES[model.sha256]))
+    xfail_known_miss(request, model, GAMMA_MISSES)
     d_opt, d_sar = [], []
     for p in pairs:
         bpp_o, opt_o, sar_o = _measure(p, target_bpp=target, gamma=0.9)

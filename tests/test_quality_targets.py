@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import xfail_known_miss
+
 #: Shipped model sha256 → the targets it is known to miss (see geocodec/weights/default.md).
 KNOWN_MISSES = {
     "01a6e466497bbaf71c02c84241f6f776722dc84c1f420a25ea6a946b69eae12f": {"range", "plateau", "gamma"},  # v1.0.0
@@ -38,8 +40,8 @@ def _mean_curve(model, tiles, lmbdas, gamma):
 
 
 def _known_miss(request, model, target: str) -> None:
-    if target in KNOWN_MISSES.get(model.sha256, ()):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"model v{model.version} misses the {target} target"))
+    xfail_known_miss(request, model, {sha: f"model v{model.version} misses the {target} target"
+                                      for sha, missed in KNOWN_MISSES.items() if target in missed})
 
 
 def test_rate_range_reaches_low_and_high_rates(request, model, spain_tiles):
