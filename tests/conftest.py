@@ -58,6 +58,18 @@ def rng():
     return np.random.default_rng(1234)
 
 
+def registered_model(sha256: str):
+    """(name, model) of the registered model with this sha256: fixtures pin the model that wrote them,
+    and every shipped model stays registered (``default@<version>`` once replaced), so a release
+    never turns them into skips."""
+    from geocodec.registry import load_model, registry
+
+    for name, e in registry().items():
+        if e["sha256"] == sha256:
+            return name, load_model(name, device="cpu")
+    pytest.fail(f"no registered model has sha256 {sha256[:12]}…: a release dropped a model these fixtures need")
+
+
 def xfail_known_miss(request, model, misses: dict[str, str]) -> None:
     """A strict xfail of the running test when ``misses`` (sha256 → reason) names the model: a shipped
     model's documented shortfall stays asserted, and a model that starts to pass makes the test

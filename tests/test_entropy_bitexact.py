@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import smooth_pair
+from conftest import registered_model, smooth_pair
 from decode_contract import CROSS_HOST_MIN_PSNR, assert_agrees
 
 FIXTURES = Path(__file__).parent / "data" / "prechange"
@@ -38,10 +38,7 @@ def _inputs(case: dict):
 def model():
     import geocodec
 
-    m = geocodec.load_model("default", device="cpu")
-    if m.sha256 != MANIFEST["model"]["sha256"]:
-        pytest.skip("the shipped default model changed since the fixtures were written")
-    return m
+    return registered_model(MANIFEST["model"]["sha256"])[1]  # the model that wrote the fixtures
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +84,8 @@ def test_prechange_input_reencodes_identically(model, name, legacy_writer):
 
     case = MANIFEST["chunks"][name]
     opt, sar = _inputs(case)
-    data = geocodec.compress(opt, sar, lmbda=case["lmbda"], gamma=case["gamma"], device="cpu", backend="torch")
+    data = geocodec.compress(opt, sar, lmbda=case["lmbda"], gamma=case["gamma"], device="cpu", backend="torch",
+                             model=model)
     assert _coded(data) == _coded((FIXTURES / f"{name}.geoc").read_bytes())
 
 
@@ -99,6 +97,6 @@ def test_prechange_batch_reencodes_identically(model, legacy_writer):
     assert len({tuple(MANIFEST["chunks"][n]["shape"]) for n in names}) == 2
     cases = [MANIFEST["chunks"][n] for n in names]
     out = geocodec.compress_batch([_inputs(c) for c in cases], lmbda=0.01, gamma=[c["gamma"] for c in cases],
-                                  device="cpu", backend="torch")
+                                  device="cpu", backend="torch", model=model)
     for n, data in zip(names, out):
         assert _coded(data) == _coded((FIXTURES / f"{n}.geoc").read_bytes()), n

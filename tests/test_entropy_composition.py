@@ -23,22 +23,25 @@ from geocodec.model.joint import JointCodecModel
 from geocodec.registry import resolve_weights
 from geocodec.training.loop import _warm_start, optimiser_parameters
 
+from conftest import registered_model
+
 REFERENCE = np.load(Path(__file__).parent / "data" / "entropy_forward.npz")
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def default():
-    m = geocodec.load_model("default", device="cpu")
-    if m.sha256 != str(REFERENCE["model_sha256"]):
-        pytest.skip("the shipped default model changed since the reference outputs were written")
-    return m
+    return registered_model(str(REFERENCE["model_sha256"]))[1]  # the model of the reference outputs
+
+
+#: Its registry name (``default@1.0.0`` since v1.1.0 became ``default``).
+NAME = registered_model(str(REFERENCE["model_sha256"]))[0]
 
 
 @pytest.fixture(scope="module")
 def old_keys(default):
     """The entropy tensors of the shipped weights file, under the keys it stores them with."""
-    tensors = load_file(str(resolve_weights("default").path))
+    tensors = load_file(str(resolve_weights(NAME).path))
     return {k[len("entropy."):]: v for k, v in tensors.items() if k.startswith("entropy.")}
 
 
@@ -86,8 +89,8 @@ def test_warm_start_from_old_key_file_fits_every_tensor(default):
     """Everything but the hyper-latent CDF tables, which a fresh model holds empty (as before the
     recomposition) and ``freeze_tables`` recomputes at export."""
     model = JointCodecModel(default.net.config)
-    _warm_start(model, "default", lambda _: None)
-    file = load_file(str(resolve_weights("default").path))
+    _warm_start(model, NAME, lambda _: None)
+    file = load_file(str(resolve_weights(NAME).path))
     own = model.state_dict()
     assert set(own) == set(file)
     differ = {k for k in own if own[k].shape != file[k].shape or not torch.equal(own[k], file[k])}
