@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import registered_model, smooth_pair
+from conftest import registered_name, smooth_pair
 from decode_contract import CROSS_HOST_MIN_PSNR, assert_agrees
 
 FIXTURES = Path(__file__).parent / "data" / "prechange"
@@ -38,7 +38,8 @@ def _inputs(case: dict):
 def model():
     import geocodec
 
-    return registered_model(MANIFEST["model"]["sha256"])[1]  # the model that wrote the fixtures
+    # the model that wrote the fixtures
+    return geocodec.load_model(registered_name(MANIFEST["model"]["sha256"]), device="cpu")
 
 
 @pytest.fixture(scope="module")

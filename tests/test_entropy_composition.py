@@ -23,19 +23,19 @@ from geocodec.model.joint import JointCodecModel
 from geocodec.registry import resolve_weights
 from geocodec.training.loop import _warm_start, optimiser_parameters
 
-from conftest import registered_model
+from conftest import registered_name
 
 REFERENCE = np.load(Path(__file__).parent / "data" / "entropy_forward.npz")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: The registry name of the model of the reference outputs (``default@1.0.0`` since v1.1.0).
+NAME = registered_name(str(REFERENCE["model_sha256"]))
+
+
 @pytest.fixture(scope="module")
 def default():
-    return registered_model(str(REFERENCE["model_sha256"]))[1]  # the model of the reference outputs
-
-
-#: Its registry name (``default@1.0.0`` since v1.1.0 became ``default``).
-NAME = registered_model(str(REFERENCE["model_sha256"]))[0]
+    return geocodec.load_model(NAME, device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import geocodec
-from conftest import registered_model, smooth_pair
+from conftest import registered_name, smooth_pair
 from decode_contract import run_capped
 from geocodec import bitstream
 from geocodec.codec import entropy_decode
@@ -30,7 +30,8 @@ PIN = json.loads((DATA / "chunk-v3-default.json").read_text())
 
 @pytest.fixture(scope="module")
 def model():
-    return registered_model(PIN["model_sha256"])[1]  # the model that wrote the format-3 fixture
+    # the model that wrote the format-3 fixture
+    return geocodec.load_model(registered_name(PIN["model_sha256"]), device="cpu")
 
 
 @pytest.fixture(scope="module")
