@@ -1,9 +1,12 @@
 """CompressAI issue #279: an encoder and a decoder whose floating point differs.
 
 GPU-encode / CPU-decode cannot be run without a GPU, so the decoder's arithmetic is perturbed
-directly: for chunks of formats 1–2 (float64 entropy parameters), drift at the level of
-cross-device float differences must still decode identically, and larger drift must raise a clear
-error rather than decode garbage. Format 3 computes the parameters with integer nets, exact on
+directly. Chunks of formats 1–2 compute their entropy parameters in float64: close across machines,
+not provably equal, so drift at the level of cross-device float differences decodes identically
+unless a scale sits within that drift of a table boundary, and then the stage checks refuse the
+chunk. Which happens depends on the chunk's latents, i.e. on the host that encoded it (a 128² chunk
+encoded on a Zen 4 host hits a boundary with seed 0, one encoded on a Sapphire Rapids host does not),
+so the contract tested is "the same pixels or a clear error, never garbage"; larger drift must raise. Format 3 computes the parameters with integer nets, exact on
 every machine (``test_integer_entropy.py``); there a decoder whose weights differ is another model,
 and must raise too.
 """
@@ -50,9 +53,14 @@ def encoded():
     return _encode(2)
 
 
-def test_float32_level_drift_decodes_identically(encoded):
+@pytest.mark.parametrize("seed", range(4))
+def test_float32_level_drift_decodes_identically_or_refuses(encoded, seed):
     data, (o_ref, s_ref) = encoded
-    o, s = geocodec.decompress(data, model=_perturbed_model(1e-7), device="cpu", backend="torch")
+    try:
+        o, s = geocodec.decompress(data, model=_perturbed_model(1e-7, seed), device="cpu", backend="torch")
+    except EntropyParameterMismatchError as e:  # a scale on a table boundary: refused, not garbage
+        assert "differ from the encoder" in str(e)
+        return
     assert np.abs(o.astype(int) - o_ref.astype(int)).max() <= 1
     np.testing.assert_allclose(s, s_ref, atol=1e-3)
 
