@@ -59,6 +59,26 @@ def test_mixed_staged_run_logs_stages_kinds_and_probe(tmp_path, rng):
     # the rate falls with λ in the probe: the R-D points are measured, not copied
     last = log["probes"][-1]
     assert last["rd_0.003"]["bpp"] < last["rd_0.03"]["bpp"]
+    # the γ probe (issue #21's γ target) at the middle of the model's λ range
+    lmbda = np.sqrt(model.config.lmbda_min * model.config.lmbda_max)
+    for p in log["probes"]:
+        assert p["gamma_spread"]["lmbda"] == pytest.approx(lmbda)
+        assert np.isfinite([p["gamma_spread"]["optical_phys"], p["gamma_spread"]["sar_phys"]]).all()
+
+
+def test_gamma_probe_measures_what_gamma_changes(rng, monkeypatch):
+    """A codec whose encoder ignored γ would move neither modality: the probe reads exactly 0 dB."""
+    from geocodec.training.probe import _gamma_spread, _mean_spread
+
+    model = geocodec.load_model("default", device="cpu").net  # trained: its γ moves the modalities
+    tiles = probe_tiles([_sets(rng)[0]])
+    with torch.no_grad():
+        moved = _mean_spread([d for v in _gamma_spread(model, tiles).values() for d in v], model.config)
+        analysis = model.analysis
+        monkeypatch.setattr(model, "analysis", lambda o, s, g, lam: analysis(o, s, torch.full_like(g, 0.5), lam))
+        still = _mean_spread([d for v in _gamma_spread(model, tiles).values() for d in v], model.config)
+    assert (moved["optical_phys"], moved["sar_phys"]) != (0.0, 0.0)
+    assert (still["optical_phys"], still["sar_phys"]) == (0.0, 0.0)
 
 
 def test_resume_restores_optimiser_state(tmp_path, rng):

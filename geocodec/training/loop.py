@@ -244,7 +244,10 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
             f"(physical {result['floor_opt_phys']:.2f}/{result['floor_sar_phys']:.2f}); "
             + "; ".join(f"λ={k[3:]}: {v['bpp']:.3f} bpp {v['psnr_opt']:.2f}/{v['psnr_sar']:.2f} dB "
                         f"(physical {v['psnr_opt_phys']:.2f}/{v['psnr_sar_phys']:.2f})"
-                        for k, v in result.items() if k.startswith("rd_")))
+                        for k, v in result.items() if k.startswith("rd_"))
+            + (f"; γ 0.1→0.9 at λ={result['gamma_spread']['lmbda']:.3g}: optical "
+               f"{result['gamma_spread']['optical_phys']:+.2f} dB, SAR {-result['gamma_spread']['sar_phys']:+.2f} dB"
+               if "gamma_spread" in result else ""))
 
     if probe and start_step == 0:
         probe_now(0, "init")

@@ -26,6 +26,8 @@ from geocodec.training.data import PairSet
 #: λ of the R-D points: low, middle and high rate (kept inside each model's own λ range).
 PROBE_LAMBDAS = (0.003, 0.03, 0.3)
 PROBE_GAMMA = 0.5
+#: γ of the γ probe (at the middle of the model's λ range, as tests/test_quality_targets.py asks).
+GAMMA_SPREAD = (0.1, 0.9)
 #: Validation arrays larger than this are cut into tiles of this size (the sizes users store).
 PROBE_TILE = 256
 
@@ -120,6 +122,32 @@ def run_probe(model, tiles) -> dict:
             rd.setdefault(t.set, {}).setdefault(lam, []).append((float(bits) / (2 * h * w), *_quality(model, y_dec, t)))
     out = _summary([q for v in floor.values() for q in v],
                    {lam: [p for per in rd.values() for p in per[lam]] for lam in lambdas})
+    spread = _gamma_spread(model, tiles)
+    out["gamma_spread"] = _mean_spread([d for v in spread.values() for d in v], model.config)
     if len(floor) > 1:
-        out["sets"] = {name: _summary(floor[name], rd[name]) for name in floor}
+        out["sets"] = {name: {**_summary(floor[name], rd[name]), "gamma_spread": _mean_spread(spread[name], model.config)}
+                       for name in floor}
     return out
+
+
+def _gamma_spread(model, tiles) -> dict:
+    """Per set and tile: (optical, SAR) physical PSNR gained by γ 0.9 over γ 0.1 and by γ 0.1 over
+    γ 0.9, at λ = √(λ_min·λ_max), from the rounded latent. Both ≥ 1 dB is issue #21's γ target."""
+    lam = torch.tensor([float(np.sqrt(model.config.lmbda_min * model.config.lmbda_max))])
+    out: dict = {}
+    for t in tiles:
+        po, ps = (pad_to(torch.from_numpy(v), model.config.pad_multiple) for v in (t.optical, t.sar))
+        q = {}
+        for gv in GAMMA_SPREAD:
+            g = torch.tensor([gv])
+            y_hat = model.entropy(model.analysis(po, ps, g, lam))[0]
+            q[gv] = _quality(model, y_hat * model.decoder_gain(lam), t)
+        lo, hi = GAMMA_SPREAD
+        out.setdefault(t.set, []).append((q[hi][1] - q[lo][1], q[lo][3] - q[hi][3]))
+    return out
+
+
+def _mean_spread(deltas: list, config) -> dict:
+    d_opt, d_sar = np.mean(deltas, axis=0)
+    return {"lmbda": float(np.sqrt(config.lmbda_min * config.lmbda_max)), "optical_phys": float(d_opt),
+            "sar_phys": float(d_sar)}
