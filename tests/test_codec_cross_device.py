@@ -4,9 +4,10 @@ GPU-encode / CPU-decode cannot be run without a GPU, so the decoder's arithmetic
 directly. Chunks of formats 1–2 compute their entropy parameters in float64: close across machines,
 not provably equal, so drift at the level of cross-device float differences decodes identically
 unless a scale sits within that drift of a table boundary, and then the stage checks refuse the
-chunk. Which happens depends on the chunk's latents, i.e. on the host that encoded it (a 128² chunk
-encoded on a Zen 4 host hits a boundary with seed 0, one encoded on a Sapphire Rapids host does not),
-so the contract tested is "the same pixels or a clear error, never garbage"; larger drift must raise. Format 3 computes the parameters with integer nets, exact on
+chunk. Which happens depends on the chunk's latents, i.e. on the host that encoded it (the 128²
+chunk below, encoded on a Zen 4 host, hits a boundary with seed 0; encoded on earlier hosts it did
+not), so the contract tested is "the same pixels or a clear error, never garbage"; larger drift
+must raise. Format 3 computes the parameters with integer nets, exact on
 every machine (``test_integer_entropy.py``); there a decoder whose weights differ is another model,
 and must raise too.
 """
