@@ -68,15 +68,14 @@ def test_mixed_staged_run_logs_stages_kinds_and_probe(tmp_path, rng):
 
 def test_gamma_probe_measures_what_gamma_changes(rng, monkeypatch):
     """A codec whose encoder ignored γ would move neither modality: the probe reads exactly 0 dB."""
-    from geocodec.training.probe import _gamma_spread, _mean_spread
+    from geocodec.training.probe import run_probe
 
     model = geocodec.load_model("default", device="cpu").net  # trained: its γ moves the modalities
     tiles = probe_tiles([_sets(rng)[0]])
-    with torch.no_grad():
-        moved = _mean_spread([d for v in _gamma_spread(model, tiles).values() for d in v], model.config)
-        analysis = model.analysis
-        monkeypatch.setattr(model, "analysis", lambda o, s, g, lam: analysis(o, s, torch.full_like(g, 0.5), lam))
-        still = _mean_spread([d for v in _gamma_spread(model, tiles).values() for d in v], model.config)
+    moved = run_probe(model, tiles)["gamma_spread"]
+    analysis = model.analysis
+    monkeypatch.setattr(model, "analysis", lambda o, s, g, lam: analysis(o, s, torch.full_like(g, 0.5), lam))
+    still = run_probe(model, tiles)["gamma_spread"]
     assert (moved["optical_phys"], moved["sar_phys"]) != (0.0, 0.0)
     assert (still["optical_phys"], still["sar_phys"]) == (0.0, 0.0)
 

@@ -99,13 +99,15 @@ def _summary(floor: list, rd: dict) -> dict:
 
 @torch.no_grad()
 def run_probe(model, tiles) -> dict:
-    """Mean floor PSNR and R-D points over ``tiles`` (see the module docstring), and the same per
-    validation set under ``"sets"`` when there are several."""
+    """Mean floor PSNR, R-D points and γ spread (``GAMMA_SPREAD`` at ``gamma_probe_lambda``) over
+    ``tiles`` (see the module docstring), and the same per validation set under ``"sets"`` when
+    there are several."""
     if not tiles:
         return {}
     mult = model.config.pad_multiple
     lambdas = probe_lambdas(model.config)
-    floor, rd = {}, {}
+    lam_mid = gamma_probe_lambda(model.config)
+    floor, rd, spread = {}, {}, {}
     for t in tiles:
         xo, xs = torch.from_numpy(t.optical), torch.from_numpy(t.sar)
         h, w = xo.shape[-2:]
@@ -120,34 +122,31 @@ def run_probe(model, tiles) -> dict:
             y_dec = y_hat * model.decoder_gain(lt)
             bits = -(torch.log2(y_lik).sum() + torch.log2(z_lik).sum())
             rd.setdefault(t.set, {}).setdefault(lam, []).append((float(bits) / (2 * h * w), *_quality(model, y_dec, t)))
+        spread.setdefault(t.set, []).append(_gamma_deltas(model, po, ps, t, torch.tensor([lam_mid])))
     out = _summary([q for v in floor.values() for q in v],
                    {lam: [p for per in rd.values() for p in per[lam]] for lam in lambdas})
-    spread = _gamma_spread(model, tiles)
-    out["gamma_spread"] = _mean_spread([d for v in spread.values() for d in v], model.config)
+    out["gamma_spread"] = _mean_spread([d for v in spread.values() for d in v], lam_mid)
     if len(floor) > 1:
-        out["sets"] = {name: {**_summary(floor[name], rd[name]), "gamma_spread": _mean_spread(spread[name], model.config)}
+        out["sets"] = {name: {**_summary(floor[name], rd[name]), "gamma_spread": _mean_spread(spread[name], lam_mid)}
                        for name in floor}
     return out
 
 
-def _gamma_spread(model, tiles) -> dict:
-    """Per set and tile: (optical, SAR) physical PSNR gained by γ 0.9 over γ 0.1 and by γ 0.1 over
-    γ 0.9, at λ = √(λ_min·λ_max), from the rounded latent. Both ≥ 1 dB is issue #21's γ target."""
-    lam = torch.tensor([float(np.sqrt(model.config.lmbda_min * model.config.lmbda_max))])
-    out: dict = {}
-    for t in tiles:
-        po, ps = (pad_to(torch.from_numpy(v), model.config.pad_multiple) for v in (t.optical, t.sar))
-        q = {}
-        for gv in GAMMA_SPREAD:
-            g = torch.tensor([gv])
-            y_hat = model.entropy(model.analysis(po, ps, g, lam))[0]
-            q[gv] = _quality(model, y_hat * model.decoder_gain(lam), t)
-        lo, hi = GAMMA_SPREAD
-        out.setdefault(t.set, []).append((q[hi][1] - q[lo][1], q[lo][3] - q[hi][3]))
-    return out
+def gamma_probe_lambda(config) -> float:
+    """The λ of the γ probe: the middle of the model's λ range (√(λ_min·λ_max)), as
+    tests/test_quality_targets.py measures the γ target."""
+    return float(np.sqrt(config.lmbda_min * config.lmbda_max))
 
 
-def _mean_spread(deltas: list, config) -> dict:
+def _gamma_deltas(model, po, ps, t: ProbeTile, lam: torch.Tensor) -> tuple[float, float]:
+    """(optical, SAR) physical PSNR gained by γ 0.9 over γ 0.1 and by γ 0.1 over γ 0.9 on one padded
+    tile, from the rounded latent. Both ≥ 1 dB is issue #21's γ target."""
+    q = {gv: _quality(model, model.entropy(model.analysis(po, ps, torch.tensor([gv]), lam))[0] * model.decoder_gain(lam), t)
+         for gv in GAMMA_SPREAD}
+    lo, hi = GAMMA_SPREAD
+    return q[hi][1] - q[lo][1], q[lo][3] - q[hi][3]
+
+
+def _mean_spread(deltas: list, lam: float) -> dict:
     d_opt, d_sar = np.mean(deltas, axis=0)
-    return {"lmbda": float(np.sqrt(config.lmbda_min * config.lmbda_max)), "optical_phys": float(d_opt),
-            "sar_phys": float(d_sar)}
+    return {"lmbda": lam, "optical_phys": float(d_opt), "sar_phys": float(d_sar)}
