@@ -53,7 +53,8 @@ def decode_as_one_batch(chunks, device):
     lam = torch.tensor([c.lmbda for c in parsed], dtype=torch.float32, device=m.device)
     streams = [LatentStreams(z=c.z, y=c.y, checks=c.checks) for c in parsed]
     with torch.no_grad():
-        y = m.net.decompress_latent(streams, m.net.latent_hw(parsed[0].height, parsed[0].width), lam, [c.header_crc for c in parsed])
+        y = m.net.decoder_input(m.net.decompress_latent(
+            streams, m.net.latent_hw(parsed[0].height, parsed[0].width), lam, [c.header_crc for c in parsed]), lam)
         outs = {w: m.net.synthesize(y, w).float().cpu().numpy() for w in ("optical", "sar")}
     return [tuple(restore(outs[w][j, :, :c.height, :c.width], c, w) for w in ("optical", "sar"))
             for j, c in enumerate(parsed)]

@@ -79,14 +79,15 @@ def restore(xn: np.ndarray, c: bitstream.Chunk, which: str) -> np.ndarray:
 
 @dataclass
 class DecodedLatent:
-    """One chunk after entropy decoding: its header and the dequantised, gained latent ŷ.
+    """One chunk after entropy decoding: its header and the dequantised latent ŷ (before the
+    decoder's λ gain, which synthesis applies: ŷ itself is exact, the gain is float arithmetic).
 
     Entropy decoding (sequential rANS) is the costly, modality-independent half of decoding;
     keeping its result lets a reader synthesise optical and SAR from one decode.
     """
 
     chunk: bitstream.Chunk
-    latent: torch.Tensor  # (M, h', w') float32 on the CPU: the latent of the padded chunk
+    latent: torch.Tensor  # (M, h', w') float32 on the CPU: ŷ of the padded chunk
     model: GeocodecModel
     #: the entropy decoder's integers in decode order (``entropy_decode(keep_symbols=True)``)
     symbols: np.ndarray | None = None
@@ -135,7 +136,7 @@ def entropy_decode(chunks, device="auto", model=None, keep_symbols: bool = False
         lam = torch.tensor([c.lmbda], dtype=torch.float32, device=m.device)
         symbols: list | None = [] if keep_symbols else None
         try:  # no model lock: coding only reads the model, so Dask threads decode in parallel
-            y_dec = m.net.decompress_latent([LatentStreams(z=c.z, y=c.y, checks=c.checks)],
+            y_hat = m.net.decompress_latent([LatentStreams(z=c.z, y=c.y, checks=c.checks)],
                                             m.net.latent_hw(c.height, c.width), lam, [c.header_crc], symbols,
                                             integer=c.format_version >= 3)
         except EntropyMismatch as e:
@@ -144,7 +145,7 @@ def entropy_decode(chunks, device="auto", model=None, keep_symbols: bool = False
                 "or it was encoded on another kind of device (decode there, or re-encode)") from None
         except PayloadMismatch as e:
             raise CorruptStreamError(f"geocodec chunk payload is corrupt: {e}") from None
-        results.append(DecodedLatent(chunk=c, latent=y_dec[0].cpu(), model=m, symbols=symbols[0] if symbols else None))
+        results.append(DecodedLatent(chunk=c, latent=y_hat[0].cpu(), model=m, symbols=symbols[0] if symbols else None))
     return results
 
 
@@ -154,10 +155,12 @@ def _check_options(modality, backend) -> None:
     check_backend(backend)
 
 
-def run_decoder(model: GeocodecModel, y_dec: torch.Tensor, which: str, backend: str = DEFAULT_BACKEND) -> np.ndarray:
-    """Gained latents (N, M, h, w) → one modality's normalised bands (N, C, H, W) float32, by ``backend``
-    (``"auto"`` resolved for the model's device by ``geocodec.precision.resolve_backend``)."""
+def run_decoder(model: GeocodecModel, y_hat: torch.Tensor, lmbda: float, which: str,
+                backend: str = DEFAULT_BACKEND) -> np.ndarray:
+    """ŷ (N, M, h, w) at rate ``lmbda`` → one modality's normalised bands (N, C, H, W) float32, by
+    ``backend`` (``"auto"`` resolved for the model's device by ``geocodec.precision.resolve_backend``)."""
     backend = resolve_backend(backend, model.device)
+    y_dec = model.net.decoder_input(y_hat.to(model.device), torch.tensor([lmbda], dtype=torch.float32))
     if backend == "torch":
         return model.net.synthesize(y_dec, which).float().cpu().numpy()
     if backend == "torch-bf16":
@@ -178,11 +181,10 @@ def synthesize(latents: list[DecodedLatent], modality: str = "both", backend: Ba
     results: list = []
     for d in latents:
         m, c = d.model, d.chunk
-        y_dec = d.latent[None].to(m.device)
         dec = {}
         for which in ("optical", "sar"):
             if modality in (which, "both"):
-                x = run_decoder(m, y_dec, which, backend)[0]
+                x = run_decoder(m, d.latent[None], c.lmbda, which, backend)[0]
                 dec[which] = restore(x[:, :c.height, :c.width], c, which)
         results.append((dec["optical"], dec["sar"]) if modality == "both" else dec[modality])
     return results

@@ -111,6 +111,6 @@ def synthesize_with_neighbours(center, around: dict[tuple[int, int], object], wh
         else:  # a corner the store cannot give: continue the vertical strip's edge column
             edge = left if dx < 0 else left + b - 1
             canvas[:, rows, cols] = canvas[:, rows, edge:edge + 1]
-    out = run_decoder(m, canvas[None].to(m.device), which, backend)[0]
+    out = run_decoder(m, canvas[None], c.lmbda, which, backend)[0]
     y0, x0 = top * stride, left * stride
     return restore(out[:, y0:y0 + c.height, x0:x0 + c.width], c, which)

@@ -179,7 +179,8 @@ def code_decoded_together(model, optical, sar, chunk: int, lmbda: float, gamma: 
     y = torch.cat(rows, dim=1)[None]
     m = lat[0].model
     with m.lock:
-        scene = {which: m.net.synthesize(y.to(m.device), which).float().cpu().numpy()[0]
+        y_dec = m.net.decoder_input(y.to(m.device), torch.tensor([lat[0].chunk.lmbda], dtype=torch.float32))
+        scene = {which: m.net.synthesize(y_dec, which).float().cpu().numpy()[0]
                  for which in ("optical", "sar")}
     o_hat, s_hat = np.empty_like(optical), np.empty_like(sar)
     n_opt = optical.shape[0]

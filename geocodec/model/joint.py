@@ -72,10 +72,15 @@ class JointCodecModel(nn.Module):
     def decompress_latent(self, streams: list[LatentStreams], latent_hw, lmbda: torch.Tensor,
                           seeds: list[int] | None = None, symbols: list | None = None,
                           integer: bool = True) -> torch.Tensor:
-        """→ gained ŷ, the decoders' input; ``symbols`` collects the entropy decoder's integers per item."""
-        device = lmbda.device
-        y_hat = self.entropy.decompress(streams, latent_hw, device, seeds, symbols, integer)
-        return y_hat * self.decoder_gain(lmbda)
+        """→ ŷ, the dequantised latent (before the decoder's λ gain): in format 3 the same bytes on
+        every machine. ``symbols`` collects the entropy decoder's integers per item."""
+        return self.entropy.decompress(streams, latent_hw, lmbda.device, seeds, symbols, integer)
+
+    @torch.inference_mode()
+    def decoder_input(self, y_hat: torch.Tensor, lmbda: torch.Tensor) -> torch.Tensor:
+        """ŷ × the decoder's λ gain: what the synthesis transforms take. Kept apart from ŷ because
+        the gain is a float MLP (GEMMs, SiLU, exp) whose last bits depend on the CPU's kernels."""
+        return y_hat * self.decoder_gain(lmbda.to(y_hat.device))
 
     @torch.inference_mode()
     def synthesize(self, y_dec: torch.Tensor, modality: str) -> torch.Tensor:

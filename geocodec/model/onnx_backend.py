@@ -162,7 +162,7 @@ def _calibration_feeds(model, part: str) -> list[dict[str, np.ndarray]]:
             continue
         with torch.inference_mode():
             streams = net.compress_latent(net.analysis(x_opt, x_sar, gamma, lam))
-            y_dec = net.decompress_latent(streams, net.latent_hw(*x_opt.shape[-2:]), lam)
+            y_dec = net.decoder_input(net.decompress_latent(streams, net.latent_hw(*x_opt.shape[-2:]), lam), lam)
         feeds.append({"latent": y_dec.cpu().numpy()})
     return feeds
 
