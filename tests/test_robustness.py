@@ -197,25 +197,38 @@ def test_a_chunk_decodes_to_the_same_bytes_alone_or_in_a_batch(sixteen):
     assert all(np.array_equal(s, a[1]) for s, a in zip(sar_only, alone[3:9]))
 
 
-def test_decoding_does_not_depend_on_the_thread_count(sixteen):
-    import hashlib
-
+def test_decoding_across_thread_counts_is_identical_or_within_tolerance(sixteen, tmp_path):
+    """Another thread count: the same pixels where the CPU's kernels keep their reductions whole
+    (bf16 on AMX, fp32 with AVX-512, as measured), else agreement within layer (c)'s fp32 target:
+    fp32 kernels capped at AVX2 on an Intel Xeon split reductions by thread (132 dB, docs/reliability.md).
+    ŷ, entropy decoding's output, is the same bytes either way."""
     import torch
 
-    h = hashlib.sha256()
-    for o, s in geocodec.codec.decompress_batch(sixteen[:4], device="cpu"):
-        h.update(o.tobytes() + s.tobytes())
+    from geocodec.metrics import decode_agreement
+
+    here = geocodec.codec.decompress_batch(sixteen[:4], device="cpu")
+    lat = [d.latent.numpy() for d in geocodec.codec.entropy_decode(sixteen[:4], device="cpu")]
     threads = 2 if torch.get_num_threads() == 1 else 1
     chunks = [c.hex() for c in sixteen[:4]]
-    out, _ = _run(f"""
-        import hashlib, torch, geocodec.codec
+    out = tmp_path / "other.npz"
+    _run(f"""
+        import numpy as np, torch, geocodec.codec
         torch.set_num_threads({threads})
-        h = hashlib.sha256()
-        for o, s in geocodec.codec.decompress_batch([bytes.fromhex(c) for c in {chunks!r}], device="cpu"):
-            h.update(o.tobytes() + s.tobytes())
-        print(h.hexdigest())
+        chunks = [bytes.fromhex(c) for c in {chunks!r}]
+        dec = geocodec.codec.decompress_batch(chunks, device="cpu")
+        lat = geocodec.codec.entropy_decode(chunks, device="cpu")
+        np.savez({str(out)!r}, **{{f"{{i}}/{{k}}": v for i, (o, s) in enumerate(dec)
+                                   for k, v in (("optical", o), ("sar", s), ("latent", lat[i].latent.numpy()))}})
     """, timeout=180)
-    assert out.strip().splitlines()[-1] == h.hexdigest()
+    with np.load(out) as f:
+        for i, (o, s) in enumerate(here):
+            assert f[f"{i}/latent"].tobytes() == lat[i].tobytes()
+            for name, ref in (("optical", o), ("sar", s)):
+                other = f[f"{i}/{name}"]
+                assert other.dtype == ref.dtype and other.shape == ref.shape
+                assert np.array_equal(np.isnan(other), np.isnan(ref))
+                if not np.array_equal(other, ref, equal_nan=ref.dtype.kind == "f"):
+                    assert decode_agreement(ref, other)["min_psnr_db"] >= 80, (i, name)
 
 
 def test_every_read_path_gives_the_same_bytes(tmp_path):
