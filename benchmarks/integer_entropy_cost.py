@@ -1,6 +1,9 @@
-"""What bitstream format 3's integer entropy parameters cost against format 2's float64 ones.
+"""What one bitstream format's entropy parameters cost against another's (rate, quality, entropy-decode time).
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/integer_entropy_cost.py
+    PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/integer_entropy_cost.py [--base 3 --new 4]
+
+Formats 2 → 3: float64 nets → integer nets in float64 (``benchmarks/results/integer-entropy-cost.json``);
+3 → 4: → integer nets on int8 products (``…/entropy-cost-v3-v4.json``).
 
 Real data only (skips without ``../shared``): the Sen1Floods11 Spain pair as four 256² tiles and
 whole (512²), and the six BigEarthNet example pairs (120²), at λ = 0.003, 0.01, 0.03. Each input is
@@ -11,8 +14,10 @@ PSNR of each decode against the input (optical peak 10000, SAR peak 70 dB). JSON
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +57,7 @@ def main() -> int:
 
     import geocodec
     import geocodec.coding.encode as encode
+    from geocodec import bitstream
     from geocodec.metrics import psnr
     from throughput import DATA
 
@@ -59,33 +65,63 @@ def main() -> int:
         print("no ../shared/data: this benchmark needs the real pairs")
         return 0
     torch.set_num_threads(1)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", type=int, default=3, help="bitstream format of the reference (2 or 3)")
+    ap.add_argument("--new", type=int, default=4, help="bitstream format compared with it (3 or 4)")
+    args = ap.parse_args()
+    b, n = args.base, args.new
+    from geocodec.codec import entropy_decode
+
+    def decode_ms(data: bytes) -> float:  # entropy decoding only, process CPU time, median of 3
+        entropy_decode([data], device="cpu")
+        times = []
+        for _ in range(3):
+            t = time.process_time()
+            entropy_decode([data], device="cpu")
+            times.append(1e3 * (time.process_time() - t))
+        return sorted(times)[1]
+
     rows = []
     for name, (opt, sar) in pairs():
         for lmbda in LAMBDAS:
             row = {"pair": name, "lmbda": lmbda}
-            for fmt in (2, 3):
+            coded = {}
+            for fmt in (b, n):
                 encode.WRITE_FORMAT = fmt
-                data = geocodec.compress(opt, sar, lmbda=lmbda, device="cpu")
+                coded[fmt] = data = geocodec.compress(opt, sar, lmbda=lmbda, device="cpu")
                 o, s = geocodec.decompress(data, device="cpu")
                 row[f"bytes_v{fmt}"] = len(data)
                 row[f"psnr_optical_v{fmt}"] = psnr(opt.astype(np.float64), o.astype(np.float64), 10000.0)
                 row[f"psnr_sar_v{fmt}"] = psnr(sar.astype(np.float64), s.astype(np.float64), 70.0)
-            encode.WRITE_FORMAT = 3
+            encode.WRITE_FORMAT = bitstream.FORMAT_VERSION
+            for fmt in (b, n, b, n):  # interleaved: the machine's drift hits both alike
+                row.setdefault(f"entropy_decode_ms_v{fmt}", []).append(decode_ms(coded[fmt]))
+            for fmt in (b, n):
+                row[f"entropy_decode_ms_v{fmt}"] = min(row[f"entropy_decode_ms_v{fmt}"])
             rows.append(row)
-            d_opt = row["psnr_optical_v3"] - row["psnr_optical_v2"]
-            d_sar = row["psnr_sar_v3"] - row["psnr_sar_v2"]
-            print(name, lmbda, row["bytes_v2"], row["bytes_v3"],
-                  f"{100 * (row['bytes_v3'] / row['bytes_v2'] - 1):+.2f} %", f"{d_opt:+.3f} / {d_sar:+.3f} dB")
-    tot2, tot3 = sum(r["bytes_v2"] for r in rows), sum(r["bytes_v3"] for r in rows)
-    change = {k: [r[f"{k}_v3"] - r[f"{k}_v2"] for r in rows] for k in ("psnr_optical", "psnr_sar")}
-    summary = {"bytes_change_percent": 100 * (tot3 / tot2 - 1),
-               "worst_item_bytes_change_percent": max(100 * (r["bytes_v3"] / r["bytes_v2"] - 1) for r in rows),
+            d_opt = row[f"psnr_optical_v{n}"] - row[f"psnr_optical_v{b}"]
+            d_sar = row[f"psnr_sar_v{n}"] - row[f"psnr_sar_v{b}"]
+            print(name, lmbda, row[f"bytes_v{b}"], row[f"bytes_v{n}"],
+                  f"{100 * (row[f'bytes_v{n}'] / row[f'bytes_v{b}'] - 1):+.2f} %", f"{d_opt:+.3f} / {d_sar:+.3f} dB",
+                  f"entropy decode {row[f'entropy_decode_ms_v{b}']:.1f} → {row[f'entropy_decode_ms_v{n}']:.1f} ms",
+                  flush=True)
+    tot_b, tot_n = sum(r[f"bytes_v{b}"] for r in rows), sum(r[f"bytes_v{n}"] for r in rows)
+    change = {k: [r[f"{k}_v{n}"] - r[f"{k}_v{b}"] for r in rows] for k in ("psnr_optical", "psnr_sar")}
+    spain = [r for r in rows if r["pair"].startswith("spain256")]
+    summary = {"base_format": b, "new_format": n, "items": len(rows),
+               "bytes_change_percent": 100 * (tot_n / tot_b - 1),
+               "worst_item_bytes_change_percent": max(100 * (r[f"bytes_v{n}"] / r[f"bytes_v{b}"] - 1) for r in rows),
                **{f"mean_{k}_change_db": float(np.mean(v)) for k, v in change.items()},
-               **{f"worst_{k}_change_db": float(np.min(v)) for k, v in change.items()}}
+               **{f"worst_{k}_change_db": float(np.min(v)) for k, v in change.items()},
+               "entropy_decode_ms_spain256": {f"v{f}": float(np.mean([r[f"entropy_decode_ms_v{f}"] for r in spain]))
+                                              for f in (b, n)},
+               "entropy_decode_ms_all": {f"v{f}": float(np.sum([r[f"entropy_decode_ms_v{f}"] for r in rows]))
+                                         for f in (b, n)}}
     print(summary)
-    out = ROOT / "benchmarks" / "results" / "integer-entropy-cost.json"
-    out.write_text(json.dumps({"command": "benchmarks/integer_entropy_cost.py", "summary": summary, "rows": rows},
-                              indent=2) + "\n")
+    stem = "integer-entropy-cost" if (b, n) == (2, 3) else f"entropy-cost-v{b}-v{n}"
+    out = ROOT / "benchmarks" / "results" / f"{stem}.json"
+    out.write_text(json.dumps({"command": f"benchmarks/integer_entropy_cost.py --base {b} --new {n}",
+                               "threads": 1, "summary": summary, "rows": rows}, indent=2) + "\n")
     return 0
 
 

@@ -17,6 +17,7 @@ from geocodec import bitstream
 from geocodec.coding.prepare import Device, ModelSpec, f32
 from geocodec.errors import CorruptStreamError, EntropyParameterMismatchError, InvalidInputError, ModelMismatchError
 from geocodec.model.entropy import EntropyMismatch, LatentStreams, PayloadMismatch
+from geocodec.model.latent_coding import NETS_BY_FORMAT
 from geocodec.normalize import BandScaling, db_to_linear, invert_scaling
 from geocodec.options import DEFAULT_BACKEND, MODALITIES, Backend, Modality
 from geocodec.precision import resolve_backend
@@ -138,7 +139,7 @@ def entropy_decode(chunks, device="auto", model=None, keep_symbols: bool = False
         try:  # no model lock: coding only reads the model, so Dask threads decode in parallel
             y_hat = m.net.decompress_latent([LatentStreams(z=c.z, y=c.y, checks=c.checks)],
                                             m.net.latent_hw(c.height, c.width), lam, [c.header_crc], symbols,
-                                            integer=c.format_version >= 3)
+                                            nets=NETS_BY_FORMAT[c.format_version])
         except EntropyMismatch as e:
             raise EntropyParameterMismatchError(
                 f"cannot decode chunk safely: {e}. Either its payload is corrupt (restore it from a copy), "

@@ -19,14 +19,15 @@ from geocodec.coding.prepare import (
 from geocodec.errors import InvalidInputError
 from geocodec.learned_gamma import LEARNED, gamma_function
 from geocodec.model.entropy import SymbolRangeError
+from geocodec.model.latent_coding import NETS_BY_FORMAT
 from geocodec.model.refine import refine_latent
 from geocodec.options import DEFAULT_BACKEND, Backend, SarScale
 from geocodec.precision import resolve_backend
 from geocodec.registry import GeocodecModel, load_model
 from geocodec.settings import check_backend, check_refine_steps
 
-#: The bitstream format chunks are written in (3: exact integer entropy parameters). The tests that
-#: pin the float64 coder of formats 1–2 set it to 2; nothing else should.
+#: The bitstream format chunks are written in (3: exact integer entropy parameters in float64; 4, on
+#: int8 products, is read and written by the tests and benchmarks that compare formats, which set it).
 WRITE_FORMAT = bitstream.FORMAT_VERSION
 
 #: Target-bitrate mode: relative tolerance and the most entropy-coding passes per item.
@@ -115,7 +116,7 @@ def _encode_group(model: GeocodecModel, items: list[PreparedPair], lmbda, target
         with torch.inference_mode():
             try:
                 streams = net.compress_latent(y, [bitstream.header_crc(h) for h in headers],
-                                              integer=WRITE_FORMAT >= 3)
+                                              nets=NETS_BY_FORMAT[WRITE_FORMAT])
             except SymbolRangeError as e:
                 raise InvalidInputError(
                     f"cannot code this input: {e}. Some samples lie far outside their band's spread (the "

@@ -45,7 +45,7 @@ from compressai.models.utils import update_registered_buffers
 from geocodec.model.layers import conv, deconv
 from geocodec.precision import fp32
 from geocodec.model.latent_coding import (
-    EntropyMismatch, LatentCoder, LatentStreams, PayloadMismatch, SymbolRangeError,
+    CURRENT_NETS, EntropyMismatch, LatentCoder, LatentStreams, PayloadMismatch, SymbolRangeError,
 )
 
 # the coding types are re-exported: callers see one entropy-model API
@@ -180,7 +180,7 @@ class LatentEntropyModel(nn.Module):
         return self.latent_codec.hyper.entropy_bottleneck.loss()
 
     def train(self, mode: bool = True):
-        self.coder.reset()  # weights may change: rebuild the coding copies (float64, integer)
+        self.coder.reset()  # weights may change: rebuild the coding copies (float64, integer, int8)
         return super().train(mode)
 
     def freeze_tables(self) -> None:
@@ -191,13 +191,13 @@ class LatentEntropyModel(nn.Module):
         self.latent_codec.hyper.entropy_bottleneck.update(force=True)
         self.coder.reset()
 
-    def compress(self, y: torch.Tensor, seeds: list[int] | None = None, integer: bool = True) -> list[LatentStreams]:
-        return self.coder.compress(y, seeds, integer)
+    def compress(self, y: torch.Tensor, seeds: list[int] | None = None, nets: str = CURRENT_NETS) -> list[LatentStreams]:
+        return self.coder.compress(y, seeds, nets)
 
     def decompress(self, streams: list[LatentStreams], latent_hw: tuple[int, int], device,
                    seeds: list[int] | None = None, symbols: list | None = None,
-                   integer: bool = True) -> torch.Tensor:
-        return self.coder.decompress(streams, latent_hw, device, seeds, symbols, integer)
+                   nets: str = CURRENT_NETS) -> torch.Tensor:
+        return self.coder.decompress(streams, latent_hw, device, seeds, symbols, nets)
 
     @property
     def n_stages(self) -> int:

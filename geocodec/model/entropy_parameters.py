@@ -1,5 +1,5 @@
 """Where a coding stage's entropy parameters come from, per bitstream format: the float64 nets of
-formats 1–2 (close across machines, not exact) or the exact integer nets of format 3. Both give
+formats 1–2 (close across machines, not exact) or the exact integer nets of formats 3 and 4. Both give
 ``geocodec.model.latent_coding.LatentCoder``'s one stage walker the same interface, so encoding
 and decoding share it for every format."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from geocodec.model.integer_nets import FRAC_BITS, from_fixed, to_fixed
+from geocodec.model.integer_nets import FRAC_BITS, from_fixed
 
 _ONE = float(2 ** FRAC_BITS)
 
@@ -56,11 +56,12 @@ class FloatParameters:
 
 
 class IntegerParameters:
-    """Format 3: the fixed-point nets of ``geocodec.model.integer_nets``, always on the CPU (their
-    exactness argument is about CPU float64 GEMMs; a GPU library may pick FFT or Winograd kernels)."""
+    """Formats 3–4: the exact nets of ``geocodec.model.integer_nets`` (float64 GEMMs) or
+    ``geocodec.model.int8_nets`` (int8 products), always on the CPU (their exactness arguments are
+    about CPU kernels; a GPU library may pick FFT or Winograd kernels)."""
 
-    def __init__(self, coder, device=None):
-        self.nets = coder._integer()
+    def __init__(self, coder, nets):
+        self.nets = nets
         self.coder = coder
 
     @staticmethod
@@ -68,8 +69,9 @@ class IntegerParameters:
         return y.cpu()
 
     def hyper(self, z_sym: torch.Tensor, hw) -> torch.Tensor:
-        med = to_fixed(self.coder._z_medians().cpu())
-        return self.nets.hyper(z_sym.double() * _ONE + med, hw)
+        one = float(2 ** self.nets.INPUT_FRAC)  # ẑ in the nets' input fixed point
+        med = torch.round(self.coder._z_medians().cpu().double() * one)
+        return self.nets.hyper(z_sym.double() * one + med, hw)
 
     def side(self, k, hyper, y_hats):
         return self.nets.side(k, hyper, y_hats)

@@ -116,14 +116,19 @@ class IntegerConv:
     padding: int
     output_padding: int
 
-    @classmethod
-    def from_module(cls, m: nn.Module, leaky: bool) -> "IntegerConv":
+    @staticmethod
+    def check_supported(m: nn.Module) -> None:
+        """The layers integer nets (formats 3 and 4) can represent."""
         ok = (isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and m.bias is not None and m.groups == 1
               and m.padding_mode == "zeros" and tuple(m.dilation) == (1, 1)
               and m.stride[0] == m.stride[1] and m.padding[0] == m.padding[1])
         if not ok:
             raise TypeError(f"integer nets support biased, ungrouped, undilated, zero-padded Conv2d / "
                             f"ConvTranspose2d with square stride and padding, not {m}")
+
+    @classmethod
+    def from_module(cls, m: nn.Module, leaky: bool) -> "IntegerConv":
+        cls.check_supported(m)
         transposed = isinstance(m, nn.ConvTranspose2d)
         w = m.weight.detach().float().cpu()
         per_out = w.transpose(0, 1) if transposed else w  # (out, ...) either way
@@ -198,6 +203,16 @@ def matmul(w: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.mm(w, x) for x in a]) if a.shape[0] != 1 else torch.mm(w, a[0]).unsqueeze(0)
 
 
+class _Columns:
+    """Some input columns of a layer's matrix (float64 integers) with ``linear``, as layers have."""
+
+    def __init__(self, matrix: torch.Tensor):
+        self.matrix = matrix
+
+    def linear(self, a: torch.Tensor) -> torch.Tensor:
+        return matmul(self.matrix, a)
+
+
 def checkerboard(x: torch.Tensor, anchors: bool) -> torch.Tensor:
     """(N, C, H, W) with even H and W → its anchors (even row + column) or non-anchors, as
     (N, C, H·W/2) in row-major order: strided views, the same values as gathering those positions
@@ -243,21 +258,43 @@ class IntegerEntropyParameters:
     spatial part at its own positions (the anchor stage's spatial input is zero): every position's
     parameters are computed once, on exactly the terms of the one accumulation."""
 
+    #: fraction bits of the hyper-synthesis input (ẑ); subclasses with other layer arithmetic override
+    #: ``INPUT_FRAC`` and the hooks ``chain``, ``part``, ``latent_input`` and ``hyper_input``
+    INPUT_FRAC = FRAC_BITS
+
+    def chain(self, seq: nn.Sequential, last: bool = False) -> list:
+        """A Sequential in this format's layer arithmetic (``last``: the aggregation's, whose outputs
+        are the means and scales)."""
+        return integer_chain(seq)
+
+    def part(self, layer, columns: slice):
+        """The input columns ``columns`` of ``layer``'s first matrix, as something with ``linear``."""
+        return _Columns(layer.matrix[:, columns].contiguous())
+
+    @staticmethod
+    def latent_input(y_hat: torch.Tensor) -> torch.Tensor:
+        """ŷ (means' fixed point) → a layer input."""
+        return clip(y_hat)
+
+    @staticmethod
+    def hyper_input(z: torch.Tensor) -> torch.Tensor:
+        return clip(z)
+
     def __init__(self, hyper, groups):
-        self.h_s = integer_chain(hyper.h_s)
+        self.h_s = self.chain(hyper.h_s)
         self.groups = list(groups.groups)
-        self.channel_context = {k: integer_chain(groups.channel_context[f"y{k}"]) for k in range(1, len(self.groups))}
+        self.channel_context = {k: self.chain(groups.channel_context[f"y{k}"]) for k in range(1, len(self.groups))}
         self.aggregate, self.context, self.split = [], [], []
         for k in range(len(self.groups)):
             cb = groups.latent_codec[f"y{k}"]
             if tuple(cb.y.chunks) not in (("means", "scales"), ("scales", "means")):
                 raise TypeError(f"integer nets need chunks (means, scales), got {cb.y.chunks}")
-            self.aggregate.append(integer_chain(cb.entropy_parameters))
+            self.aggregate.append(self.chain(cb.entropy_parameters, last=True))
             # the first layer's weights split at its input [side | spatial context]: a partition of
             # the terms of one accumulation, so the sum of the parts is exact as well
-            m, c_sp = self.aggregate[-1][0].matrix, 2 * self.groups[k]
-            self.split.append((m[:, :-c_sp].contiguous(), m[:, -c_sp:].contiguous()))
-            (ctx,) = integer_chain(nn.Sequential(cb.context_prediction))
+            first, c_sp = self.aggregate[-1][0], 2 * self.groups[k]
+            self.split.append((self.part(first, slice(None, -c_sp)), self.part(first, slice(-c_sp, None))))
+            (ctx,) = self.chain(nn.Sequential(cb.context_prediction))
             if ctx.stride != 1:
                 raise TypeError("the spatial context must be a stride-1 convolution")
             self.context.append(ctx)
@@ -271,15 +308,15 @@ class IntegerEntropyParameters:
 
     def hyper(self, z_fixed: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         """ẑ in fixed point → the hyper-synthesis output trimmed to the latent's size."""
-        return run_chain(self.h_s, clip(z_fixed))[..., :hw[0], :hw[1]]
+        return run_chain(self.h_s, self.hyper_input(z_fixed))[..., :hw[0], :hw[1]]
 
     def side(self, k: int, hyper: torch.Tensor, y_hats: list[torch.Tensor]) -> torch.Tensor:
         """Group k's side accumulation of the aggregation's first layer (N, C, H, W), no bias."""
         side = hyper
         if k:  # [hyper, channel context], the order of our weights
-            side = torch.cat([hyper, run_chain(self.channel_context[k], clip(torch.cat(y_hats, 1)))], 1)
+            side = torch.cat([hyper, run_chain(self.channel_context[k], self.latent_input(torch.cat(y_hats, 1)))], 1)
         n, _, h, w = side.shape
-        return matmul(self.split[k][0], side.flatten(2)).view(n, -1, h, w)
+        return self.split[k][0].linear(side.flatten(2)).view(n, -1, h, w)
 
     def stage(self, k: int, side: torch.Tensor, y_hat_k: torch.Tensor | None,
               positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -291,8 +328,9 @@ class IntegerEntropyParameters:
         acc = checkerboard(side, anchors=y_hat_k is None) if even else side.flatten(2).index_select(-1, positions)
         if y_hat_k is not None:  # the non-anchor stage: ``positions`` are the non-anchors
             ctx = self.context[k]
-            spatial = ctx.at_non_anchors(clip(y_hat_k)) if even else ctx.at(clip(y_hat_k), positions)
-            acc = acc + matmul(self.split[k][1], spatial)
+            y_in = self.latent_input(y_hat_k)
+            spatial = ctx.at_non_anchors(y_in) if even else ctx.at(y_in, positions)
+            acc = acc + self.split[k][1].linear(spatial)
         a = first.finish(acc)
         for layer in rest:
             a = layer.finish(layer.linear(a))

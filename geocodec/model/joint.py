@@ -9,6 +9,7 @@ from geocodec.model.config import ModelConfig
 from geocodec.model.decoders import SynthesisTransform
 from geocodec.model.encoder import JointEncoder
 from geocodec.model.entropy import LatentEntropyModel, LatentStreams
+from geocodec.model.latent_coding import CURRENT_NETS
 from geocodec.model.layers import LambdaGain
 
 #: Padding multiple of the original architecture (latent stride 16, ×4 for the hyper-latent z);
@@ -64,17 +65,17 @@ class JointCodecModel(nn.Module):
         return self.encoder(x_opt, x_sar, gamma) * self.encoder_gain(lmbda)
 
     def compress_latent(self, y: torch.Tensor, seeds: list[int] | None = None,
-                        integer: bool = True) -> list[LatentStreams]:
-        """``integer``: the exact fixed-point entropy parameters of bitstream format 3 (else formats 1–2's float64)."""
-        return self.entropy.compress(y, seeds, integer)
+                        nets: str = CURRENT_NETS) -> list[LatentStreams]:
+        """``nets``: the entropy-parameter nets of the chunk's format (``latent_coding.NETS_BY_FORMAT``)."""
+        return self.entropy.compress(y, seeds, nets)
 
     @torch.inference_mode()
     def decompress_latent(self, streams: list[LatentStreams], latent_hw, lmbda: torch.Tensor,
                           seeds: list[int] | None = None, symbols: list | None = None,
-                          integer: bool = True) -> torch.Tensor:
+                          nets: str = CURRENT_NETS) -> torch.Tensor:
         """→ ŷ, the dequantised latent (before the decoder's λ gain): in format 3 the same bytes on
         every machine. ``symbols`` collects the entropy decoder's integers per item."""
-        return self.entropy.decompress(streams, latent_hw, lmbda.device, seeds, symbols, integer)
+        return self.entropy.decompress(streams, latent_hw, lmbda.device, seeds, symbols, nets)
 
     @torch.inference_mode()
     def decoder_input(self, y_hat: torch.Tensor, lmbda: torch.Tensor) -> torch.Tensor:

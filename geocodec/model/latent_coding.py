@@ -41,7 +41,16 @@ from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.latent_codecs import ChannelGroupsLatentCodec, HyperLatentCodec
 
 from geocodec.model.entropy_parameters import FloatParameters, IntegerParameters
+from geocodec.model.int8_nets import Int8EntropyParameters
 from geocodec.model.integer_nets import IntegerEntropyParameters
+
+#: The entropy-parameter nets each bitstream format codes with: formats 1–2 a float64 copy of the
+#: float nets (close across machines, not exact), 3 integer nets in float64, 4 integer nets on int8
+#: products (both exact on every machine).
+NETS_BY_FORMAT = {1: "float64", 2: "float64", 3: "integer", 4: "int8"}
+#: The nets of the format chunks are written in, ``bitstream.FORMAT_VERSION`` (the default of
+#: ``compress`` / ``decompress``; the model layer does not import the bytes layer, a test ties the two).
+CURRENT_NETS = "integer"
 
 #: Largest |symbol| (and |latent|) handed to the rANS coder; real latents stay below a few hundred.
 MAX_SYMBOL = 2 ** 20
@@ -115,7 +124,7 @@ class LatentCoder:
         self.hyper = hyper
         self.groups = groups
         self._nets: list[nn.ModuleDict] = []
-        self._ints: list[IntegerEntropyParameters] = []
+        self._ints: dict[str, IntegerEntropyParameters] = {}
         self._cdf_cache = None
 
     def reset(self) -> None:
@@ -154,16 +163,20 @@ class LatentCoder:
                 cache = self._cdf_cache
         return cache
 
-    def _integer(self) -> IntegerEntropyParameters:
+    def _integer(self, nets: str = "integer") -> IntegerEntropyParameters:
+        """The exact parameter nets of format 3 (``"integer"``) or 4 (``"int8"``), built once."""
         ints = self._ints
-        if not ints:
+        if nets not in ints:
             with _INIT_LOCK:
-                if not ints:
-                    ints.append(IntegerEntropyParameters(self.hyper, self.groups))
-        return ints[0]
+                if nets not in ints:
+                    kind = {"integer": IntegerEntropyParameters, "int8": Int8EntropyParameters}[nets]
+                    ints[nets] = kind(self.hyper, self.groups)
+        return ints[nets]
 
-    def _parameters(self, integer: bool, device=None):
-        return IntegerParameters(self) if integer else FloatParameters(self, device)
+    def _parameters(self, nets: str, device=None):
+        if nets not in ("float64", "integer", "int8"):
+            raise ValueError(f"unknown entropy-parameter nets {nets!r}")
+        return FloatParameters(self, device) if nets == "float64" else IntegerParameters(self, self._integer(nets))
 
     def _indexes(self, scales: torch.Tensor) -> torch.Tensor:
         table = self._gaussian.scale_table.to(scales)
@@ -227,7 +240,7 @@ class LatentCoder:
         stage_no = 0
         for k, g in enumerate(self.groups.groups):
             side = params.side(k, hyper, y_hats)
-            y_hat_k = hyper.new_zeros(n, g, h, w)
+            y_hat_k = hyper.new_zeros(n, g, h, w, dtype=torch.float64)  # ŷ (fixed point in formats 3–4)
             for stage, positions in enumerate(stages):
                 mu, idx = params.stage(k, side, y_hat_k if stage else None, positions)
                 sym = code(stage_no, k, stage, positions, mu, idx)
@@ -237,10 +250,10 @@ class LatentCoder:
         return params.latent(torch.cat(y_hats, dim=1))
 
     @torch.inference_mode()
-    def compress(self, y: torch.Tensor, seeds: list[int] | None = None, integer: bool = True) -> list[LatentStreams]:
+    def compress(self, y: torch.Tensor, seeds: list[int] | None = None, nets: str = CURRENT_NETS) -> list[LatentStreams]:
         """``seeds``: per item, the start value of the payload check (the caller binds its header to it).
-        ``integer``: the fixed-point parameter nets of format 3 (else the float64 nets of formats 1–2)."""
-        params = self._parameters(integer)
+        ``nets``: the parameter nets of the chunk's format (``NETS_BY_FORMAT``)."""
+        params = self._parameters(nets)
         check_symbol_range(y, "latent")
         z = self.hyper.h_a(y)
         check_symbol_range(z - self._z_medians(), "hyper-latent")
@@ -272,13 +285,13 @@ class LatentCoder:
     @torch.inference_mode()
     def decompress(self, streams: list[LatentStreams], latent_hw: tuple[int, int], device,
                    seeds: list[int] | None = None, symbols: list | None = None,
-                   integer: bool = True) -> torch.Tensor:
+                   nets: str = CURRENT_NETS) -> torch.Tensor:
         """Entropy-decode a batch of items (same latent size) → ŷ (float32); ``seeds`` and
-        ``integer`` as for ``compress`` (a chunk's format decides ``integer``).
+        ``nets`` as for ``compress`` (a chunk's format decides ``nets``).
 
         ``symbols``, when given, receives per item the rANS output in decode order (int32): the
         integers that are the same on every machine (docs/reliability.md, layer a)."""
-        params = self._parameters(integer, device)
+        params = self._parameters(nets, device)
         h, w = latent_hw
         z_sym = self._decompress_z([s.z for s in streams], ((h + 3) // 4, (w + 3) // 4))
         decoders = []

@@ -1,0 +1,293 @@
+"""Entropy-parameter networks on int8 dot products: exact on every machine, and fast (bitstream format 4).
+
+Why: format 3's integer nets are exact but compute in float64, about 70 % of entropy decoding on one
+core. An int8 matrix product with int32 accumulation is exact too (integer sums do not depend on
+their order), and on AMX it ran 10× faster than float64 here (``benchmarks/entropy_precision.py``).
+
+Arithmetic (derived at load time from the float32 weights; no model-file change):
+
+* weights: per output channel c, ``s_c = 127 / max|w_c|`` and ``W_c = round(w_c · s_c)`` ∈ [-127, 127];
+* activations: fixed point with ``IN_FRAC`` = 7 fraction bits, clipped to [-8192, 8191] (±64.0), and
+  split into two base-128 digits ``a = 128·hi + lo`` with hi, lo ∈ [-64, 64];
+* a layer accumulates ``acc = 128·(W @ hi) + (W @ lo)`` (two int8 products) and rescales per channel
+  by integers: ``floor((acc · M_c + B_c) / 2**R_c)`` with ``M_c = round(2**(R_c + out_frac − IN_FRAC) / s_c)``
+  and ``B_c = round(b_c · 2**(R_c + out_frac)) + 2**(R_c − 1)`` (round half up); then LeakyReLU as in
+  format 3 and the clip. Hidden layers output ``IN_FRAC`` fraction bits; the last layer of each
+  aggregation outputs means and scales with ``OUT_FRAC`` = 12, as format 3 does, so ŷ keeps format 3's
+  resolution. Only IEEE multiplications, divisions and roundings of float32/float64 numbers derive
+  the integers, so every machine derives the same.
+
+Exactness: the products are exact int32 sums (``|W @ digit| ≤ K · 127 · 64 < 2**31`` for K < 2**18);
+kernels without VNNI multiply u8 × s8 pairs into saturating int16, which the digit bound [-64, 64] on
+the second operand keeps clear of (255 · 64 · 2 < 2**15; measured exact under oneDNN capped at AVX2,
+AVX-512 and AVX-512 VNNI). ``int8_products_are_exact`` probes the kernel with all-extreme operands once
+per process; where it is not exact the same integers come from float64 products (every term and sum
+below 2**53). The rescale bound ``Σ|W_c| · 8192 · M_c + |B_c| < 2**53`` is asserted per channel, so
+the float64 rescale is exact as well. Transposed convolutions (hyper-synthesis) run in float64 on
+the same integers (exact by that bound). Rate cost against format 3: ``benchmarks/entropy_precision.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from geocodec.model import integer_nets
+from geocodec.model.integer_nets import EXACT_LIMIT, LEAKY_SLOPE, SLOPE_NUM, SLOPE_SHIFT
+
+#: Fraction bits of every layer input (and of hidden outputs).
+IN_FRAC = 7
+#: Fraction bits of the means and scales (the aggregation's last layer), as in format 3.
+OUT_FRAC = integer_nets.FRAC_BITS
+#: Layer inputs are clipped to [IN_MIN, IN_MAX] (±64.0), two base-128 digits in [-64, 64].
+IN_MAX, IN_MIN = 2 ** 13 - 1, -2 ** 13
+DIGIT = 128
+#: Largest |W| (int8, symmetric) and largest rescale shift.
+W_MAX, MAX_SHIFT = 127, 40
+#: Means and scales are clipped to format 3's range.
+OUT_MAX = integer_nets.ACT_MAX
+
+
+@functools.cache
+def int8_products_are_exact() -> bool:
+    """Whether this process's ``torch._int_mm`` returns exact int32 sums for the operand ranges used
+    (W in [-127, 127], digits in [-64, 64]), probed with every all-extreme pattern at a few shapes."""
+    if not hasattr(torch, "_int_mm"):
+        return False
+    g = torch.Generator().manual_seed(0)
+    try:
+        for m, k, n in ((32, 16, 8), (64, 288, 100), (192, 1600, 256)):
+            w = torch.randint(-W_MAX, W_MAX + 1, (m, k), dtype=torch.int8, generator=g)
+            a = torch.randint(-64, 65, (k, n), dtype=torch.int8, generator=g)
+            cases = [(w, a)] + [(torch.full_like(w, x), torch.full_like(a, y)) for x in (-W_MAX, W_MAX) for y in (-64, 64)]
+            alternating = torch.tensor([W_MAX, -W_MAX], dtype=torch.int8).repeat(k // 2 + 1)[:k]
+            cases.append((alternating.expand(m, k).contiguous(), (alternating.view(-1, 1) // 2).expand(k, n).contiguous()))
+            for p, q in cases:
+                if not torch.equal(torch._int_mm(p, q).long(), p.long() @ q.long()):
+                    return False
+    except RuntimeError:  # no int8 kernel for this build or device
+        return False
+    return True
+
+
+def digits(a: torch.Tensor) -> torch.Tensor:
+    """Layer inputs (int32 in [IN_MIN, IN_MAX]) → int8 digits along a new first axis, [hi, lo] with
+    a = 128·hi + lo, both in [-64, 64] (each plane contiguous, one product each)."""
+    hi = (a + DIGIT // 2) >> 7  # arithmetic shift: floor
+    return torch.stack([hi, a - (hi << 7)]).to(torch.int8)
+
+
+def clip_input(a: torch.Tensor) -> torch.Tensor:
+    """Integers (any dtype holding them exactly) → layer inputs: int32 in [IN_MIN, IN_MAX]."""
+    return a.clamp(IN_MIN, IN_MAX).to(torch.int32)
+
+
+def from_out_frac(a: torch.Tensor) -> torch.Tensor:
+    """A tensor at OUT_FRAC fraction bits (ŷ, means; float64 integers) → layer input at IN_FRAC
+    (round half up, clip)."""
+    shift = OUT_FRAC - IN_FRAC
+    return clip_input((a.long() + (1 << (shift - 1))) >> shift)
+
+
+def _int8_product(w8: torch.Tensor, w64: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """(out, K) @ (K, P) → int64, exact. ``cols``: int8 digits (2, K, P) (``digits``), or int32
+    inputs (K, P) where int8 kernels are not exact here (one float64 product of the same integers)."""
+    if cols.dtype == torch.int8:
+        return (torch._int_mm(w8, cols[0]).long() << 7).add_(torch._int_mm(w8, cols[1]))
+    return torch.mm(w64, cols.double()).long()
+
+
+def _operand(x: torch.Tensor) -> torch.Tensor:
+    """Layer inputs (K, P) int32 → the second operand of ``_int8_product`` on this machine."""
+    return digits(x) if int8_products_are_exact() else x
+
+
+def _im2col(x: torch.Tensor, kh: int, kw: int, stride: int) -> torch.Tensor:
+    """(*d, C, H, W) (already padded) → (*d, C·kh·kw, Ho·Wo) in ``unfold``'s order, by strided
+    slices (works on int8, and on a leading digit axis)."""
+    c, h, w = x.shape[-3:]
+    ho, wo = (h - kh) // stride + 1, (w - kw) // stride + 1
+    taps = [x[..., dy:dy + stride * (ho - 1) + 1:stride, dx:dx + stride * (wo - 1) + 1:stride]
+            for dy in range(kh) for dx in range(kw)]
+    return torch.stack(taps, dim=-3).reshape(*x.shape[:-3], c * kh * kw, ho * wo)
+
+
+@dataclass(frozen=True)
+class Int8Conv:
+    """One convolution (or transposed convolution, or 1×1 layer) in format 4's arithmetic.
+
+    ``weight`` keeps the module's layout (float64 integers in [-127, 127]), ``w8`` is its (out, K)
+    int8 matrix; ``mult``, ``bias`` and ``shift`` are M_c, B_c and R_c (int64). Inputs are int32,
+    accumulations int64; hidden outputs int32, the means and scales float64 (exact integers)."""
+
+    weight: torch.Tensor
+    w8: torch.Tensor
+    mult: torch.Tensor
+    bias: torch.Tensor
+    shift: torch.Tensor
+    leaky: bool
+    transposed: bool
+    stride: int
+    padding: int
+    output_padding: int
+    out_frac: int
+
+    @classmethod
+    def from_module(cls, m: nn.Module, leaky: bool, out_frac: int = IN_FRAC) -> "Int8Conv":
+        integer_nets.IntegerConv.check_supported(m)
+        transposed = isinstance(m, nn.ConvTranspose2d)
+        w = m.weight.detach().float().cpu()
+        per_out = w.transpose(0, 1) if transposed else w
+        flat = per_out.reshape(per_out.shape[0], -1).double()
+        b = m.bias.detach().float().cpu().double()
+        top = flat.abs().amax(dim=1)
+        scale = torch.where(top > 0, W_MAX / torch.where(top > 0, top, 1.0), 1.0)
+        wi = torch.round(flat * scale[:, None]).clamp(-W_MAX, W_MAX)
+        l1 = wi.abs().sum(dim=1)
+        shift = torch.full_like(top, -1.0)
+        for r in range(MAX_SHIFT, 0, -1):  # per channel, the largest shift whose rescale stays exact
+            todo = shift < 0
+            if not todo.any():
+                break
+            mult = torch.round(math.ldexp(1.0, r + out_frac - IN_FRAC) / scale)
+            bias = torch.round(b * math.ldexp(1.0, r + out_frac)) + math.ldexp(1.0, r - 1)
+            shift = torch.where(todo & (_bound(l1, mult, bias) < EXACT_LIMIT), float(r), shift)
+        if (shift < 0).any():
+            raise ValueError("entropy-parameter weights too large for format 4's int8 nets")
+        pow2 = lambda e: torch.tensor([math.ldexp(1.0, int(v)) for v in e.tolist()], dtype=torch.float64)  # exact
+        mult = torch.round(pow2(shift + (out_frac - IN_FRAC)) / scale)
+        bias = torch.round(b * pow2(shift + out_frac)) + pow2(shift - 1)
+        # float64 holding integers below 2**53 convert to int64 exactly
+        mult, bias, shift = mult.long(), bias.long(), shift.long()
+        weight = wi.reshape(per_out.shape)
+        if transposed:
+            weight = weight.transpose(0, 1).contiguous()
+        layer = cls(weight=weight, w8=wi.to(torch.int8).contiguous(), mult=mult, bias=bias,
+                    shift=shift, leaky=leaky, transposed=transposed, stride=m.stride[0],
+                    padding=m.padding[0], output_padding=m.output_padding[0] if transposed else 0,
+                    out_frac=out_frac)
+        if not bool((layer.bound() < EXACT_LIMIT).all()):  # the premise of the exactness argument
+            raise RuntimeError("format-4 exactness bound violated (Σ|W|·2^13·M + |B| ≥ 2^53)")
+        return layer
+
+    def bound(self) -> torch.Tensor:
+        """Σ|W_c|·2**13·M_c + |B_c| per output channel: every rescale term stays below 2**53."""
+        return _bound(self.w8.double().abs().sum(dim=1), self.mult.double(), self.bias.double())
+
+    @property
+    def matrix(self) -> torch.Tensor:
+        return self.weight.reshape(self.weight.shape[0], -1) if not self.transposed else self.w8.double()
+
+    def _product(self, cols) -> torch.Tensor:
+        return _int8_product(self.w8, self.matrix, cols)
+
+    def linear(self, a: torch.Tensor) -> torch.Tensor:
+        """Σ W·a over flattened inputs (N, K, P) (int32 layer inputs) → (N, out, P) int64."""
+        return torch.stack([self._product(_operand(x)) for x in a])
+
+    def _conv_cols(self, a: torch.Tensor, stride: int, offsets=((0, 0),)) -> list[list[torch.Tensor]]:
+        """Σ W·a of a stride-``stride`` convolution of (N, C, H, W) inputs (padding applied here),
+        on the grids starting at each (row, column) offset → per item, per offset, (out, P) int64."""
+        p, (kh, kw) = self.padding, self.weight.shape[-2:]
+        out = []
+        for x in a:
+            d = _operand(F.pad(x, (p, p, p, p)))  # digits before im2col: kh·kw times less to split
+            out.append([self._product(_im2col(d[..., dy:, dx:], kh, kw, stride)) for dy, dx in offsets])
+        return out
+
+    def accumulate(self, a: torch.Tensor) -> torch.Tensor:
+        """Σ W·a over a (N, C, H, W) input (no bias) → (N, out, H', W')."""
+        if self.transposed:  # float64 on the same integers: exact by the bound
+            return F.conv_transpose2d(a.double(), self.weight, stride=self.stride, padding=self.padding,
+                                      output_padding=self.output_padding).long()
+        n, _, h, w = a.shape
+        kh, kw = self.weight.shape[-2:]
+        ho = (h + 2 * self.padding - kh) // self.stride + 1
+        wo = (w + 2 * self.padding - kw) // self.stride + 1
+        return torch.stack([o[0] for o in self._conv_cols(a, self.stride)]).view(n, -1, ho, wo)
+
+    def at(self, a: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """The layer's output at flat ``positions`` only (stride 1), as (N, out, P)."""
+        n = a.shape[0]
+        return self.finish(self.accumulate(a).view(n, self.weight.shape[0], -1).index_select(-1, positions))
+
+    def at_non_anchors(self, a: torch.Tensor) -> torch.Tensor:
+        """The output at the checkerboard's non-anchors (even H and W, stride 1) as (N, out, H·W/2)
+        in row-major order: the stride-2 grids centred at (2r, 2c + 1) and (2r + 1, 2c)."""
+        n, _, h, w = a.shape
+        rows = self._conv_cols(a, 2, offsets=((0, 1), (1, 0)))
+        both = torch.stack([torch.stack([r[0].view(-1, h // 2, w // 2), r[1].view(-1, h // 2, w // 2)], dim=-2)
+                            for r in rows])  # (N, out, H/2, 2, W/2): rows in order
+        return self.finish(both.flatten(2))
+
+    def finish(self, acc: torch.Tensor) -> torch.Tensor:
+        """acc (int64) → floor((acc·M + B) / 2**R) → integer LeakyReLU → clip, in place on a fresh ``acc``."""
+        shape = (-1,) + (1,) * (acc.dim() - 2)
+        a = acc.mul_(self.mult.view(shape)).add_(self.bias.view(shape)).bitwise_right_shift_(self.shift.view(shape))
+        if self.leaky:  # max(a, 0) + floor(min(a, 0) · SLOPE_NUM / 2**SLOPE_SHIFT)
+            neg = a.clamp(max=0).mul_(SLOPE_NUM).bitwise_right_shift_(SLOPE_SHIFT)
+            a = a.clamp_(min=0).add_(neg)
+        if self.out_frac == IN_FRAC:
+            return a.clamp_(IN_MIN, IN_MAX).to(torch.int32)
+        return a.clamp_(-OUT_MAX, OUT_MAX).double()  # means and scales, as format 3 hands them on
+
+    def __call__(self, a: torch.Tensor) -> torch.Tensor:
+        return self.finish(self.accumulate(a))
+
+
+def _bound(l1: torch.Tensor, mult: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The largest |acc · M + B| of a channel whose |W| sum to ``l1`` (inputs |a| ≤ 2**13)."""
+    return l1 * -IN_MIN * mult + bias.abs()
+
+
+class Int8Part:
+    """Some input columns of a layer's first matrix (the aggregation's [side | spatial] split)."""
+
+    def __init__(self, w8: torch.Tensor):
+        self.w8, self.w64 = w8.contiguous(), w8.double()
+        self.matrix = self.w64
+
+    def linear(self, a: torch.Tensor) -> torch.Tensor:
+        return torch.stack([_int8_product(self.w8, self.w64, _operand(x)) for x in a])
+
+
+def int8_chain(seq: nn.Sequential, last_out_frac: int = IN_FRAC) -> list[Int8Conv]:
+    """A Sequential of convolutions, each optionally followed by LeakyReLU(0.2), in format 4."""
+    mods = [m for m in seq]
+    convs = [i for i, m in enumerate(mods) if not isinstance(m, nn.LeakyReLU)]
+    out = []
+    for i, m in enumerate(mods):
+        if isinstance(m, nn.LeakyReLU):
+            if m.negative_slope != LEAKY_SLOPE or i == 0 or isinstance(mods[i - 1], nn.LeakyReLU):
+                raise TypeError(f"int8 nets support LeakyReLU({LEAKY_SLOPE}) after a convolution, got {m}")
+            continue
+        nxt = mods[i + 1] if i + 1 < len(mods) else None
+        out.append(Int8Conv.from_module(m, leaky=isinstance(nxt, nn.LeakyReLU),
+                                        out_frac=last_out_frac if i == convs[-1] else IN_FRAC))
+    return out
+
+
+class Int8EntropyParameters(integer_nets.IntegerEntropyParameters):
+    """Format 4: format 3's composition (``IntegerEntropyParameters``) with int8-product layers;
+    layer inputs at IN_FRAC, means and scales at OUT_FRAC (format 3's), ŷ converted between them."""
+
+    INPUT_FRAC = IN_FRAC
+
+    def chain(self, seq: nn.Sequential, last: bool = False):
+        return int8_chain(seq, OUT_FRAC if last else IN_FRAC)
+
+    def part(self, layer: Int8Conv, columns: slice) -> Int8Part:
+        return Int8Part(layer.w8[:, columns])
+
+    @staticmethod
+    def latent_input(y_hat: torch.Tensor) -> torch.Tensor:
+        return from_out_frac(y_hat)
+
+    @staticmethod
+    def hyper_input(z: torch.Tensor) -> torch.Tensor:
+        return clip_input(z)
