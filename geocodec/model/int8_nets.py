@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from geocodec.model import integer_nets
-from geocodec.model.integer_nets import EXACT_LIMIT, LEAKY_SLOPE, SLOPE_NUM, SLOPE_SHIFT
+from geocodec.model.integer_nets import EXACT_LIMIT, SLOPE_NUM, SLOPE_SHIFT
 
 #: Fraction bits of every layer input (and of hidden outputs).
 IN_FRAC = 7
@@ -94,12 +94,12 @@ def from_out_frac(a: torch.Tensor) -> torch.Tensor:
     return clip_input((a.long() + (1 << (shift - 1))) >> shift)
 
 
-def _int8_product(w8: torch.Tensor, w64: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+def _int8_product(w8: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """(out, K) @ (K, P) → int64, exact. ``cols``: int8 digits (2, K, P) (``digits``), or int32
     inputs (K, P) where int8 kernels are not exact here (one float64 product of the same integers)."""
     if cols.dtype == torch.int8:
         return (torch._int_mm(w8, cols[0]).long() << 7).add_(torch._int_mm(w8, cols[1]))
-    return torch.mm(w64, cols.double()).long()
+    return torch.mm(w8.double(), cols.double()).long()
 
 
 def _operand(x: torch.Tensor) -> torch.Tensor:
@@ -149,19 +149,17 @@ class Int8Conv:
         scale = torch.where(top > 0, W_MAX / torch.where(top > 0, top, 1.0), 1.0)
         wi = torch.round(flat * scale[:, None]).clamp(-W_MAX, W_MAX)
         l1 = wi.abs().sum(dim=1)
-        shift = torch.full_like(top, -1.0)
+        shift, mult, bias = torch.full_like(top, -1.0), torch.zeros_like(top), torch.zeros_like(top)
         for r in range(MAX_SHIFT, 0, -1):  # per channel, the largest shift whose rescale stays exact
             todo = shift < 0
             if not todo.any():
                 break
-            mult = torch.round(math.ldexp(1.0, r + out_frac - IN_FRAC) / scale)
-            bias = torch.round(b * math.ldexp(1.0, r + out_frac)) + math.ldexp(1.0, r - 1)
-            shift = torch.where(todo & (_bound(l1, mult, bias) < EXACT_LIMIT), float(r), shift)
+            m_r = torch.round(math.ldexp(1.0, r + out_frac - IN_FRAC) / scale)  # ldexp: exact powers of two
+            b_r = torch.round(b * math.ldexp(1.0, r + out_frac)) + math.ldexp(1.0, r - 1)
+            take = todo & (_bound(l1, m_r, b_r) < EXACT_LIMIT)
+            shift, mult, bias = torch.where(take, float(r), shift), torch.where(take, m_r, mult), torch.where(take, b_r, bias)
         if (shift < 0).any():
             raise ValueError("entropy-parameter weights too large for format 4's int8 nets")
-        pow2 = lambda e: torch.tensor([math.ldexp(1.0, int(v)) for v in e.tolist()], dtype=torch.float64)  # exact
-        mult = torch.round(pow2(shift + (out_frac - IN_FRAC)) / scale)
-        bias = torch.round(b * pow2(shift + out_frac)) + pow2(shift - 1)
         # float64 holding integers below 2**53 convert to int64 exactly
         mult, bias, shift = mult.long(), bias.long(), shift.long()
         weight = wi.reshape(per_out.shape)
@@ -183,12 +181,9 @@ class Int8Conv:
     def matrix(self) -> torch.Tensor:
         return self.weight.reshape(self.weight.shape[0], -1) if not self.transposed else self.w8.double()
 
-    def _product(self, cols) -> torch.Tensor:
-        return _int8_product(self.w8, self.matrix, cols)
-
     def linear(self, a: torch.Tensor) -> torch.Tensor:
         """Σ W·a over flattened inputs (N, K, P) (int32 layer inputs) → (N, out, P) int64."""
-        return torch.stack([self._product(_operand(x)) for x in a])
+        return torch.stack([_int8_product(self.w8, _operand(x)) for x in a])
 
     def _conv_cols(self, a: torch.Tensor, stride: int, offsets=((0, 0),)) -> list[list[torch.Tensor]]:
         """Σ W·a of a stride-``stride`` convolution of (N, C, H, W) inputs (padding applied here),
@@ -197,7 +192,7 @@ class Int8Conv:
         out = []
         for x in a:
             d = _operand(F.pad(x, (p, p, p, p)))  # digits before im2col: kh·kw times less to split
-            out.append([self._product(_im2col(d[..., dy:, dx:], kh, kw, stride)) for dy, dx in offsets])
+            out.append([_int8_product(self.w8, _im2col(d[..., dy:, dx:], kh, kw, stride)) for dy, dx in offsets])
         return out
 
     def accumulate(self, a: torch.Tensor) -> torch.Tensor:
@@ -249,27 +244,16 @@ class Int8Part:
     """Some input columns of a layer's first matrix (the aggregation's [side | spatial] split)."""
 
     def __init__(self, w8: torch.Tensor):
-        self.w8, self.w64 = w8.contiguous(), w8.double()
-        self.matrix = self.w64
+        self.w8 = w8.contiguous()
 
     def linear(self, a: torch.Tensor) -> torch.Tensor:
-        return torch.stack([_int8_product(self.w8, self.w64, _operand(x)) for x in a])
+        return torch.stack([_int8_product(self.w8, _operand(x)) for x in a])
 
 
 def int8_chain(seq: nn.Sequential, last_out_frac: int = IN_FRAC) -> list[Int8Conv]:
     """A Sequential of convolutions, each optionally followed by LeakyReLU(0.2), in format 4."""
-    mods = [m for m in seq]
-    convs = [i for i, m in enumerate(mods) if not isinstance(m, nn.LeakyReLU)]
-    out = []
-    for i, m in enumerate(mods):
-        if isinstance(m, nn.LeakyReLU):
-            if m.negative_slope != LEAKY_SLOPE or i == 0 or isinstance(mods[i - 1], nn.LeakyReLU):
-                raise TypeError(f"int8 nets support LeakyReLU({LEAKY_SLOPE}) after a convolution, got {m}")
-            continue
-        nxt = mods[i + 1] if i + 1 < len(mods) else None
-        out.append(Int8Conv.from_module(m, leaky=isinstance(nxt, nn.LeakyReLU),
-                                        out_frac=last_out_frac if i == convs[-1] else IN_FRAC))
-    return out
+    return [Int8Conv.from_module(m, leaky, last_out_frac if last else IN_FRAC)
+            for m, leaky, last in integer_nets.chain_layers(seq)]
 
 
 class Int8EntropyParameters(integer_nets.IntegerEntropyParameters):

@@ -222,10 +222,11 @@ def checkerboard(x: torch.Tensor, anchors: bool) -> torch.Tensor:
     return torch.stack([first, second], dim=-2).flatten(2)
 
 
-def integer_chain(seq: nn.Sequential) -> list[IntegerConv]:
-    """A Sequential of convolutions, each optionally followed by LeakyReLU(0.2), in fixed point."""
+def chain_layers(seq: nn.Sequential):
+    """(convolution, followed by LeakyReLU, is the last) for each convolution of a Sequential of
+    convolutions, each optionally followed by LeakyReLU(0.2): the layers integer nets represent."""
     mods = list(seq)
-    out = []
+    last = max((i for i, m in enumerate(mods) if not isinstance(m, nn.LeakyReLU)), default=-1)
     for i, m in enumerate(mods):
         if isinstance(m, nn.LeakyReLU):
             after_conv = i > 0 and isinstance(mods[i - 1], (nn.Conv2d, nn.ConvTranspose2d))
@@ -233,8 +234,12 @@ def integer_chain(seq: nn.Sequential) -> list[IntegerConv]:
                 raise TypeError(f"integer nets support LeakyReLU({LEAKY_SLOPE}) after a convolution, got {m}")
             continue
         nxt = mods[i + 1] if i + 1 < len(mods) else None
-        out.append(IntegerConv.from_module(m, leaky=isinstance(nxt, nn.LeakyReLU)))
-    return out
+        yield m, isinstance(nxt, nn.LeakyReLU), i == last
+
+
+def integer_chain(seq: nn.Sequential) -> list[IntegerConv]:
+    """A Sequential of convolutions, each optionally followed by LeakyReLU(0.2), in fixed point."""
+    return [IntegerConv.from_module(m, leaky=leaky) for m, leaky, _ in chain_layers(seq)]
 
 
 def run_chain(chain: list[IntegerConv], a: torch.Tensor) -> torch.Tensor:
