@@ -29,9 +29,9 @@ MAGIC = b"GEOC"
 #: Version 2 adds the byte-order flags and the payload check after the last coding stage; version 3
 #: computes the entropy parameters with integer nets (``geocodec.model.integer_nets``), exact on
 #: every machine, where 1–2 used float64 (same layout as 2); version 4 computes them with integer nets
-#: on int8 products (``geocodec.model.int8_nets``), exact too (same layout as 2). Chunks are written in
-#: version 3 until version 4's decode speed is measured on a quiet core (issue #18); both are read.
-FORMAT_VERSION = 3
+#: on int8 products (``geocodec.model.int8_nets``), exact too and 1.5× faster to entropy-decode
+#: (``benchmarks/integer_entropy_cost.py``; same layout as 2). Chunks are written in version 4.
+FORMAT_VERSION = 4
 READABLE_VERSIONS = (1, 2, 3, 4)
 
 # flags

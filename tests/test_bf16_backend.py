@@ -28,7 +28,8 @@ def test_bf16_encode_makes_ordinary_chunks_at_a_small_cost(model):
     ref_o, ref_s = geocodec.decompress(ref, device="cpu", backend="torch")
     o, s = geocodec.decompress(data, device="cpu", backend="torch")
     assert abs(len(data) / len(ref) - 1) < 0.02
-    assert abs(_cost(ref_o, o, opt, PEAK_OPTICAL)) < 0.1 and abs(_cost(ref_s, s, sar, PEAK_SAR_DB)) < 0.1
+    # the cost is one-sided: bf16 analysis picks other latents, which may land a little better
+    assert _cost(ref_o, o, opt, PEAK_OPTICAL) < 0.1 and _cost(ref_s, s, sar, PEAK_SAR_DB) < 0.1
 
 
 @native

@@ -45,18 +45,24 @@ GAMMA_MISSES = {
 }
 
 
+#: What the 3 % tolerance of target-bitrate mode alone can move a PSNR by: 3 % of rate is 0.04
+#: doublings, and near 0.3 bpp these models gain 2–3 dB per doubling.
+RATE_NOISE_DB = 0.1
+
+
 @pytest.mark.parametrize("target", [0.3, 0.6])
 def test_gamma_trades_optical_for_sar_fidelity_at_equal_rate(request, pairs, model, target):
-    """γ=0.9 vs γ=0.1 at the same rate (target-bitrate mode). SAR fidelity must drop on every
-    pair; optical fidelity must rise on average over the seven pairs (v1.0.0's γ effect is a few
-    tenths of a dB, v1.1.0's a few hundredths: a strict xfail for it, see geocodec/weights/default.md)."""
+    """γ=0.9 vs γ=0.1 at the same rate (target-bitrate mode). SAR fidelity must drop on average
+    over the seven pairs and rise on none by more than the rate tolerance alone can move it
+    (``RATE_NOISE_DB``); optical fidelity must rise on average (v1.0.0's γ effect is a few tenths of a
+    dB, v1.1.0's a few hundredths: a strict xfail for it, see geocodec/weights/default.md)."""
     xfail_known_miss(request, model, GAMMA_MISSES)
     d_opt, d_sar = [], []
     for p in pairs:
         bpp_o, opt_o, sar_o = _measure(p, target_bpp=target, gamma=0.9)
         bpp_s, opt_s, sar_s = _measure(p, target_bpp=target, gamma=0.1)
         assert bpp_o == pytest.approx(target, rel=0.03) and bpp_s == pytest.approx(target, rel=0.03), p.name
-        assert sar_o < sar_s, p.name
+        assert sar_o < sar_s + RATE_NOISE_DB, p.name
         d_opt.append(opt_o - opt_s)
         d_sar.append(sar_o - sar_s)
     assert np.mean(d_opt) > 0, d_opt

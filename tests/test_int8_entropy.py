@@ -52,11 +52,45 @@ def test_the_model_layer_codes_with_the_nets_of_the_written_format():
     assert set(NETS_BY_FORMAT) == set(bitstream.READABLE_VERSIONS)
 
 
-def test_digits_cover_the_input_range_exactly():
-    a = torch.arange(int8_nets.IN_MIN, int8_nets.IN_MAX + 1, dtype=torch.int32)
+@pytest.mark.parametrize("dtype", [torch.int16, torch.int32])
+def test_digits_cover_the_input_range_exactly(dtype):
+    a = torch.arange(int8_nets.IN_MIN, int8_nets.IN_MAX + 1, dtype=dtype)
     d = int8_nets.digits(a)
     assert d.dtype == torch.int8 and int(d.abs().max()) <= 64  # the bound the u8 × s8 kernels need
     assert torch.equal(d[0].int() * 128 + d[1].int(), a)
+
+
+def test_the_rescale_and_leaky_relu_equal_their_definition(model):
+    """``finish``'s int32 LeakyReLU on clipped pre-activations equals the definition on int64
+    (max(a, 0) + floor(min(a, 0)·SLOPE_NUM / 2**SLOPE_SHIFT), then the clip), over the whole range."""
+    from geocodec.model.integer_nets import SLOPE_NUM, SLOPE_SHIFT
+
+    layer = next(l for l in model.net.entropy.coder._integer("int8").h_s if l.leaky)
+    g = torch.Generator().manual_seed(3)
+    acc = torch.randint(-2 ** 30, 2 ** 30, (1, layer.w8.shape[0], 4096), generator=g, dtype=torch.int32)
+    acc[..., :64] = 0
+    a = (acc.long() * layer.mult.view(1, -1, 1) + layer.bias.view(1, -1, 1)) >> layer.shift.view(1, -1, 1)
+    want = a.clamp(min=0) + ((a.clamp(max=0) * SLOPE_NUM) >> SLOPE_SHIFT)
+    want = want.clamp(int8_nets.IN_MIN, int8_nets.IN_MAX)
+    assert bool((a < int8_nets.LEAKY_LOW).any()) and bool((a > int8_nets.IN_MAX).any())  # both clips exercised
+    got = layer.finish(acc.clone())
+    assert got.dtype == torch.int16 and torch.equal(got.long(), want)
+
+
+def test_transposed_convolutions_equal_the_float64_ones(model):
+    """Hyper-synthesis runs as stride-1 convolutions of zero-stuffed inputs; on the same integers
+    they give exactly ``conv_transpose2d``'s sums (float64 is exact here by the bound)."""
+    import torch.nn.functional as F
+
+    for layer in model.net.entropy.coder._integer("int8").h_s:
+        if not layer.transposed:
+            continue
+        x = torch.randint(int8_nets.IN_MIN, int8_nets.IN_MAX + 1, (2, layer.weight.shape[1], 5, 7),
+                          generator=torch.Generator().manual_seed(4), dtype=torch.int16)
+        w_t = layer.weight.flip(-2, -1).transpose(0, 1)  # back to the module's (in, out, kh, kw)
+        want = F.conv_transpose2d(x.double(), w_t, stride=layer.stride, padding=layer.padding,
+                                  output_padding=layer.output_padding)
+        assert torch.equal(layer.accumulate(x).double(), want)
 
 
 def test_every_layer_keeps_the_exactness_bound(model):

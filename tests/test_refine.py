@@ -41,6 +41,8 @@ def test_refined_chunks_decode_with_the_same_decoders_and_gain_quality(pairs):
     plain = geocodec.compress_batch(pairs, lmbda=0.03, device="cpu")
     refined = geocodec.compress_batch(pairs, lmbda=0.03, device="cpu", refine_steps=15)
     assert refined != plain
+    # the format whose exact nets reproduce the means refinement optimises against (encode.REFINED_FORMAT)
+    assert {geocodec.inspect(c)["format_version"] for c in refined} == {3}
     for (o, s), a, b in zip(pairs, decompress_batch(plain, device="cpu"), decompress_batch(refined, device="cpu")):
         assert b[0].shape == o.shape and b[0].dtype == o.dtype and b[1].dtype == s.dtype
         gain = (psnr(o, b[0], PEAK_OPTICAL) + psnr(s, b[1], PEAK_SAR_DB)) - (psnr(o, a[0], PEAK_OPTICAL) + psnr(s, a[1], PEAK_SAR_DB))

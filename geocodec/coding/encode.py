@@ -26,15 +26,26 @@ from geocodec.precision import resolve_backend
 from geocodec.registry import GeocodecModel, load_model
 from geocodec.settings import check_backend, check_refine_steps
 
-#: The bitstream format chunks are written in (3: exact integer entropy parameters in float64; 4, on
-#: int8 products, is read and written by the tests and benchmarks that compare formats, which set it).
+#: The bitstream format chunks are written in (4: exact entropy parameters on int8 products; tests
+#: and benchmarks that compare formats set it).
 WRITE_FORMAT = bitstream.FORMAT_VERSION
+#: Refined chunks (``refine_steps`` > 0) are written in format 3 at most: refinement tunes the latent
+#: against the float model's means, which format 3's integer nets reproduce to 2**-12, while format
+#: 4's int8 nets differ from them by 0.075 on average (ŷ of the same latent in both formats), enough
+#: to undo a refinement gain (``tests/test_refine.py``).
+REFINED_FORMAT = 3
+
+
+def write_format(refine_steps: int = 0) -> int:
+    """The format a chunk is written in."""
+    return min(WRITE_FORMAT, REFINED_FORMAT) if refine_steps else WRITE_FORMAT
 
 #: Target-bitrate mode: relative tolerance and the most entropy-coding passes per item.
 TARGET_TOLERANCE = 0.03
 TARGET_MAX_PASSES = 10
 
-def _header(model: GeocodecModel, item: PreparedPair, lmbda: float, target, gamma: float) -> bitstream.Chunk:
+def _header(model: GeocodecModel, item: PreparedPair, lmbda: float, target, gamma: float,
+            fmt: int) -> bitstream.Chunk:
     """The chunk's header fields (no payload yet): known before entropy coding starts; ``gamma``: the
     γ the encoder ran at (the item's, or the model's learned γ at this λ)."""
     masks = {}
@@ -52,7 +63,7 @@ def _header(model: GeocodecModel, item: PreparedPair, lmbda: float, target, gamm
         z=b"", y=b"", checks=[], sar_linear=item.sar_linear,
         target_bpp=target, optical_nodata=item.optical.nodata, sar_nodata=item.sar.nodata, masks=masks,
         optical_big_endian=item.optical.big_endian, sar_big_endian=item.sar.big_endian,
-        format_version=WRITE_FORMAT,
+        format_version=fmt,
     )
 
 
@@ -106,7 +117,8 @@ def _encode_group(model: GeocodecModel, items: list[PreparedPair], lmbda, target
         lam = torch.tensor(lmbdas, dtype=torch.float32, device=dev)
         g = gamma[which] if gamma_of is None else torch.tensor(
             [f32(gamma_of(lm)) for lm in lmbdas], dtype=torch.float32, device=dev)
-        headers = [_header(model, items[i], lm, target, float(gv)) for i, lm, gv in zip(which, lmbdas, g.tolist())]
+        fmt = write_format(refine_steps)
+        headers = [_header(model, items[i], lm, target, float(gv), fmt) for i, lm, gv in zip(which, lmbdas, g.tolist())]
         feats = features[which] if gamma_of is None else _features(model, x_opt[which], x_sar[which], g, backend)
         with torch.inference_mode():
             y = feats * net.encoder_gain(lam)
@@ -116,7 +128,7 @@ def _encode_group(model: GeocodecModel, items: list[PreparedPair], lmbda, target
         with torch.inference_mode():
             try:
                 streams = net.compress_latent(y, [bitstream.header_crc(h) for h in headers],
-                                              nets=NETS_BY_FORMAT[WRITE_FORMAT])
+                                              nets=NETS_BY_FORMAT[fmt])
             except SymbolRangeError as e:
                 raise InvalidInputError(
                     f"cannot code this input: {e}. Some samples lie far outside their band's spread (the "

@@ -22,9 +22,15 @@ kernels without VNNI multiply u8 × s8 pairs into saturating int16, which the di
 the second operand keeps clear of (255 · 64 · 2 < 2**15; measured exact under oneDNN capped at AVX2,
 AVX-512 and AVX-512 VNNI). ``int8_products_are_exact`` probes the kernel with all-extreme operands once
 per process; where it is not exact the same integers come from float64 products (every term and sum
-below 2**53). The rescale bound ``Σ|W_c| · 8192 · M_c + |B_c| < 2**53`` is asserted per channel, so
-the float64 rescale is exact as well. Transposed convolutions (hyper-synthesis) run in float64 on
-the same integers (exact by that bound). Rate cost against format 3: ``benchmarks/entropy_precision.py``.
+below 2**53). The two digit products combine in int32 while ``K·127·64·129 < 2**31`` (K ≤ ``INT32_K``
+= 2048; int64 beyond), and the rescale runs in int64: ``Σ|W_c| · 8192 · M_c + |B_c| < 2**53`` is
+asserted per channel. Transposed convolutions (hyper-synthesis) are the equivalent stride-1
+convolution of the zero-stuffed input: the same products, so the same sums. Rate cost against
+format 3: ``benchmarks/entropy_precision.py``; time: ``benchmarks/integer_entropy_cost.py``.
+
+Speed: at these sizes (a 256² chunk has 32×32 latent positions) the element-wise passes between
+the products cost as much as the products, so activations are int16 and every layer does the
+fewest passes that keep the same integers (``Int8Conv.finish``).
 """
 
 from __future__ import annotations
@@ -47,8 +53,12 @@ OUT_FRAC = integer_nets.FRAC_BITS
 #: Layer inputs are clipped to [IN_MIN, IN_MAX] (±64.0), two base-128 digits in [-64, 64].
 IN_MAX, IN_MIN = 2 ** 13 - 1, -2 ** 13
 DIGIT = 128
+#: Largest K (inputs per output) whose accumulation ``128·(W @ hi) + W @ lo`` stays inside int32.
+INT32_K = (2 ** 31 - 1) // (127 * 64 * (DIGIT + 1))
 #: Largest |W| (int8, symmetric) and largest rescale shift.
 W_MAX, MAX_SHIFT = 127, 40
+#: Hidden pre-activations are clipped here before LeakyReLU: floor(LEAKY_LOW · 0.2) < IN_MIN already.
+LEAKY_LOW = -2 ** 16
 #: Means and scales are clipped to format 3's range.
 OUT_MAX = integer_nets.ACT_MAX
 
@@ -76,15 +86,17 @@ def int8_products_are_exact() -> bool:
 
 
 def digits(a: torch.Tensor) -> torch.Tensor:
-    """Layer inputs (int32 in [IN_MIN, IN_MAX]) → int8 digits along a new first axis, [hi, lo] with
-    a = 128·hi + lo, both in [-64, 64] (each plane contiguous, one product each)."""
-    hi = (a + DIGIT // 2) >> 7  # arithmetic shift: floor
-    return torch.stack([hi, a - (hi << 7)]).to(torch.int8)
+    """Layer inputs (int16 or int32 in [IN_MIN, IN_MAX]) → int8 digits along a new first axis,
+    [hi, lo] with a = 128·hi + lo, both in [-64, 64] (each plane contiguous, one product each)."""
+    hi = (a + DIGIT // 2).bitwise_right_shift_(7)  # arithmetic shift: floor
+    lo = torch.add(a, hi, alpha=-DIGIT)
+    return torch.stack([hi.to(torch.int8), lo.to(torch.int8)])
 
 
 def clip_input(a: torch.Tensor) -> torch.Tensor:
-    """Integers (any dtype holding them exactly) → layer inputs: int32 in [IN_MIN, IN_MAX]."""
-    return a.clamp(IN_MIN, IN_MAX).to(torch.int32)
+    """Integers (any dtype holding them exactly) → layer inputs: int16 in [IN_MIN, IN_MAX]
+    (half the memory traffic of int32 in the element-wise passes, which dominate at these sizes)."""
+    return a.clamp(IN_MIN, IN_MAX).to(torch.int16)
 
 
 def from_out_frac(a: torch.Tensor) -> torch.Tensor:
@@ -94,16 +106,21 @@ def from_out_frac(a: torch.Tensor) -> torch.Tensor:
     return clip_input((a.long() + (1 << (shift - 1))) >> shift)
 
 
-def _int8_product(w8: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """(out, K) @ (K, P) → int64, exact. ``cols``: int8 digits (2, K, P) (``digits``), or int32
-    inputs (K, P) where int8 kernels are not exact here (one float64 product of the same integers)."""
+def _int8_product(w8: torch.Tensor, cols: torch.Tensor, k: int | None = None) -> torch.Tensor:
+    """(out, K) @ (K, P) → exact sums: int32 for K ≤ ``INT32_K`` (``|acc| ≤ K·127·64·129 < 2**31``),
+    else int64. ``cols``: int8 digits (2, K, P) (``digits``), or the inputs (K, P) where int8 kernels
+    are not exact here (one float64 product of the same integers)."""
     if cols.dtype == torch.int8:
-        return (torch._int_mm(w8, cols[0]).long() << 7).add_(torch._int_mm(w8, cols[1]))
-    return torch.mm(w8.double(), cols.double()).long()
+        hi, lo = torch._int_mm(w8, cols[0]), torch._int_mm(w8, cols[1])
+        if (k or w8.shape[1]) <= INT32_K:
+            return lo.add_(hi, alpha=DIGIT)
+        return lo.long().add_(hi.long(), alpha=DIGIT)
+    acc = torch.mm(w8.double(), cols.double())  # exact: every term and sum below 2**53
+    return acc.int() if (k or w8.shape[1]) <= INT32_K else acc.long()
 
 
 def _operand(x: torch.Tensor) -> torch.Tensor:
-    """Layer inputs (K, P) int32 → the second operand of ``_int8_product`` on this machine."""
+    """Layer inputs (K, P) int16 → the second operand of ``_int8_product`` on this machine."""
     return digits(x) if int8_products_are_exact() else x
 
 
@@ -121,9 +138,11 @@ def _im2col(x: torch.Tensor, kh: int, kw: int, stride: int) -> torch.Tensor:
 class Int8Conv:
     """One convolution (or transposed convolution, or 1×1 layer) in format 4's arithmetic.
 
-    ``weight`` keeps the module's layout (float64 integers in [-127, 127]), ``w8`` is its (out, K)
-    int8 matrix; ``mult``, ``bias`` and ``shift`` are M_c, B_c and R_c (int64). Inputs are int32,
-    accumulations int64; hidden outputs int32, the means and scales float64 (exact integers)."""
+    ``weight`` holds the integers W (float64, (out, in, kh, kw)) of a stride-``stride`` convolution;
+    for a transposed convolution, those of the equivalent stride-1 convolution over the zero-stuffed
+    input (kernel flipped, in and out swapped: the same products, so the same exact sums). ``w8`` is
+    the same integers as an (out, K) int8 matrix; ``mult``, ``bias`` and ``shift`` are M_c, B_c and
+    R_c (int64). Inputs are int16, hidden outputs int16, the means and scales float64 (exact integers)."""
 
     weight: torch.Tensor
     w8: torch.Tensor
@@ -142,7 +161,7 @@ class Int8Conv:
         integer_nets.IntegerConv.check_supported(m)
         transposed = isinstance(m, nn.ConvTranspose2d)
         w = m.weight.detach().float().cpu()
-        per_out = w.transpose(0, 1) if transposed else w
+        per_out = w.transpose(0, 1).flip(-2, -1) if transposed else w  # (out, in, kh, kw) either way
         flat = per_out.reshape(per_out.shape[0], -1).double()
         b = m.bias.detach().float().cpu().double()
         top = flat.abs().amax(dim=1)
@@ -162,49 +181,62 @@ class Int8Conv:
             raise ValueError("entropy-parameter weights too large for format 4's int8 nets")
         # float64 holding integers below 2**53 convert to int64 exactly
         mult, bias, shift = mult.long(), bias.long(), shift.long()
-        weight = wi.reshape(per_out.shape)
-        if transposed:
-            weight = weight.transpose(0, 1).contiguous()
-        layer = cls(weight=weight, w8=wi.to(torch.int8).contiguous(), mult=mult, bias=bias,
-                    shift=shift, leaky=leaky, transposed=transposed, stride=m.stride[0],
-                    padding=m.padding[0], output_padding=m.output_padding[0] if transposed else 0,
-                    out_frac=out_frac)
+        layer = cls(weight=wi.reshape(per_out.shape).contiguous(), w8=wi.to(torch.int8).contiguous(),
+                    mult=mult.view(-1, 1), bias=bias.view(-1, 1), shift=shift.view(-1, 1), leaky=leaky,
+                    transposed=transposed, stride=m.stride[0], padding=m.padding[0],
+                    output_padding=m.output_padding[0] if transposed else 0, out_frac=out_frac)
         if not bool((layer.bound() < EXACT_LIMIT).all()):  # the premise of the exactness argument
             raise RuntimeError("format-4 exactness bound violated (Σ|W|·2^13·M + |B| ≥ 2^53)")
         return layer
 
     def bound(self) -> torch.Tensor:
         """Σ|W_c|·2**13·M_c + |B_c| per output channel: every rescale term stays below 2**53."""
-        return _bound(self.w8.double().abs().sum(dim=1), self.mult.double(), self.bias.double())
+        return _bound(self.w8.double().abs().sum(dim=1), self.mult.double().view(-1), self.bias.double().view(-1))
 
     @property
     def matrix(self) -> torch.Tensor:
-        return self.weight.reshape(self.weight.shape[0], -1) if not self.transposed else self.w8.double()
+        return self.weight.view(self.weight.shape[0], -1)
 
     def linear(self, a: torch.Tensor) -> torch.Tensor:
-        """Σ W·a over flattened inputs (N, K, P) (int32 layer inputs) → (N, out, P) int64."""
-        return torch.stack([_int8_product(self.w8, _operand(x)) for x in a])
+        """Σ W·a over flattened inputs (N, K, P) (int16 layer inputs) → (N, out, P) exact sums."""
+        return _per_item(self.w8, a)
+
+    def _padded(self, x: torch.Tensor) -> torch.Tensor:
+        """(*d, C, H, W) → the input the convolution slides over: zero-padded, and for a transposed
+        convolution zero-stuffed (stride − 1 zeros between inputs) with its output padding."""
+        p = self.padding
+        if not self.transposed:
+            return F.pad(x, (p, p, p, p))
+        s, (kh, kw) = self.stride, self.weight.shape[-2:]
+        h, w = x.shape[-2:]
+        lo_h, lo_w = kh - 1 - p, kw - 1 - p
+        if lo_h < 0 or lo_w < 0:
+            raise TypeError("format 4 supports transposed convolutions with padding < kernel size")
+        out = x.new_zeros(*x.shape[:-2], (h - 1) * s + 1 + 2 * lo_h + self.output_padding,
+                          (w - 1) * s + 1 + 2 * lo_w + self.output_padding)
+        out[..., lo_h:lo_h + (h - 1) * s + 1:s, lo_w:lo_w + (w - 1) * s + 1:s] = x
+        return out
 
     def _conv_cols(self, a: torch.Tensor, stride: int, offsets=((0, 0),)) -> list[list[torch.Tensor]]:
         """Σ W·a of a stride-``stride`` convolution of (N, C, H, W) inputs (padding applied here),
-        on the grids starting at each (row, column) offset → per item, per offset, (out, P) int64."""
-        p, (kh, kw) = self.padding, self.weight.shape[-2:]
+        on the grids starting at each (row, column) offset → per item, per offset, (out, P)."""
+        kh, kw = self.weight.shape[-2:]
         out = []
         for x in a:
-            d = _operand(F.pad(x, (p, p, p, p)))  # digits before im2col: kh·kw times less to split
+            d = _operand(self._padded(x))  # digits before im2col: kh·kw times less to split
             out.append([_int8_product(self.w8, _im2col(d[..., dy:, dx:], kh, kw, stride)) for dy, dx in offsets])
         return out
 
     def accumulate(self, a: torch.Tensor) -> torch.Tensor:
         """Σ W·a over a (N, C, H, W) input (no bias) → (N, out, H', W')."""
-        if self.transposed:  # float64 on the same integers: exact by the bound
-            return F.conv_transpose2d(a.double(), self.weight, stride=self.stride, padding=self.padding,
-                                      output_padding=self.output_padding).long()
-        n, _, h, w = a.shape
+        n = a.shape[0]
         kh, kw = self.weight.shape[-2:]
-        ho = (h + 2 * self.padding - kh) // self.stride + 1
-        wo = (w + 2 * self.padding - kw) // self.stride + 1
-        return torch.stack([o[0] for o in self._conv_cols(a, self.stride)]).view(n, -1, ho, wo)
+        stride = 1 if self.transposed else self.stride
+        ph, pw = self._padded(a[:1, :1]).shape[-2:]
+        ho, wo = (ph - kh) // stride + 1, (pw - kw) // stride + 1
+        cols = self._conv_cols(a, stride)
+        acc = cols[0][0].unsqueeze(0) if n == 1 else torch.stack([o[0] for o in cols])
+        return acc.view(n, -1, ho, wo)
 
     def at(self, a: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The layer's output at flat ``positions`` only (stride 1), as (N, out, P)."""
@@ -221,18 +253,35 @@ class Int8Conv:
         return self.finish(both.flatten(2))
 
     def finish(self, acc: torch.Tensor) -> torch.Tensor:
-        """acc (int64) → floor((acc·M + B) / 2**R) → integer LeakyReLU → clip, in place on a fresh ``acc``."""
+        """acc (int32 or int64) → floor((acc·M + B) / 2**R) → integer LeakyReLU → clip.
+
+        LeakyReLU is ``max(a, floor(a · SLOPE_NUM / 2**SLOPE_SHIFT))``, format 3's
+        ``max(a, 0) + floor(min(a, 0) · …)`` in one comparison; it runs on int32 after clipping a
+        to [LEAKY_LOW, IN_MAX], which changes no output (LeakyReLU(LEAKY_LOW) is already below IN_MIN)
+        and keeps ``a · SLOPE_NUM`` inside int32."""
         shape = (-1,) + (1,) * (acc.dim() - 2)
-        a = acc.mul_(self.mult.view(shape)).add_(self.bias.view(shape)).bitwise_right_shift_(self.shift.view(shape))
-        if self.leaky:  # max(a, 0) + floor(min(a, 0) · SLOPE_NUM / 2**SLOPE_SHIFT)
-            neg = a.clamp(max=0).mul_(SLOPE_NUM).bitwise_right_shift_(SLOPE_SHIFT)
-            a = a.clamp_(min=0).add_(neg)
+        a = torch.addcmul(self.bias.view(shape), acc.long(), self.mult.view(shape))
+        a = a.bitwise_right_shift_(self.shift.view(shape))
         if self.out_frac == IN_FRAC:
-            return a.clamp_(IN_MIN, IN_MAX).to(torch.int32)
+            if not self.leaky:
+                return a.clamp_(IN_MIN, IN_MAX).to(torch.int16)
+            a = a.clamp_(LEAKY_LOW, IN_MAX).to(torch.int32)
+            return torch.maximum(a, (a * SLOPE_NUM).bitwise_right_shift_(SLOPE_SHIFT)).clamp_(min=IN_MIN).to(torch.int16)
+        if self.leaky:  # means and scales: clip to where LeakyReLU still maps into range, in int64
+            a = a.clamp_(-2 ** 40, 2 ** 40)
+            a = torch.maximum(a, (a * SLOPE_NUM).bitwise_right_shift_(SLOPE_SHIFT))
         return a.clamp_(-OUT_MAX, OUT_MAX).double()  # means and scales, as format 3 hands them on
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
         return self.finish(self.accumulate(a))
+
+
+def _per_item(w8: torch.Tensor, a: torch.Tensor, k: int | None = None) -> torch.Tensor:
+    """(out, K) @ (N, K, P) → (N, out, P) exact sums, one product per item (``k``: the K of the whole
+    accumulation these sums are part of, which decides int32 or int64)."""
+    if a.shape[0] == 1:
+        return _int8_product(w8, _operand(a[0]), k).unsqueeze(0)
+    return torch.stack([_int8_product(w8, _operand(x), k) for x in a])
 
 
 def _bound(l1: torch.Tensor, mult: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -241,13 +290,14 @@ def _bound(l1: torch.Tensor, mult: torch.Tensor, bias: torch.Tensor) -> torch.Te
 
 
 class Int8Part:
-    """Some input columns of a layer's first matrix (the aggregation's [side | spatial] split)."""
+    """Some input columns of a layer's first matrix (the aggregation's [side | spatial] split): its
+    sums are added to the other part's, so their type is the whole layer's (``k``, its K)."""
 
-    def __init__(self, w8: torch.Tensor):
-        self.w8 = w8.contiguous()
+    def __init__(self, w8: torch.Tensor, k: int):
+        self.w8, self.k = w8.contiguous(), k
 
     def linear(self, a: torch.Tensor) -> torch.Tensor:
-        return torch.stack([_int8_product(self.w8, _operand(x)) for x in a])
+        return _per_item(self.w8, a, self.k)
 
 
 def int8_chain(seq: nn.Sequential, last_out_frac: int = IN_FRAC) -> list[Int8Conv]:
@@ -266,7 +316,7 @@ class Int8EntropyParameters(integer_nets.IntegerEntropyParameters):
         return int8_chain(seq, OUT_FRAC if last else IN_FRAC)
 
     def part(self, layer: Int8Conv, columns: slice) -> Int8Part:
-        return Int8Part(layer.w8[:, columns])
+        return Int8Part(layer.w8[:, columns], layer.w8.shape[1])
 
     @staticmethod
     def latent_input(y_hat: torch.Tensor) -> torch.Tensor:

@@ -50,7 +50,7 @@ from geocodec.model.integer_nets import IntegerEntropyParameters
 NETS_BY_FORMAT = {1: "float64", 2: "float64", 3: "integer", 4: "int8"}
 #: The nets of the format chunks are written in, ``bitstream.FORMAT_VERSION`` (the default of
 #: ``compress`` / ``decompress``; the model layer does not import the bytes layer, a test ties the two).
-CURRENT_NETS = "integer"
+CURRENT_NETS = "int8"
 
 #: Largest |symbol| (and |latent|) handed to the rANS coder; real latents stay below a few hundred.
 MAX_SYMBOL = 2 ** 20
