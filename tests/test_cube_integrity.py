@@ -143,6 +143,34 @@ def test_writer_lock_blocks_a_second_writer_and_stale_locks_are_taken_over(tmp_p
     assert not [k for k in chunk_files(store) if k.startswith(".geocodec-")]
 
 
+def test_a_writer_whose_first_look_missed_the_holder_does_not_also_take_the_lock(tmp_path, monkeypatch):
+    """The race two region writers finishing at once hit (their record update): B lists the locks
+    before A writes its own, A takes the lock, then B writes and looks again. B started earlier, and
+    must still step back rather than hold the lock beside A (which lost one writer's fingerprints)."""
+    import zarr
+
+    geocodec.to_zarr(dataset(64, 64, seed=6), str(tmp_path / "c.zarr"), **KW)
+    arr = zarr.open_group(tmp_path / "c.zarr", mode="r+")["pair"]
+    late = CubeLock(arr, None)  # B: constructed first, so the earlier start time
+    held = CubeLock(arr, None).acquire()  # A
+    looks = []
+    real_look = late._conflicts
+
+    def first_look_misses_a():
+        looks.append(1)
+        return [] if len(looks) == 1 else real_look()
+
+    monkeypatch.setattr(late, "_conflicts", first_look_misses_a)
+    try:
+        with pytest.raises(CubeLockedError, match=f"pid {os.getpid()}"):
+            late.acquire()
+        assert held.held and not late.held and len(looks) >= 2
+        assert [k for k in chunk_files(tmp_path / "c.zarr") if k.startswith(".geocodec-lock-")] == \
+            [f".geocodec-lock-{held.info.id}.json"]  # B's lock object is gone again
+    finally:
+        held.release()
+
+
 def test_incomplete_store_is_refused_by_plain_zarr_and_open_cube(tmp_path, monkeypatch):
     import xarray as xr
 

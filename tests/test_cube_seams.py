@@ -63,8 +63,10 @@ def test_cube_scaled_cube_read_through_the_engine_has_no_seam(tmp_path):
                                  chunk)["ratio"]
         ratios[which] = (border_gradients(x_in, chunk)["ratio"], alone, seamless)
     for which, (inp, alone, seamless) in ratios.items():
-        assert alone > 2.0, (source, which, ratios)  # chunks decoded alone: the seam (old behaviour)
-        assert seamless < 1.3, (source, which, ratios)  # overlapped synthesis: none left
+        # chunks decoded alone leave a seam (the old behaviour; how strong depends on the model: above
+        # 2 up to v1.2.0, 2.2 / 1.8 optical / SAR for v1.3.0 on Spain), so the measure sees seams ...
+        assert alone - inp > max(2 * (seamless - inp), 0.3), (source, which, ratios)
+        assert seamless < 1.3, (source, which, ratios)  # ... and overlapped synthesis leaves none
 
 
 def test_a_chunk_decodes_the_same_whatever_window_or_dask_chunking_asked(tmp_path):

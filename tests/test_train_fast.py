@@ -92,10 +92,12 @@ def test_bf16_moments_halve_the_checkpoint_and_resume(tmp_path, rng):
         sizes[dtype] = sum(v.numel() * v.element_size() for v in moments)
     assert sizes["bf16"] * 2 == sizes["fp32"]
     messages = []
-    _, log = train(_cfg(tmp_path / "bf16", steps=8, moments_dtype="bf16", precision="bf16"), sets,
-                   progress=False, log=messages.append)
+    resumed = _cfg(tmp_path / "bf16", steps=8, moments_dtype="bf16", precision="bf16")
+    resumed.lr /= 3  # a resume may step the learning rate down; the log says so per session
+    _, log = train(resumed, sets, progress=False, log=messages.append)
     assert any("resumed from step 4" in m for m in messages) and log["final_step"] == 8
     assert [s["precision"] for s in log["sessions"]] == ["bf16", "bf16"]
+    assert log["sessions"][1]["lr"] == pytest.approx(log["sessions"][0]["lr"] / 3)
     assert np.isfinite(log["steps"][-1]["loss"])
 
 

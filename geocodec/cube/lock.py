@@ -33,6 +33,13 @@ DEFAULT_STALE_AFTER = 600.0
 _PREFIX = ".geocodec-lock-"
 #: Short exclusive lock around read-modify-write of the group record (region writers merge into it).
 RECORD_PREFIX = ".geocodec-record-lock-"
+#: Times two writers that collided (both wrote a lock object at once) step back and retry before one
+#: of them reports the other as busy, whatever ``wait`` is.
+COLLISION_RETRIES = 5
+
+
+class _Collision(Exception):
+    """Our lock object met another one written at the same moment: ours is removed, retry."""
 
 
 @dataclass
@@ -134,32 +141,46 @@ class CubeLock:
     def acquire(self, wait: float = 0.0) -> CubeLock:
         """Take the lock, or raise ``CubeLockedError`` naming the writer that holds it.
 
-        ``wait``: seconds to keep trying while another writer holds it (0: fail at once).
+        ``wait``: seconds to keep trying while another writer holds it (0: fail at once). Two writers
+        that wrote their locks at the same moment both step back and try again after a random pause
+        (up to ``COLLISION_RETRIES`` times even with ``wait=0``): neither of them holds the lock yet.
         """
         deadline = time.monotonic() + wait
+        collisions = 0
         while True:
             try:
                 return self._try_acquire()
+            except _Collision:
+                collisions += 1
+                if collisions > COLLISION_RETRIES and time.monotonic() >= deadline:
+                    others = self._conflicts()
+                    raise CubeLockedError(self._busy_message(others) if others else
+                                          "another writer wrote a lock on this cube at the same moment on every "
+                                          "try; run the write again") from None
             except CubeLockedError:
                 if time.monotonic() >= deadline:
                     raise
-                time.sleep(0.05 + 0.1 * (uuid.uuid4().int % 5) / 5)
+            time.sleep(0.05 + 0.1 * (uuid.uuid4().int % 5) / 5)
 
     def _try_acquire(self) -> CubeLock:
+        """Write our lock object, then look again: we hold the lock only if no conflicting lock is
+        there after our write. Any writer that wrote before our second look is seen by it; any writer
+        that writes after it sees ours. So two writers never both hold it (a tie-break by start time
+        would let a late writer with an early start take a lock another already holds)."""
         busy = self._conflicts()
-        if not busy:
-            self._write()
-            # two writers may have written at the same moment: the earlier (started, id) keeps it
-            rivals = [o for o in self._conflicts() if (o.started, o.id) < (self.info.started, self.info.id)]
-            if not rivals:
-                self.held = True
-                return self
-            self._remove(self.info.id)
-            busy = rivals
-        raise CubeLockedError(
-            f"another writer is writing this cube ({busy[0].describe()}); wait for it to finish. If that writer "
-            f"is gone, its lock goes stale after {self.stale_after:g} s without renewal (or at once when its "
-            "process is dead on this host)")
+        if busy:
+            raise CubeLockedError(self._busy_message(busy))
+        self._write()
+        if not self._conflicts():
+            self.held = True
+            return self
+        self._remove(self.info.id)
+        raise _Collision()
+
+    def _busy_message(self, busy: list[LockInfo]) -> str:
+        return (f"another writer is writing this cube ({busy[0].describe()}); wait for it to finish. If that writer "
+                f"is gone, its lock goes stale after {self.stale_after:g} s without renewal (or at once when its "
+                "process is dead on this host)")
 
     def renew(self) -> None:
         if self.held:

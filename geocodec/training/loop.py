@@ -203,7 +203,7 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
         log(f"resumed from step {start_step}")
     history.setdefault("sessions", []).append({"start_step": start_step, "precision": precision,
                                                "threads": torch.get_num_threads(), "cpu": cpu_name(),
-                                               "decay_minutes": cfg.decay_minutes})
+                                               "decay_minutes": cfg.decay_minutes, "lr": cfg.lr})
     rng = np.random.default_rng(cfg.seed + start_step)
     weights = np.array([s.weight for s in sets], float)
     weights /= weights.sum()
