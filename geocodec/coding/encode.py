@@ -111,13 +111,13 @@ def _encode_group(model: GeocodecModel, items: list[PreparedPair], lmbda, target
         w_sar = torch.from_numpy(np.stack([_weights(i.sar, i.height, i.width, hw) for i in items])).to(dev)
     # the analysis transform runs once per item (per pass when γ follows λ)
     features = _features(model, x_opt, x_sar, gamma, backend) if gamma_of is None else None
+    fmt = write_format(refine_steps)
 
     def code(lmbdas: list[float], which: list[int] | None = None) -> list[bytes]:
         which = list(range(len(items))) if which is None else which
         lam = torch.tensor(lmbdas, dtype=torch.float32, device=dev)
         g = gamma[which] if gamma_of is None else torch.tensor(
             [f32(gamma_of(lm)) for lm in lmbdas], dtype=torch.float32, device=dev)
-        fmt = write_format(refine_steps)
         headers = [_header(model, items[i], lm, target, float(gv), fmt) for i, lm, gv in zip(which, lmbdas, g.tolist())]
         feats = features[which] if gamma_of is None else _features(model, x_opt[which], x_sar[which], g, backend)
         with torch.inference_mode():

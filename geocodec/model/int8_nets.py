@@ -110,13 +110,12 @@ def _int8_product(w8: torch.Tensor, cols: torch.Tensor, k: int | None = None) ->
     """(out, K) @ (K, P) → exact sums: int32 for K ≤ ``INT32_K`` (``|acc| ≤ K·127·64·129 < 2**31``),
     else int64. ``cols``: int8 digits (2, K, P) (``digits``), or the inputs (K, P) where int8 kernels
     are not exact here (one float64 product of the same integers)."""
+    in_int32 = (k or w8.shape[1]) <= INT32_K
     if cols.dtype == torch.int8:
         hi, lo = torch._int_mm(w8, cols[0]), torch._int_mm(w8, cols[1])
-        if (k or w8.shape[1]) <= INT32_K:
-            return lo.add_(hi, alpha=DIGIT)
-        return lo.long().add_(hi.long(), alpha=DIGIT)
+        return lo.add_(hi, alpha=DIGIT) if in_int32 else lo.long().add_(hi.long(), alpha=DIGIT)
     acc = torch.mm(w8.double(), cols.double())  # exact: every term and sum below 2**53
-    return acc.int() if (k or w8.shape[1]) <= INT32_K else acc.long()
+    return acc.int() if in_int32 else acc.long()
 
 
 def _operand(x: torch.Tensor) -> torch.Tensor:
@@ -212,10 +211,17 @@ class Int8Conv:
         lo_h, lo_w = kh - 1 - p, kw - 1 - p
         if lo_h < 0 or lo_w < 0:
             raise TypeError("format 4 supports transposed convolutions with padding < kernel size")
-        out = x.new_zeros(*x.shape[:-2], (h - 1) * s + 1 + 2 * lo_h + self.output_padding,
-                          (w - 1) * s + 1 + 2 * lo_w + self.output_padding)
+        out = x.new_zeros(*x.shape[:-2], *self._padded_size(h, w))
         out[..., lo_h:lo_h + (h - 1) * s + 1:s, lo_w:lo_w + (w - 1) * s + 1:s] = x
         return out
+
+    def _padded_size(self, h: int, w: int) -> tuple[int, int]:
+        """(H, W) of ``_padded`` for an (h, w) input."""
+        p, s, (kh, kw) = self.padding, self.stride, self.weight.shape[-2:]
+        if not self.transposed:
+            return h + 2 * p, w + 2 * p
+        return ((h - 1) * s + 1 + 2 * (kh - 1 - p) + self.output_padding,
+                (w - 1) * s + 1 + 2 * (kw - 1 - p) + self.output_padding)
 
     def _conv_cols(self, a: torch.Tensor, stride: int, offsets=((0, 0),)) -> list[list[torch.Tensor]]:
         """Σ W·a of a stride-``stride`` convolution of (N, C, H, W) inputs (padding applied here),
@@ -229,14 +235,11 @@ class Int8Conv:
 
     def accumulate(self, a: torch.Tensor) -> torch.Tensor:
         """Σ W·a over a (N, C, H, W) input (no bias) → (N, out, H', W')."""
-        n = a.shape[0]
         kh, kw = self.weight.shape[-2:]
         stride = 1 if self.transposed else self.stride
-        ph, pw = self._padded(a[:1, :1]).shape[-2:]
+        ph, pw = self._padded_size(*a.shape[-2:])
         ho, wo = (ph - kh) // stride + 1, (pw - kw) // stride + 1
-        cols = self._conv_cols(a, stride)
-        acc = cols[0][0].unsqueeze(0) if n == 1 else torch.stack([o[0] for o in cols])
-        return acc.view(n, -1, ho, wo)
+        return _stacked([o[0] for o in self._conv_cols(a, stride)]).view(a.shape[0], -1, ho, wo)
 
     def at(self, a: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The layer's output at flat ``positions`` only (stride 1), as (N, out, P)."""
@@ -265,23 +268,29 @@ class Int8Conv:
         if self.out_frac == IN_FRAC:
             if not self.leaky:
                 return a.clamp_(IN_MIN, IN_MAX).to(torch.int16)
-            a = a.clamp_(LEAKY_LOW, IN_MAX).to(torch.int32)
-            return torch.maximum(a, (a * SLOPE_NUM).bitwise_right_shift_(SLOPE_SHIFT)).clamp_(min=IN_MIN).to(torch.int16)
+            return _leaky(a.clamp_(LEAKY_LOW, IN_MAX).to(torch.int32)).clamp_(min=IN_MIN).to(torch.int16)
         if self.leaky:  # means and scales: clip to where LeakyReLU still maps into range, in int64
-            a = a.clamp_(-2 ** 40, 2 ** 40)
-            a = torch.maximum(a, (a * SLOPE_NUM).bitwise_right_shift_(SLOPE_SHIFT))
+            a = _leaky(a.clamp_(-2 ** 40, 2 ** 40))
         return a.clamp_(-OUT_MAX, OUT_MAX).double()  # means and scales, as format 3 hands them on
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
         return self.finish(self.accumulate(a))
 
 
+def _leaky(a: torch.Tensor) -> torch.Tensor:
+    """Integer LeakyReLU, ``max(a, floor(a · SLOPE_NUM / 2**SLOPE_SHIFT))`` (``a · SLOPE_NUM`` must fit a's dtype)."""
+    return torch.maximum(a, (a * SLOPE_NUM).bitwise_right_shift_(SLOPE_SHIFT))
+
+
+def _stacked(parts: list[torch.Tensor]) -> torch.Tensor:
+    """``torch.stack(parts)``, without the copy when there is one part (a chunk decoded alone)."""
+    return parts[0].unsqueeze(0) if len(parts) == 1 else torch.stack(parts)
+
+
 def _per_item(w8: torch.Tensor, a: torch.Tensor, k: int | None = None) -> torch.Tensor:
     """(out, K) @ (N, K, P) → (N, out, P) exact sums, one product per item (``k``: the K of the whole
     accumulation these sums are part of, which decides int32 or int64)."""
-    if a.shape[0] == 1:
-        return _int8_product(w8, _operand(a[0]), k).unsqueeze(0)
-    return torch.stack([_int8_product(w8, _operand(x), k) for x in a])
+    return _stacked([_int8_product(w8, _operand(x), k) for x in a])
 
 
 def _bound(l1: torch.Tensor, mult: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
