@@ -35,6 +35,9 @@ machine; absolute times move with its load. All CPU codecs run on ``--threads`` 
 1: OpenJPEG and Zstd decode on one thread here). With ``--device cuda`` geocodec runs on the GPU
 (``--batch-size`` pairs per device batch) and the baselines stay on the CPU.
 
+Where geocodec's C kernels are built, ``geocodec-torch-entropy`` is the default codec with them
+switched off (``geocodec.model.native``): the same bytes, decoded by the torch/compressai path.
+
 ``--backends`` adds geocodec with other network backends (``backend="torch"`` / ``"onnx"`` /
 ``"onnx-int8"``; ``auto`` is the default row itself) as further codecs in the same rounds: they encode the same tiles, and decode the chunks the default
 encoder made, so every decode row decodes the same bytes. Their cost is recorded too: PSNR of their
@@ -138,6 +141,26 @@ class Geocodec:
     @staticmethod
     def nbytes(coded) -> int:
         return sum(len(c) for c in coded)
+
+
+class GeocodecTorchEntropy(Geocodec):
+    """The default geocodec with the exact entropy coder's C kernels switched off (the torch and
+    compressai path they replace): the same bytes and latents, to show what the kernels save."""
+
+    def _off(self, fn, *args):
+        from geocodec.model import native
+
+        before, native.ENABLED = native.ENABLED, False
+        try:
+            return fn(*args)
+        finally:
+            native.ENABLED = before
+
+    def encode(self, pairs):
+        return self._off(super().encode, pairs)
+
+    def decode(self, coded, modality: str):
+        return self._off(super().decode, coded, modality)
 
 
 class OpenJpeg:
@@ -326,6 +349,11 @@ def bench_tile(tiles, tile: int, args, tmp: Path, real: bool) -> dict:
     default_backend = resolve_backend("auto", geo.model.device)
     variants = {f"geocodec-{b}": Geocodec(args.device, args.lmbda, args.batch_size, backend=b, model=args.model)
                 for b in args.backends if b != "auto"}
+    from geocodec.model import native
+
+    if native.kernels() is not None:  # the same default codec without its C kernels, side by side
+        variants["geocodec-torch-entropy"] = GeocodecTorchEntropy(args.device, args.lmbda, args.batch_size,
+                                                                  model=args.model)
     for g in (geo, *variants.values()):  # warm-up: kernels, caches, the float64 coding nets, ONNX graphs
         g.decode(g.encode(tiles[:1]), "both")
     geo_coded = geo.encode(tiles)
@@ -373,7 +401,7 @@ def bench_tile(tiles, tile: int, args, tmp: Path, real: bool) -> dict:
                                       "resolved": default_backend}}
         for k, g in variants.items():
             own = g.encode(tiles)  # the chunks this backend's encoder makes, decoded by the default decoders
-            extra["backends"][g.backend] = {
+            extra["backends"][k.removeprefix("geocodec-")] = {
                 "over_openjpeg": {op: {w: ms[k][op][w] / ms["openjpeg"][op][w] for w in ("wall", "cpu")}
                                   for op in OPERATIONS},
                 "speedup_over_default": {op: {w: ms["geocodec"][op][w] / ms[k][op][w] for w in ("wall", "cpu")}
@@ -471,13 +499,17 @@ def main(argv=None) -> int:
             results.append(bench_tile(tiles, tile, args, Path(tmp), real))
     table = markdown(results)
     print("\n" + table)
+    from geocodec.model import native
+    from geocodec.training.checkpoint import cpu_name
+
     load = os.getloadavg()
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"throughput-{args.device.split(':')[0]}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "command": "benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "data": ("real: Sen1Floods11 Spain pair" if real else "synthetic smooth-field pairs"),
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "threads": args.threads,
+        "machine": {"platform": platform.platform(), "cpu": cpu_name(), "cpu_count": os.cpu_count(),
+                    "threads": args.threads, "entropy_decoder": native.status(),
                     "device": args.device, "batch_size": args.batch_size, "load_average_at_end": load,
                     "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
         "lmbda": args.lmbda, "model": _model_record(args.model), "results": results, "table_markdown": table,

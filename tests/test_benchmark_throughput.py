@@ -52,6 +52,11 @@ def test_one_round_with_every_backend(bench, model, tmp_path):
         assert 0.1 <= r["jpegxl_distance"] <= 25 and 0.5 < r["bpp"]["jpegxl"] / r["bpp"]["geocodec"] < 2
         assert r["psnr_db"]["jpegxl"]["optical"] > 20
     goals = r["goals"]  # issue #18's goals: every decode over OpenJPEG decoding both, encode over its encode
+    from geocodec.model import native
+
+    if native.kernels() is not None:  # the default codec without its C kernels: the same bytes, decoded
+        backends.append("torch-entropy")
+        assert r["backends"]["torch-entropy"]["decode_psnr_db"] == r["backends"]["auto"]["decode_psnr_db"]
     assert set(goals["rows"]) == {"geocodec", *(f"geocodec-{b}" for b in backends)}
     both = r["ms_per_pair"]["openjpeg"]["decode_both"]["cpu"]
     for key, row in goals["rows"].items():

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from geocodec.model import integer_nets
+from geocodec.model import integer_nets, native
 from geocodec.model.integer_nets import EXACT_LIMIT, SLOPE_NUM, SLOPE_SHIFT
 
 #: Fraction bits of every layer input (and of hidden outputs).
@@ -88,9 +88,19 @@ def int8_products_are_exact() -> bool:
 def digits(a: torch.Tensor) -> torch.Tensor:
     """Layer inputs (int16 or int32 in [IN_MIN, IN_MAX]) → int8 digits along a new first axis,
     [hi, lo] with a = 128·hi + lo, both in [-64, 64] (each plane contiguous, one product each)."""
+    return counted_digits(a)[0]
+
+
+def counted_digits(a: torch.Tensor) -> tuple[torch.Tensor, int | None]:
+    """``digits(a)`` and the number of nonzero hi digits (None where not counted). Inputs below
+    ±0.5 have hi = 0: the hyper-synthesis's almost all do, and a zero column adds nothing to a sum."""
+    k = native.kernels()
+    if k is not None and a.dtype == torch.int16:
+        out = torch.empty((2, *a.shape), dtype=torch.int8)
+        return out, k.digits(a.contiguous().numpy(), out.numpy())
     hi = (a + DIGIT // 2).bitwise_right_shift_(7)  # arithmetic shift: floor
     lo = torch.add(a, hi, alpha=-DIGIT)
-    return torch.stack([hi.to(torch.int8), lo.to(torch.int8)])
+    return torch.stack([hi.to(torch.int8), lo.to(torch.int8)]), None
 
 
 def clip_input(a: torch.Tensor) -> torch.Tensor:
@@ -106,6 +116,11 @@ def from_out_frac(a: torch.Tensor) -> torch.Tensor:
     return clip_input((a.long() + (1 << (shift - 1))) >> shift)
 
 
+#: Below this fraction of nonzero hi digits, a layer adds the hi digits' terms one by one
+#: (``_sparse_product``) instead of im2col and a product over a plane of zeros.
+SPARSE_HI = 1 / 64
+
+
 def _int8_product(w8: torch.Tensor, cols: torch.Tensor, k: int | None = None) -> torch.Tensor:
     """(out, K) @ (K, P) → exact sums: int32 for K ≤ ``INT32_K`` (``|acc| ≤ K·127·64·129 < 2**31``),
     else int64. ``cols``: int8 digits (2, K, P) (``digits``), or the inputs (K, P) where int8 kernels
@@ -118,16 +133,43 @@ def _int8_product(w8: torch.Tensor, cols: torch.Tensor, k: int | None = None) ->
     return acc.int() if in_int32 else acc.long()
 
 
-def _operand(x: torch.Tensor) -> torch.Tensor:
-    """Layer inputs (K, P) int16 → the second operand of ``_int8_product`` on this machine."""
-    return digits(x) if int8_products_are_exact() else x
+def _sparse_product(w8: torch.Tensor, d: torch.Tensor, kh: int, kw: int, stride: int, oy: int, ox: int,
+                    k: int | None = None) -> torch.Tensor:
+    """``_int8_product(w8, _im2col(d, ...))`` for digits ``d`` (2, C, H, W) whose hi plane is almost
+    all zero: the lo product as usual, the hi terms added from the nonzero hi digits alone (C
+    kernel). Integer sums of the same terms: the same integers."""
+    lo = torch._int_mm(w8, _im2col(d[1], kh, kw, stride, oy, ox))
+    if (k or w8.shape[1]) > INT32_K:
+        lo = lo.long()
+    c, h, w = d.shape[-3:]
+    ho, wo = (h - oy - kh) // stride + 1, (w - ox - kw) // stride + 1
+    native.kernels().sparse_accumulate(lo.numpy(), lo.element_size(), w8.numpy(), d[0].numpy(), c, h, w,
+                                       kh, kw, stride, oy, ox, ho, wo, DIGIT)
+    return lo
 
 
-def _im2col(x: torch.Tensor, kh: int, kw: int, stride: int) -> torch.Tensor:
-    """(*d, C, H, W) (already padded) → (*d, C·kh·kw, Ho·Wo) in ``unfold``'s order, by strided
-    slices (works on int8, and on a leading digit axis)."""
+def _operand(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """Layer inputs int16 (*, H, W) → (the second operand of ``_int8_product`` on this machine,
+    whether it is digits whose hi plane is sparse enough for ``_sparse_product``)."""
+    if not int8_products_are_exact():
+        return x, False
+    d, hi = counted_digits(x)
+    return d, hi is not None and hi < SPARSE_HI * x.numel()
+
+
+def _im2col(x: torch.Tensor, kh: int, kw: int, stride: int, oy: int = 0, ox: int = 0) -> torch.Tensor:
+    """(*d, C, H, W) (already padded) → (*d, C·kh·kw, Ho·Wo) in ``unfold``'s order over the grid
+    starting at (oy, ox), by strided slices (works on int8, and on a leading digit axis); one C
+    loop where the kernels are built (``native``), the same bytes."""
     c, h, w = x.shape[-3:]
-    ho, wo = (h - kh) // stride + 1, (w - kw) // stride + 1
+    ho, wo = (h - oy - kh) // stride + 1, (w - ox - kw) // stride + 1
+    k = native.kernels()
+    if k is not None and x.dtype == torch.int8:
+        x = x.contiguous()
+        out = torch.empty(*x.shape[:-3], c * kh * kw, ho * wo, dtype=torch.int8)
+        k.im2col(x.numpy(), x[..., 0, 0, 0].numel(), c, h, w, kh, kw, stride, oy, ox, ho, wo, out.numpy())
+        return out
+    x = x[..., oy:, ox:]
     taps = [x[..., dy:dy + stride * (ho - 1) + 1:stride, dx:dx + stride * (wo - 1) + 1:stride]
             for dy in range(kh) for dx in range(kw)]
     return torch.stack(taps, dim=-3).reshape(*x.shape[:-3], c * kh * kw, ho * wo)
@@ -229,8 +271,9 @@ class Int8Conv:
         kh, kw = self.weight.shape[-2:]
         out = []
         for x in a:
-            d = _operand(self._padded(x))  # digits before im2col: kh·kw times less to split
-            out.append([_int8_product(self.w8, _im2col(d[..., dy:, dx:], kh, kw, stride)) for dy, dx in offsets])
+            d, sparse = _operand(self._padded(x))  # digits before im2col: kh·kw times less to split
+            out.append([_sparse_product(self.w8, d, kh, kw, stride, dy, dx) if sparse
+                        else _int8_product(self.w8, _im2col(d, kh, kw, stride, dy, dx)) for dy, dx in offsets])
         return out
 
     def accumulate(self, a: torch.Tensor) -> torch.Tensor:
@@ -261,7 +304,10 @@ class Int8Conv:
         LeakyReLU is ``max(a, floor(a · SLOPE_NUM / 2**SLOPE_SHIFT))``, format 3's
         ``max(a, 0) + floor(min(a, 0) · …)`` in one comparison; it runs on int32 after clipping a
         to [LEAKY_LOW, IN_MAX], which changes no output (LeakyReLU(LEAKY_LOW) is already below IN_MIN)
-        and keeps ``a · SLOPE_NUM`` inside int32."""
+        and keeps ``a · SLOPE_NUM`` inside int32. The C kernel (``native``) does all of it in one pass."""
+        k = native.kernels()
+        if k is not None and acc.dtype in (torch.int32, torch.int64):
+            return self._finish_native(k, acc.contiguous())
         shape = (-1,) + (1,) * (acc.dim() - 2)
         a = torch.addcmul(self.bias.view(shape), acc.long(), self.mult.view(shape))
         a = a.bitwise_right_shift_(self.shift.view(shape))
@@ -272,6 +318,16 @@ class Int8Conv:
         if self.leaky:  # means and scales: clip to where LeakyReLU still maps into range, in int64
             a = _leaky(a.clamp_(-2 ** 40, 2 ** 40))
         return a.clamp_(-OUT_MAX, OUT_MAX).double()  # means and scales, as format 3 hands them on
+
+    def _finish_native(self, k, acc: torch.Tensor) -> torch.Tensor:
+        hidden = self.out_frac == IN_FRAC
+        out = torch.empty(acc.shape, dtype=torch.int16 if hidden else torch.float64)
+        pre = (LEAKY_LOW, IN_MAX) if hidden else (-2 ** 40, 2 ** 40)
+        post = (IN_MIN, IN_MAX) if hidden else (-OUT_MAX, OUT_MAX)
+        k.rescale(acc.numpy(), acc.element_size(), acc.shape[1], acc[0, 0].numel(), self.mult.view(-1).numpy(),
+                  self.bias.view(-1).numpy(), self.shift.view(-1).numpy(), (0 if hidden else 2) + int(self.leaky),
+                  SLOPE_NUM, SLOPE_SHIFT, *pre, *post, out.numpy())
+        return out
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
         return self.finish(self.accumulate(a))
@@ -290,7 +346,12 @@ def _stacked(parts: list[torch.Tensor]) -> torch.Tensor:
 def _per_item(w8: torch.Tensor, a: torch.Tensor, k: int | None = None) -> torch.Tensor:
     """(out, K) @ (N, K, P) → (N, out, P) exact sums, one product per item (``k``: the K of the whole
     accumulation these sums are part of, which decides int32 or int64)."""
-    return _stacked([_int8_product(w8, _operand(x), k) for x in a])
+    parts = []
+    for x in a:
+        cols, sparse = _operand(x)
+        parts.append(_sparse_product(w8, cols.unsqueeze(-2), 1, 1, 1, 0, 0, k) if sparse
+                     else _int8_product(w8, cols, k))
+    return _stacked(parts)
 
 
 def _bound(l1: torch.Tensor, mult: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from geocodec.model import native
+
 #: Fraction bits of every activation, mean and scale (resolution 2**-12 ≈ 0.00024).
 FRAC_BITS = 12
 #: Activations are clipped to ±ACT_MAX (value ±32768, far beyond any real latent or feature).
@@ -222,6 +224,18 @@ def checkerboard(x: torch.Tensor, anchors: bool) -> torch.Tensor:
     return torch.stack([first, second], dim=-2).flatten(2)
 
 
+def scale_indexes(thresholds: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """Scales (float64 integers) → scale-table indexes (int32): ``#{t < s}`` by exact comparison,
+    in one C pass where the kernels are built (``native``)."""
+    scales = scales.contiguous()
+    k = native.kernels()
+    if k is None:
+        return torch.searchsorted(thresholds, scales, right=False).int()
+    out = torch.empty(scales.shape, dtype=torch.int32)
+    k.scale_indexes(scales.numpy(), thresholds.numpy(), out.numpy())
+    return out
+
+
 def chain_layers(seq: nn.Sequential):
     """(convolution, followed by LeakyReLU, is the last) for each convolution of a Sequential of
     convolutions, each optionally followed by LeakyReLU(0.2): the layers integer nets represent."""
@@ -340,4 +354,4 @@ class IntegerEntropyParameters:
         for layer in rest:
             a = layer.finish(layer.linear(a))
         means, scales = a.chunk(2, dim=1) if self.means_first else a.chunk(2, dim=1)[::-1]
-        return means, torch.searchsorted(self.thresholds, scales.contiguous(), right=False).int()
+        return means, scale_indexes(self.thresholds, scales)

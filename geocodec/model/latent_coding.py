@@ -40,6 +40,7 @@ from torch import nn
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.latent_codecs import ChannelGroupsLatentCodec, HyperLatentCodec
 
+from geocodec.model import native
 from geocodec.model.entropy_parameters import FloatParameters, IntegerParameters
 from geocodec.model.int8_nets import Int8EntropyParameters
 from geocodec.model.integer_nets import IntegerEntropyParameters
@@ -126,11 +127,13 @@ class LatentCoder:
         self._nets: list[nn.ModuleDict] = []
         self._ints: dict[str, IntegerEntropyParameters] = {}
         self._cdf_cache = None
+        self._table_cache = None
 
     def reset(self) -> None:
         self._nets.clear()
         self._ints.clear()
         self._cdf_cache = None
+        self._table_cache = None
 
     @property
     def n_stages(self) -> int:
@@ -162,6 +165,20 @@ class LatentCoder:
                     self._cdf_cache = (_trimmed(self._gaussian), _trimmed(self.hyper.entropy_bottleneck))
                 cache = self._cdf_cache
         return cache
+
+    def _y_table(self):
+        """The y tables as arrays for the C rANS decoder: (CDFs (rows, stride) int32, stride,
+        lengths int32, offsets int32), built once per model (``reset`` drops them)."""
+        table = self._table_cache
+        if table is None:
+            cdfs, lengths, offsets = self._cdfs()[0]
+            stride = max(lengths)
+            rows = np.zeros((len(cdfs), stride), np.int32)
+            for r, row in enumerate(cdfs):
+                rows[r, :len(row)] = row
+            table = (rows, stride, np.asarray(lengths, np.int32), np.asarray(offsets, np.int32))
+            self._table_cache = table
+        return table
 
     def _integer(self, nets: str = "integer") -> IntegerEntropyParameters:
         """The exact parameter nets of format 3 (``"integer"``) or 4 (``"int8"``), built once."""
@@ -294,12 +311,7 @@ class LatentCoder:
         params = self._parameters(nets, device)
         h, w = latent_hw
         z_sym = self._decompress_z([s.z for s in streams], ((h + 3) // 4, (w + 3) // 4))
-        decoders = []
-        for s in streams:
-            dec = RansDecoder()
-            dec.set_stream(s.y)
-            decoders.append(dec)
-        tables = self._cdfs()[0]
+        decode = _StageDecoder(self, [s.y for s in streams])
         n = len(streams)
         crcs = list(seeds) if seeds is not None else [0] * n
         decoded: list[list] = [[] for _ in range(n)]
@@ -307,14 +319,14 @@ class LatentCoder:
         def code(stage_no, k, stage, positions, mu, idx):
             idx_np = idx.cpu().numpy()
             out = np.empty(idx_np.shape, np.int32)
-            for b, dec in enumerate(decoders):
+            for b in range(n):
                 idx_b = idx_np[b].reshape(-1)
                 if _check(idx_b) != streams[b].checks[stage_no]:
                     raise EntropyMismatch(
                         f"entropy parameters of group {k} ({'anchor' if stage == 0 else 'non-anchor'} "
                         "stage) differ from the encoder's: this decoder's arithmetic does not reproduce "
                         "the encoder's (different model weights, or floating-point drift across devices)")
-                values = np.asarray(dec.decode_stream(*_used_rows(tables, idx_b)), np.int32)
+                values = decode(b, idx_b)
                 crcs[b] = _symbol_crc(values, crcs[b])
                 if symbols is not None:
                     decoded[b].append(values)
@@ -328,6 +340,40 @@ class LatentCoder:
         if symbols is not None:
             symbols.extend(np.concatenate(d) for d in decoded)
         return y_hat.to(device)
+
+
+class _StageDecoder:
+    """Decodes the y substreams stage by stage: ``decode(item, indexes)`` → that stage's symbols
+    (int32), continuing where the item's previous stage ended. With the C kernels (``native``) over
+    arrays; else with compressai's ``RansDecoder`` over Python lists (the same symbols)."""
+
+    def __init__(self, coder: LatentCoder, streams: list[bytes]):
+        self.streams = streams
+        self.kernels = native.kernels()
+        if self.kernels is not None:
+            self.arrays = coder._y_table()
+            if any(len(s) < 8 for s in streams):
+                raise PayloadMismatch("the latent's rANS stream is shorter than its 8-byte state")
+            self.states = [self.kernels.rans_init(s) for s in streams]
+        else:
+            self.tables = coder._cdfs()[0]
+            self.decoders = []
+            for s in streams:
+                dec = RansDecoder()
+                dec.set_stream(s)
+                self.decoders.append(dec)
+
+    def __call__(self, item: int, idx: np.ndarray) -> np.ndarray:
+        if self.kernels is None:
+            return np.asarray(self.decoders[item].decode_stream(*_used_rows(self.tables, idx)), np.int32)
+        cdfs, stride, lengths, offsets = self.arrays
+        values = np.empty(idx.size, np.int32)
+        x, pos = self.kernels.rans_decode(self.streams[item], *self.states[item], np.ascontiguousarray(idx, np.int32),
+                                          cdfs, stride, lengths, offsets, values)
+        if pos is None:
+            raise PayloadMismatch("the latent's rANS stream ends before its last symbol")
+        self.states[item] = (x, pos)
+        return values
 
 
 def _used_rows(tables, idx: np.ndarray):
