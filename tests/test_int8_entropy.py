@@ -23,7 +23,7 @@ from decode_contract import run_capped
 from geocodec import bitstream
 from geocodec.codec import entropy_decode
 from geocodec.metrics import psnr
-from geocodec.model import int8_nets
+from geocodec.model import int8_nets, int8_products
 from geocodec.model.latent_coding import LatentStreams
 
 DATA = Path(__file__).parent / "data"
@@ -125,7 +125,7 @@ def test_a_format_4_chunk_decodes_to_its_pinned_symbols_and_latent():
 def test_without_int8_kernels_the_float64_route_gives_the_same_latent(model, monkeypatch):
     data = (DATA / "chunk-v4-default.bin").read_bytes()
     here = entropy_decode([data], device="cpu", keep_symbols=True)[0]
-    monkeypatch.setattr(int8_nets, "int8_products_are_exact", lambda: False)
+    monkeypatch.setattr(int8_products, "int8_products_are_exact", lambda: False)
     other = entropy_decode([data], device="cpu", keep_symbols=True)[0]
     assert np.array_equal(other.symbols, here.symbols)
     assert other.latent.numpy().tobytes() == here.latent.numpy().tobytes()
@@ -142,7 +142,7 @@ def test_entropy_decoding_is_exact_with_the_isa_capped(model, tmp_path, isa):
         import numpy as np
         from pathlib import Path
         from geocodec.codec import entropy_decode
-        from geocodec.model import int8_nets
+        from geocodec.model import int8_nets, int8_products
         lat = entropy_decode([Path(f).read_bytes() for f in {files!r}], device="cpu", keep_symbols=True)
         np.savez({str(out)!r}, exact=int8_nets.int8_products_are_exact(),
                  **{{f"{{i}}/{{k}}": v for i, d in enumerate(lat)

@@ -13,8 +13,8 @@ import geocodec
 from conftest import smooth_pair
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from geocodec.codec import entropy_decode
-from geocodec.model import int8_nets, integer_nets, native
-from geocodec.model.latent_coding import PayloadMismatch, _StageDecoder, _used_rows
+from geocodec.model import int8_nets, int8_products, native, scale_table
+from geocodec.model.rans import PayloadMismatch, StageDecoder, used_rows
 
 pytestmark = pytest.mark.skipif(native._kernels is None, reason="geocodec's C kernels were not built here")
 
@@ -52,9 +52,9 @@ def test_the_rescale_equals_the_torch_one_for_every_layer(model, torch_path, acc
 
 def test_digits_and_their_count_equal_the_torch_ones(torch_path):
     a = torch.arange(int8_nets.IN_MIN, int8_nets.IN_MAX + 1, dtype=torch.int16).view(4, -1)
-    got, nonzero = int8_nets.counted_digits(a)
+    got, nonzero = int8_products.counted_digits(a)
     with torch_path():
-        want, unknown = int8_nets.counted_digits(a)
+        want, unknown = int8_products.counted_digits(a)
     assert torch.equal(got, want) and unknown is None
     assert nonzero == int((want[0] != 0).sum())
 
@@ -63,13 +63,13 @@ def test_digits_and_their_count_equal_the_torch_ones(torch_path):
                                                    ((2, 3, 12, 12), 5, 2, (1, 0)), ((4, 10, 7), 1, 1, (0, 0))])
 def test_im2col_equals_the_strided_slices(torch_path, shape, k, stride, offset):
     x = torch.randint(-64, 65, shape, dtype=torch.int8, generator=torch.Generator().manual_seed(2))
-    got = int8_nets._im2col(x, k, k, stride, *offset)
+    got = int8_products.im2col(x, k, k, stride, *offset)
     with torch_path():
-        want = int8_nets._im2col(x, k, k, stride, *offset)
+        want = int8_products.im2col(x, k, k, stride, *offset)
     assert torch.equal(got, want)
 
 
-@pytest.mark.parametrize("k_total", [None, int8_nets.INT32_K + 1])  # int32 and int64 accumulation
+@pytest.mark.parametrize("k_total", [None, int8_products.INT32_K + 1])  # int32 and int64 accumulation
 @pytest.mark.parametrize("kernel,stride,offset", [(5, 1, (0, 0)), (3, 1, (0, 0)), (5, 2, (0, 1)), (1, 1, (0, 0))])
 def test_sparse_hi_products_equal_the_dense_ones(kernel, stride, offset, k_total):
     g = torch.Generator().manual_seed(5)
@@ -77,11 +77,11 @@ def test_sparse_hi_products_equal_the_dense_ones(kernel, stride, offset, k_total
     a = torch.randint(-64, 64, (c, 14, 14), dtype=torch.int16, generator=g)  # |a| < 0.5: hi = 0 …
     a.view(-1)[torch.randint(0, a.numel(), (9,), generator=g)] = torch.tensor(
         [int8_nets.IN_MAX, int8_nets.IN_MIN, 300, -300, 64, -65, 1000, -7000, 5000], dtype=torch.int16)  # … but here
-    d, sparse = int8_nets._operand(a)
+    d, sparse = int8_products.operand(a)
     assert sparse
     w8 = torch.randint(-127, 128, (out, c * kernel * kernel), dtype=torch.int8, generator=g)
-    got = int8_nets._sparse_product(w8, d, kernel, kernel, stride, *offset, k=k_total)
-    want = int8_nets._int8_product(w8, int8_nets._im2col(d, kernel, kernel, stride, *offset), k_total)
+    got = int8_products.sparse_product(w8, d, kernel, kernel, stride, *offset, k=k_total)
+    want = int8_products.int8_product(w8, int8_products.im2col(d, kernel, kernel, stride, *offset), k_total)
     assert got.dtype == want.dtype and torch.equal(got, want)
 
 
@@ -89,9 +89,9 @@ def test_scale_indexes_equal_searchsorted(model, torch_path):
     thresholds = _nets(model).thresholds
     scales = torch.cat([thresholds, thresholds - 1, thresholds + 1,
                         torch.tensor([-1e18, 0.0, 1e18], dtype=torch.float64)]).view(1, 3, -1)
-    got = integer_nets.scale_indexes(thresholds, scales)
+    got = scale_table.scale_indexes(thresholds, scales)
     with torch_path():
-        want = integer_nets.scale_indexes(thresholds, scales)
+        want = scale_table.scale_indexes(thresholds, scales)
     assert torch.equal(got, want)
 
 
@@ -107,32 +107,32 @@ def _coded_stages(model, rng, n_stages=3, n=3000):
         s[rng.integers(0, n, 40)] = rng.choice([-70000, -513, 999, 2 ** 19], 40)
     enc = BufferedRansEncoder()
     for s, i in zip(sym, idx):
-        enc.encode_with_indexes(s.tolist(), *_used_rows(tables, i))
+        enc.encode_with_indexes(s.tolist(), *used_rows(tables, i))
     return coder, tables, enc.flush(), idx, sym
 
 
 def test_the_rans_decoder_reads_compressai_streams_symbol_for_symbol(model):
     coder, tables, stream, idx, sym = _coded_stages(model, np.random.default_rng(6))
-    ours = _StageDecoder(coder, [stream])
+    ours = StageDecoder(coder, [stream])
     theirs = RansDecoder()
     theirs.set_stream(stream)
     for s, i in zip(sym, idx):
         got = ours(0, i)
         assert np.array_equal(got, s)
-        assert np.array_equal(got, np.asarray(theirs.decode_stream(*_used_rows(tables, i)), np.int32))
+        assert np.array_equal(got, np.asarray(theirs.decode_stream(*used_rows(tables, i)), np.int32))
 
 
 def test_a_truncated_stream_is_reported_not_read_past_its_end(model):
     coder, _, stream, idx, _ = _coded_stages(model, np.random.default_rng(7))
     with pytest.raises(PayloadMismatch):
-        dec = _StageDecoder(coder, [stream[:len(stream) // 2]])
+        dec = StageDecoder(coder, [stream[:len(stream) // 2]])
         for i in idx:
             dec(0, i)
     with pytest.raises(PayloadMismatch):
-        _StageDecoder(coder, [stream[:5]])
+        StageDecoder(coder, [stream[:5]])
     rng = np.random.default_rng(8)
     for _ in range(20):  # garbage decodes to garbage or ends early, never crashes
-        dec = _StageDecoder(coder, [rng.bytes(64)])
+        dec = StageDecoder(coder, [rng.bytes(64)])
         try:
             for i in idx:
                 dec(0, i)

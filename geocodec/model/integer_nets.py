@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from geocodec.model import native
+from geocodec.model.scale_table import scale_indexes
 
 #: Fraction bits of every activation, mean and scale (resolution 2**-12 ≈ 0.00024).
 FRAC_BITS = 12
@@ -222,18 +222,6 @@ def checkerboard(x: torch.Tensor, anchors: bool) -> torch.Tensor:
     first, second = ((x[..., 0::2, 0::2], x[..., 1::2, 1::2]) if anchors
                      else (x[..., 0::2, 1::2], x[..., 1::2, 0::2]))
     return torch.stack([first, second], dim=-2).flatten(2)
-
-
-def scale_indexes(thresholds: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-    """Scales (float64 integers) → scale-table indexes (int32): ``#{t < s}`` by exact comparison,
-    in one C pass where the kernels are built (``native``)."""
-    scales = scales.contiguous()
-    k = native.kernels()
-    if k is None:
-        return torch.searchsorted(thresholds, scales, right=False).int()
-    out = torch.empty(scales.shape, dtype=torch.int32)
-    k.scale_indexes(scales.numpy(), thresholds.numpy(), out.numpy())
-    return out
 
 
 def chain_layers(seq: nn.Sequential):

@@ -22,8 +22,9 @@ Symbols are range-checked before they reach rANS: compressai's coder overflows a
 forever on a symbol beyond about 2**27, so anything past ``MAX_SYMBOL`` (or non-finite) raises
 ``SymbolRangeError`` instead.
 
-compressai private attributes read here (the CDF tables and the hyper-latent medians):
-``_quantized_cdf``, ``_cdf_length``, ``_offset`` and ``EntropyBottleneck._get_medians``.
+compressai private attributes read here: ``EntropyBottleneck._get_medians``; the CDF tables
+(``_quantized_cdf``, ``_cdf_length``, ``_offset``) are read in ``geocodec.model.rans``, which also
+decodes the y substreams (over arrays, with the C kernels where they are built).
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ from torch import nn
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.latent_codecs import ChannelGroupsLatentCodec, HyperLatentCodec
 
-from geocodec.model import native
 from geocodec.model.entropy_parameters import FloatParameters, IntegerParameters
 from geocodec.model.int8_nets import Int8EntropyParameters
 from geocodec.model.integer_nets import IntegerEntropyParameters
+from geocodec.model.rans import PayloadMismatch, StageDecoder, table_arrays, trimmed_table, used_rows
 
 #: The entropy-parameter nets each bitstream format codes with: formats 1–2 a float64 copy of the
 #: float nets (close across machines, not exact), 3 integer nets in float64, 4 integer nets on int8
@@ -72,10 +73,6 @@ class EntropyMismatch(RuntimeError):
     """The decoder's entropy parameters differ from the encoder's (raised before decoding them)."""
 
 
-class PayloadMismatch(RuntimeError):
-    """The decoded symbols fail the check written after the last coding stage (corrupt payload)."""
-
-
 class SymbolRangeError(ValueError):
     """A latent the rANS coder cannot represent (non-finite, or beyond ``MAX_SYMBOL``)."""
 
@@ -95,16 +92,6 @@ def _symbol_crc(values, crc: int) -> int:
 def _check(idx: np.ndarray) -> int:
     """A stage's check: CRC-32 (low 16 bits) of its scale indexes as little-endian int32."""
     return zlib.crc32(np.asarray(idx, "<i4").tobytes()) & 0xFFFF
-
-
-def _trimmed(model) -> tuple[list[list[int]], list[int], list[int]]:
-    """A compressai entropy model's CDF table as the rANS coder's arguments, each row cut to its real
-    length. compressai pads every row to the longest one and converts the whole padded table from
-    Python on every call; the coder reads only ``length`` entries of a row, so trimmed rows code
-    identical bytes at a fraction of the conversion cost."""
-    lengths = model._cdf_length.reshape(-1).int().tolist()
-    rows = model._quantized_cdf.tolist()
-    return [row[:n] for row, n in zip(rows, lengths)], lengths, model._offset.reshape(-1).int().tolist()
 
 
 @dataclass
@@ -127,7 +114,7 @@ class LatentCoder:
         self._nets: list[nn.ModuleDict] = []
         self._ints: dict[str, IntegerEntropyParameters] = {}
         self._cdf_cache = None
-        self._table_cache = None
+        self._table_cache = None  # the y tables as arrays (``table_arrays``), for the C rANS decoder
 
     def reset(self) -> None:
         self._nets.clear()
@@ -162,23 +149,15 @@ class LatentCoder:
         if cache is None:
             with _INIT_LOCK:
                 if self._cdf_cache is None:
-                    self._cdf_cache = (_trimmed(self._gaussian), _trimmed(self.hyper.entropy_bottleneck))
+                    self._cdf_cache = (trimmed_table(self._gaussian), trimmed_table(self.hyper.entropy_bottleneck))
                 cache = self._cdf_cache
         return cache
 
     def _y_table(self):
-        """The y tables as arrays for the C rANS decoder: (CDFs (rows, stride) int32, stride,
-        lengths int32, offsets int32), built once per model (``reset`` drops them)."""
-        table = self._table_cache
-        if table is None:
-            cdfs, lengths, offsets = self._cdfs()[0]
-            stride = max(lengths)
-            rows = np.zeros((len(cdfs), stride), np.int32)
-            for r, row in enumerate(cdfs):
-                rows[r, :len(row)] = row
-            table = (rows, stride, np.asarray(lengths, np.int32), np.asarray(offsets, np.int32))
-            self._table_cache = table
-        return table
+        """``table_arrays`` of the y tables, built once per model (``reset`` drops them)."""
+        if self._table_cache is None:
+            self._table_cache = table_arrays(self._cdfs()[0])
+        return self._table_cache
 
     def _integer(self, nets: str = "integer") -> IntegerEntropyParameters:
         """The exact parameter nets of format 3 (``"integer"``) or 4 (``"int8"``), built once."""
@@ -289,7 +268,7 @@ class LatentCoder:
             sym_np, idx_np = sym.cpu().numpy().astype(np.int32), idx.cpu().numpy()
             for b, enc in enumerate(encoders):
                 values, idx_b = sym_np[b].reshape(-1), idx_np[b].reshape(-1)
-                enc.encode_with_indexes(values.tolist(), *_used_rows(tables, idx_b))
+                enc.encode_with_indexes(values.tolist(), *used_rows(tables, idx_b))
                 checks[b].append(_check(idx_b))
                 crcs[b] = _symbol_crc(values, crcs[b])
             return sym
@@ -311,7 +290,7 @@ class LatentCoder:
         params = self._parameters(nets, device)
         h, w = latent_hw
         z_sym = self._decompress_z([s.z for s in streams], ((h + 3) // 4, (w + 3) // 4))
-        decode = _StageDecoder(self, [s.y for s in streams])
+        decode = StageDecoder(self, [s.y for s in streams])
         n = len(streams)
         crcs = list(seeds) if seeds is not None else [0] * n
         decoded: list[list] = [[] for _ in range(n)]
@@ -342,47 +321,3 @@ class LatentCoder:
         return y_hat.to(device)
 
 
-class _StageDecoder:
-    """Decodes the y substreams stage by stage: ``decode(item, indexes)`` → that stage's symbols
-    (int32), continuing where the item's previous stage ended. With the C kernels (``native``) over
-    arrays; else with compressai's ``RansDecoder`` over Python lists (the same symbols)."""
-
-    def __init__(self, coder: LatentCoder, streams: list[bytes]):
-        self.streams = streams
-        self.kernels = native.kernels()
-        if self.kernels is not None:
-            self.arrays = coder._y_table()
-            if any(len(s) < 8 for s in streams):
-                raise PayloadMismatch("the latent's rANS stream is shorter than its 8-byte state")
-            self.states = [self.kernels.rans_init(s) for s in streams]
-        else:
-            self.tables = coder._cdfs()[0]
-            self.decoders = []
-            for s in streams:
-                dec = RansDecoder()
-                dec.set_stream(s)
-                self.decoders.append(dec)
-
-    def __call__(self, item: int, idx: np.ndarray) -> np.ndarray:
-        if self.kernels is None:
-            return np.asarray(self.decoders[item].decode_stream(*_used_rows(self.tables, idx)), np.int32)
-        cdfs, stride, lengths, offsets = self.arrays
-        values = np.empty(idx.size, np.int32)
-        x, pos = self.kernels.rans_decode(self.streams[item], *self.states[item], np.ascontiguousarray(idx, np.int32),
-                                          cdfs, stride, lengths, offsets, values)
-        if pos is None:
-            raise PayloadMismatch("the latent's rANS stream ends before its last symbol")
-        self.states[item] = (x, pos)
-        return values
-
-
-def _used_rows(tables, idx: np.ndarray):
-    """rANS arguments (indexes, cdfs, lengths, offsets) passing only the table rows ``idx`` uses,
-    renumbered. The coder reads nothing but ``row[index]``, so the bytes are the same; converting
-    the whole table from Python on every call was most of the coder's time."""
-    cdfs, lengths, offsets = tables
-    used = np.flatnonzero(np.bincount(idx, minlength=len(lengths)))
-    local = np.empty(len(lengths), np.int32)
-    local[used] = np.arange(len(used), dtype=np.int32)
-    rows = used.tolist()
-    return (local[idx].tolist(), [cdfs[i] for i in rows], [lengths[i] for i in rows], [offsets[i] for i in rows])
