@@ -42,6 +42,9 @@ QUALITY_MISSES = {
     "5de9c9d2458949107dd2cf485f9530d526db2f77f5b2473838da92dd12115f29":
         "v1.3.0: in fp32, −0.23 dB at equal bytes on the 64 × 64 pair (+0.60 dB on the other); the step size "
         "chosen on v1.0.0 is not chosen for it yet",
+    "bb9fd621ddd60749402730afe0a803747a8bcd208f032a34c352072a662e7cdb":
+        "v1.4.0: in fp32, −0.18 dB at equal bytes on the 48 × 80 pair (+0.25 dB on the 64 × 64 one); the step "
+        "size chosen on v1.0.0 is not chosen for it yet",
 }
 
 
