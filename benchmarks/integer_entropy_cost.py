@@ -1,6 +1,13 @@
-"""What one bitstream format's entropy parameters cost against another's (rate, quality, entropy-decode time).
+"""What one bitstream format's entropy parameters cost against another's, or one model's entropy model
+against another's (rate, quality, entropy-decode time).
 
     PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/integer_entropy_cost.py [--base 3 --new 4]
+    PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/integer_entropy_cost.py \
+        --models default,runs/light.safetensors --out benchmarks/results/entropy-cost-light.json
+
+``--models BASE,NEW`` codes with two models at the newest format instead (registered names or model
+files), e.g. a lighter entropy model trained for the same transforms (``geocodec train --config
+entropy``): then only the rate, the rounding offsets and the entropy-decode time can differ.
 
 Formats 2 → 3: float64 nets → integer nets in float64 (``benchmarks/results/integer-entropy-cost.json``);
 3 → 4: → integer nets on int8 products (``…/entropy-cost-v3-v4.json``).
@@ -68,16 +75,36 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", type=int, default=3, help="bitstream format of the reference (2 or 3)")
     ap.add_argument("--new", type=int, default=4, help="bitstream format compared with it (3 or 4)")
+    ap.add_argument("--models", default=None, metavar="BASE,NEW",
+                    help="compare two models (registered names or model files) at the newest format instead")
+    ap.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/<by the comparison>.json)")
     args = ap.parse_args()
-    b, n = args.base, args.new
     from geocodec.codec import entropy_decode
+    from geocodec.registry import trust_model_file
 
-    def decode_ms(data: bytes) -> float:  # entropy decoding only, process CPU time, median of 3
-        entropy_decode([data], device="cpu")
+    if args.models:  # (label, model, format) of the reference and of what is compared with it
+        names = args.models.split(",")
+        if len(names) != 2:
+            ap.error("--models takes two models, BASE,NEW")
+        for name in names:
+            if Path(name).suffix == ".safetensors":
+                trust_model_file(name)
+        variants = [(label, geocodec.load_model(name, device="cpu"), bitstream.FORMAT_VERSION)
+                    for label, name in zip(("base", "new"), names)]
+        stem, command = "entropy-cost-models", f"--models {args.models}"
+    else:
+        variants = [(f"v{f}", geocodec.load_model("default", device="cpu"), f) for f in (args.base, args.new)]
+        stem = "integer-entropy-cost" if (args.base, args.new) == (2, 3) else f"entropy-cost-v{args.base}-v{args.new}"
+        command = f"--base {args.base} --new {args.new}"
+    (b, base_model, _), (n, new_model, _) = variants
+    models = {label: m for label, m, _ in variants}
+
+    def decode_ms(data: bytes, model) -> float:  # entropy decoding only, process CPU time, median of 3
+        entropy_decode([data], device="cpu", model=model)
         times = []
         for _ in range(3):
             t = time.process_time()
-            entropy_decode([data], device="cpu")
+            entropy_decode([data], device="cpu", model=model)
             times.append(1e3 * (time.process_time() - t))
         return sorted(times)[1]
 
@@ -86,41 +113,51 @@ def main() -> int:
         for lmbda in LAMBDAS:
             row = {"pair": name, "lmbda": lmbda}
             coded = {}
-            for fmt in (b, n):
+            for label, m, fmt in variants:
                 encode.WRITE_FORMAT = fmt
-                coded[fmt] = data = geocodec.compress(opt, sar, lmbda=lmbda, device="cpu")
-                o, s = geocodec.decompress(data, device="cpu")
-                row[f"bytes_v{fmt}"] = len(data)
-                row[f"psnr_optical_v{fmt}"] = psnr(opt.astype(np.float64), o.astype(np.float64), 10000.0)
-                row[f"psnr_sar_v{fmt}"] = psnr(sar.astype(np.float64), s.astype(np.float64), 70.0)
+                coded[label] = data = geocodec.compress(opt, sar, lmbda=lmbda, device="cpu", model=m)
+                o, s = geocodec.decompress(data, device="cpu", model=m)
+                row[f"bytes_{label}"] = len(data)
+                row[f"psnr_optical_{label}"] = psnr(opt.astype(np.float64), o.astype(np.float64), 10000.0)
+                row[f"psnr_sar_{label}"] = psnr(sar.astype(np.float64), s.astype(np.float64), 70.0)
             encode.WRITE_FORMAT = bitstream.FORMAT_VERSION
-            for fmt in (b, n, b, n):  # interleaved: the machine's drift hits both alike
-                row.setdefault(f"entropy_decode_ms_v{fmt}", []).append(decode_ms(coded[fmt]))
-            for fmt in (b, n):
-                row[f"entropy_decode_ms_v{fmt}"] = min(row[f"entropy_decode_ms_v{fmt}"])
+            for label in (b, n, b, n):  # interleaved: the machine's drift hits both alike
+                row.setdefault(f"entropy_decode_ms_{label}", []).append(decode_ms(coded[label], models[label]))
+            for label in (b, n):
+                row[f"entropy_decode_ms_{label}"] = min(row[f"entropy_decode_ms_{label}"])
             rows.append(row)
-            d_opt = row[f"psnr_optical_v{n}"] - row[f"psnr_optical_v{b}"]
-            d_sar = row[f"psnr_sar_v{n}"] - row[f"psnr_sar_v{b}"]
-            print(name, lmbda, row[f"bytes_v{b}"], row[f"bytes_v{n}"],
-                  f"{100 * (row[f'bytes_v{n}'] / row[f'bytes_v{b}'] - 1):+.2f} %", f"{d_opt:+.3f} / {d_sar:+.3f} dB",
-                  f"entropy decode {row[f'entropy_decode_ms_v{b}']:.1f} → {row[f'entropy_decode_ms_v{n}']:.1f} ms",
+            d_opt = row[f"psnr_optical_{n}"] - row[f"psnr_optical_{b}"]
+            d_sar = row[f"psnr_sar_{n}"] - row[f"psnr_sar_{b}"]
+            print(name, lmbda, row[f"bytes_{b}"], row[f"bytes_{n}"],
+                  f"{100 * (row[f'bytes_{n}'] / row[f'bytes_{b}'] - 1):+.2f} %", f"{d_opt:+.3f} / {d_sar:+.3f} dB",
+                  f"entropy decode {row[f'entropy_decode_ms_{b}']:.1f} → {row[f'entropy_decode_ms_{n}']:.1f} ms",
                   flush=True)
-    tot_b, tot_n = sum(r[f"bytes_v{b}"] for r in rows), sum(r[f"bytes_v{n}"] for r in rows)
-    change = {k: [r[f"{k}_v{n}"] - r[f"{k}_v{b}"] for r in rows] for k in ("psnr_optical", "psnr_sar")}
+    tot_b, tot_n = sum(r[f"bytes_{b}"] for r in rows), sum(r[f"bytes_{n}"] for r in rows)
+    change = {k: [r[f"{k}_{n}"] - r[f"{k}_{b}"] for r in rows] for k in ("psnr_optical", "psnr_sar")}
     spain = [r for r in rows if r["pair"].startswith("spain256")]
-    summary = {"base_format": b, "new_format": n, "items": len(rows),
+    summary = {"base": {"label": b, "model": base_model.name, "version": base_model.version, "sha256": base_model.sha256,
+                        "format": variants[0][2]},
+               "new": {"label": n, "model": new_model.name, "version": new_model.version, "sha256": new_model.sha256,
+                       "format": variants[1][2]},
+               "items": len(rows),
                "bytes_change_percent": 100 * (tot_n / tot_b - 1),
-               "worst_item_bytes_change_percent": max(100 * (r[f"bytes_v{n}"] / r[f"bytes_v{b}"] - 1) for r in rows),
+               "worst_item_bytes_change_percent": max(100 * (r[f"bytes_{n}"] / r[f"bytes_{b}"] - 1) for r in rows),
                **{f"mean_{k}_change_db": float(np.mean(v)) for k, v in change.items()},
                **{f"worst_{k}_change_db": float(np.min(v)) for k, v in change.items()},
-               "entropy_decode_ms_spain256": {f"v{f}": float(np.mean([r[f"entropy_decode_ms_v{f}"] for r in spain]))
+               "entropy_decode_ms_spain256": {f: float(np.mean([r[f"entropy_decode_ms_{f}"] for r in spain]))
                                               for f in (b, n)},
-               "entropy_decode_ms_all": {f"v{f}": float(np.sum([r[f"entropy_decode_ms_v{f}"] for r in rows]))
+               "entropy_decode_ms_all": {f: float(np.sum([r[f"entropy_decode_ms_{f}"] for r in rows]))
                                          for f in (b, n)}}
     print(summary)
-    stem = "integer-entropy-cost" if (b, n) == (2, 3) else f"entropy-cost-v{b}-v{n}"
-    out = ROOT / "benchmarks" / "results" / f"{stem}.json"
-    out.write_text(json.dumps({"command": f"benchmarks/integer_entropy_cost.py --base {b} --new {n}",
+    print(f"\n| λ | bytes {n} / {b} | optical dB | SAR dB | entropy decode 256², ms ({b} → {n}) |\n|---|---|---|---|---|")
+    for lmbda in LAMBDAS:
+        at = [r for r in rows if r["lmbda"] == lmbda]
+        ms = [np.mean([r[f"entropy_decode_ms_{f}"] for r in at if r["pair"].startswith("spain256")]) for f in (b, n)]
+        print(f"| {lmbda} | {100 * (sum(r[f'bytes_{n}'] for r in at) / sum(r[f'bytes_{b}'] for r in at) - 1):+.2f} % | "
+              + " | ".join(f"{np.mean([r[f'{k}_{n}'] - r[f'{k}_{b}'] for r in at]):+.3f}" for k in ("psnr_optical", "psnr_sar"))
+              + f" | {ms[0]:.1f} → {ms[1]:.1f} |")
+    out = args.out or ROOT / "benchmarks" / "results" / f"{stem}.json"
+    out.write_text(json.dumps({"command": f"benchmarks/integer_entropy_cost.py {command}",
                                "threads": 1, "summary": summary, "rows": rows}, indent=2) + "\n")
     return 0
 

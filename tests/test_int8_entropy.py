@@ -77,20 +77,30 @@ def test_the_rescale_and_leaky_relu_equal_their_definition(model):
     assert got.dtype == torch.int16 and torch.equal(got.long(), want)
 
 
-def test_transposed_convolutions_equal_the_float64_ones(model):
-    """Hyper-synthesis runs as stride-1 convolutions of zero-stuffed inputs; on the same integers
-    they give exactly ``conv_transpose2d``'s sums (float64 is exact here by the bound)."""
+def test_transposed_convolutions_equal_the_float64_ones(model, monkeypatch):
+    """Hyper-synthesis's transposed convolutions: as stride-1 convolutions of zero-stuffed inputs they
+    give exactly ``conv_transpose2d``'s sums on the same integers (float64 is exact here by the bound),
+    and their sub-pixel form (3×3 convolution + PixelShuffle, what format 4 runs) the same integers."""
     import torch.nn.functional as F
 
-    for layer in model.net.entropy.coder._integer("int8").h_s:
-        if not layer.transposed:
+    fast = model.net.entropy.coder._integer("int8").h_s
+    monkeypatch.setattr(int8_nets, "is_subpixel_deconv", lambda m: False)
+    stuffed = int8_nets.int8_chain(model.net.entropy.coder.hyper.h_s)
+    checked = 0
+    for sub, ref in zip(fast, stuffed, strict=True):
+        if not ref.transposed:
             continue
-        x = torch.randint(int8_nets.IN_MIN, int8_nets.IN_MAX + 1, (2, layer.weight.shape[1], 5, 7),
+        assert sub.shuffle == 2 and not sub.transposed and sub.w8.shape[1] == 9 * ref.w8.shape[1] // 25
+        x = torch.randint(int8_nets.IN_MIN, int8_nets.IN_MAX + 1, (2, ref.weight.shape[1], 5, 7),
                           generator=torch.Generator().manual_seed(4), dtype=torch.int16)
-        w_t = layer.weight.flip(-2, -1).transpose(0, 1)  # back to the module's (in, out, kh, kw)
-        want = F.conv_transpose2d(x.double(), w_t, stride=layer.stride, padding=layer.padding,
-                                  output_padding=layer.output_padding)
-        assert torch.equal(layer.accumulate(x).double(), want)
+        w_t = ref.weight.flip(-2, -1).transpose(0, 1)  # back to the module's (in, out, kh, kw)
+        want = F.conv_transpose2d(x.double(), w_t, stride=ref.stride, padding=ref.padding,
+                                  output_padding=ref.output_padding)
+        assert torch.equal(ref.accumulate(x).double(), want)
+        assert torch.equal(F.pixel_shuffle(sub.accumulate(x).double(), 2), want)
+        assert torch.equal(sub(x), ref(x))
+        checked += 1
+    assert checked == 2
 
 
 def test_every_layer_keeps_the_exactness_bound(model):

@@ -167,3 +167,43 @@ def test_encoder_only_training_keeps_every_decoder_side_tensor(tmp_path, rng):
     assert any(k.startswith("encoder.") for k in changed)
     with pytest.raises(ValueError, match="train_only"):
         train(_cfg(tmp_path / "bad", train_only="decoder"), _sets(rng), progress=False, log=lambda *_: None)
+
+
+def test_entropy_only_training_changes_only_the_entropy_model(tmp_path, rng):
+    """``train_only="entropy"`` (the ``entropy`` preset): a lighter entropy model for fixed transforms.
+    Every analysis, gain and synthesis tensor stays bit-identical; the narrower nets start pruned from
+    the source model's (not random) and learn the rate; the result codes and decodes."""
+    from geocodec.registry import load_model
+    from geocodec.training.entropy_refit import pruned_student
+    from geocodec.training.presets import PRESETS
+
+    assert PRESETS["entropy"].train_only == "entropy" and PRESETS["entropy"].init_from == "default"
+    source = load_model("default", device="cpu").net
+    light = {**json.loads(source.config.to_json()), "context_channels": 16, "parameter_channels": [32, 24],
+             "spatial_kernel": 3, "hyper_kernel": 1}
+    light.pop("extra")
+    out = tmp_path / "run"
+    model, log = train(_cfg(out, steps=4, checkpoint_every=2, batch=1, crop=64, init_from="default",
+                            train_only="entropy", model=light, stages=[{"name": "rate", "until": 1.0}]),
+                       _sets(rng), progress=False, log=lambda *_: None)
+    before, after = source.state_dict(), model.state_dict()
+    frozen = [k for k in before if not k.startswith("entropy.") and before[k].numel()]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    assert all("bpp_joint" in s and "psnr_opt" not in s for s in log["steps"])
+    # the narrower nets started from the pruned source nets, and training moved them
+    pruned = pruned_student(source.entropy, model.config).state_dict()
+    k = "nets.aggregate.3.0.weight"
+    assert after[f"entropy.{k}"].shape == pruned[k].shape == (32, 512, 1, 1)
+    assert not torch.equal(after[f"entropy.{k}"], pruned[k])
+    assert torch.allclose(after[f"entropy.{k}"], pruned[k], atol=0.05)
+    path = tmp_path / "light.safetensors"
+    from geocodec.model_file import save_model_file
+
+    save_model_file(model, path, name="light", version="0.0.1")
+    from geocodec.registry import trust_model_file
+
+    trust_model_file(path)
+    opt, sar = smooth_pair(rng, 64, 64)
+    data = geocodec.compress(opt, sar, lmbda=0.01, model=str(path), device="cpu")
+    o, s = geocodec.decompress(data, model=str(path), device="cpu")
+    assert o.shape == opt.shape and s.shape == sar.shape

@@ -18,8 +18,9 @@ def register(subparsers) -> None:
                     "that --resume continues until the quality targets are met), light (the second CPU attempt), "
                     "gpu (the staged recipe for one CUDA device), finetune (the shipped model "
                     "continued at its own architecture on all data), encoder (only the shipped model's encoder side, "
-                    "on the pairs, against its fixed decoders).")
-    p.add_argument("--config", default="recipe", help="named configuration: tiny, cpu, recipe, light, gpu, finetune or encoder (default recipe)")
+                    "on the pairs, against its fixed decoders), entropy (a lighter entropy model for the shipped model's fixed "
+                    "transforms, trained on the rate alone).")
+    p.add_argument("--config", default="recipe", help="named configuration: tiny, cpu, recipe, light, gpu, finetune, encoder or entropy (default recipe)")
     add_data_arguments(p)
     p.add_argument("--init-from", default=None,
                    help="weights to start from where shapes fit: a registered model, model file or checkpoint")

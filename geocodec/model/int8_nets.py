@@ -24,8 +24,10 @@ AVX-512 and AVX-512 VNNI). ``int8_products_are_exact`` probes the kernel with al
 per process; where it is not exact the same integers come from float64 products (every term and sum
 below 2**53). The two digit products combine in int32 while ``K·127·64·129 < 2**31`` (K ≤ ``INT32_K``
 = 2048; int64 beyond), and the rescale runs in int64: ``Σ|W_c| · 8192 · M_c + |B_c| < 2**53`` is
-asserted per channel. Transposed convolutions (hyper-synthesis) are the equivalent stride-1
-convolution of the zero-stuffed input: the same products, so the same sums. Rate cost against
+asserted per channel. Transposed convolutions are the equivalent stride-1 convolution of the
+zero-stuffed input; the hyper-synthesis's 5×5 stride-2 ones run in their sub-pixel form
+(``layers.subpixel_weight``), which leaves out that input's zero products: the same non-zero
+products, so the same sums. Rate cost against
 format 3: ``benchmarks/entropy_precision.py``; time: ``benchmarks/integer_entropy_cost.py``.
 
 Speed: at these sizes (a 256² chunk has 32×32 latent positions) the element-wise passes between
@@ -43,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from geocodec.model import integer_nets, native
+from geocodec.model.layers import is_subpixel_deconv, subpixel_weight
 from geocodec.model.int8_products import (DIGIT, IN_MAX, IN_MIN, INT32_K, W_MAX, counted_digits, digits,  # noqa: F401
                                           im2col as _im2col, int8_product as _int8_product,
                                           int8_products_are_exact, operand as _operand,
@@ -95,6 +98,9 @@ class Int8Conv:
     padding: int
     output_padding: int
     out_frac: int
+    #: 2 for a 5×5 stride-2 transposed convolution held as its sub-pixel form (``layers.subpixel_weight``:
+    #: a 3×3 convolution to 4× the channels whose output ``PixelShuffle(2)`` interleaves); 1 otherwise.
+    shuffle: int = 1
 
     @classmethod
     def from_module(cls, m: nn.Module, leaky: bool, out_frac: int = IN_FRAC) -> "Int8Conv":
@@ -121,10 +127,16 @@ class Int8Conv:
             raise ValueError("entropy-parameter weights too large for format 4's int8 nets")
         # float64 holding integers below 2**53 convert to int64 exactly
         mult, bias, shift = mult.long(), bias.long(), shift.long()
-        layer = cls(weight=wi.reshape(per_out.shape).contiguous(), w8=wi.to(torch.int8).contiguous(),
+        weight, shuffle = wi.reshape(per_out.shape), 1
+        if is_subpixel_deconv(m):  # 3×3 conv to 4× the channels + PixelShuffle: a quarter of the products
+            weight, shuffle = subpixel_weight(weight.flip(-2, -1).transpose(0, 1)), 2
+            mult, bias, shift = (v.repeat_interleave(4) for v in (mult, bias, shift))
+            transposed = False
+        layer = cls(weight=weight.contiguous(), w8=weight.reshape(weight.shape[0], -1).to(torch.int8).contiguous(),
                     mult=mult.view(-1, 1), bias=bias.view(-1, 1), shift=shift.view(-1, 1), leaky=leaky,
-                    transposed=transposed, stride=m.stride[0], padding=m.padding[0],
-                    output_padding=m.output_padding[0] if transposed else 0, out_frac=out_frac)
+                    transposed=transposed, stride=1 if shuffle > 1 else m.stride[0],
+                    padding=1 if shuffle > 1 else m.padding[0],
+                    output_padding=m.output_padding[0] if transposed else 0, out_frac=out_frac, shuffle=shuffle)
         if not bool((layer.bound() < EXACT_LIMIT).all()):  # the premise of the exactness argument
             raise RuntimeError("format-4 exactness bound violated (Σ|W|·2^13·M + |B| ≥ 2^53)")
         return layer
@@ -229,7 +241,8 @@ class Int8Conv:
         return out
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
-        return self.finish(self.accumulate(a))
+        out = self.finish(self.accumulate(a))
+        return F.pixel_shuffle(out, self.shuffle) if self.shuffle > 1 else out
 
 
 def _leaky(a: torch.Tensor) -> torch.Tensor:

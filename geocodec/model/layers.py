@@ -20,6 +20,32 @@ def deconv(in_ch: int, out_ch: int, kernel: int = 5, stride: int = 2) -> nn.Conv
     )
 
 
+def is_subpixel_deconv(m: nn.Module) -> bool:
+    """A ``deconv`` of this module's shape (5×5, stride 2, padding 2, output padding 1)."""
+    return (isinstance(m, nn.ConvTranspose2d) and m.kernel_size == (5, 5) and m.stride == (2, 2)
+            and m.padding == (2, 2) and m.output_padding == (1, 1) and m.groups == 1 and m.dilation == (1, 1))
+
+
+def subpixel_weight(w_t: torch.Tensor) -> torch.Tensor:
+    """A 5×5, stride-2, padding-2, output-padding-1 transposed convolution's weight (in, out, 5, 5) as
+    the (4·out, in, 3, 3) weight of a 3×3 padding-1 convolution whose output ``PixelShuffle(2)``
+    interleaves into the transposed convolution's: the same products, without the zero-stuffed input.
+
+    Output pixel (2m + r) of the transposed convolution sums input pixels m + d (d ∈ {−1, 0, 1})
+    times kernel tap k = r + 2 − 2d (when 0 ≤ k < 5); each output phase (ry, rx) becomes 1/4 of the
+    output channels (channel 4c + 2ry + rx, PixelShuffle's order); taps outside the kernel are 0."""
+    c_in, c_out = w_t.shape[:2]
+    w = w_t.new_zeros(c_out, 2, 2, c_in, 3, 3)
+    for ry in range(2):
+        for rx in range(2):
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    ky, kx = ry + 2 - 2 * dy, rx + 2 - 2 * dx
+                    if 0 <= ky < 5 and 0 <= kx < 5:
+                        w[:, ry, rx, :, dy + 1, dx + 1] = w_t[:, :, ky, kx].T
+    return w.reshape(4 * c_out, c_in, 3, 3).contiguous()
+
+
 class ResidualBlock(nn.Module):
     """conv3x3 → LeakyReLU → conv3x3, plus the identity."""
 

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from geocodec.errors import BackendUnavailableError
+from geocodec.model.layers import is_subpixel_deconv, subpixel_weight
 
 #: Calibration: fixed seeds, sizes and rates (λ spread over the model's range, γ over [0, 1]).
 CALIBRATION_SEEDS = (11, 12, 13, 14, 15, 16)
@@ -55,28 +56,14 @@ def _require():
 
 
 class _PixelShuffleDeconv(nn.Module):
-    """A 5×5, stride-2, padding-2, output-padding-1 ``ConvTranspose2d`` as 3×3 conv + PixelShuffle(2).
-
-    Output pixel (2m + r) of the transposed convolution sums input pixels m + d (d ∈ {−1, 0, 1})
-    times kernel tap k = r + 2 − 2d (when 0 ≤ k < 5); each output phase (ry, rx) becomes 1/4 of
-    the conv's output channels, which ``PixelShuffle`` interleaves back."""
+    """A 5×5, stride-2, padding-2, output-padding-1 ``ConvTranspose2d`` as 3×3 conv + PixelShuffle(2)
+    (``layers.subpixel_weight``: the same sums in another order)."""
 
     def __init__(self, t: nn.ConvTranspose2d):
         super().__init__()
-        assert t.kernel_size == (5, 5) and t.stride == (2, 2) and t.padding == (2, 2) \
-            and t.output_padding == (1, 1), "only the codec's 5×5 stride-2 deconvolutions are rewritten"
-        w_t = t.weight.detach()  # (in, out, 5, 5)
-        c_in, c_out = w_t.shape[:2]
-        w = w_t.new_zeros(c_out, 2, 2, c_in, 3, 3)
-        for ry in range(2):
-            for rx in range(2):
-                for dy in (-1, 0, 1):
-                    for dx in (-1, 0, 1):
-                        ky, kx = ry + 2 - 2 * dy, rx + 2 - 2 * dx
-                        if 0 <= ky < 5 and 0 <= kx < 5:
-                            w[:, ry, rx, :, dy + 1, dx + 1] = w_t[:, :, ky, kx].T
-        self.conv = nn.Conv2d(c_in, 4 * c_out, 3, padding=1)
-        self.conv.weight.data = w.reshape(4 * c_out, c_in, 3, 3).contiguous()
+        assert is_subpixel_deconv(t), "only the codec's 5×5 stride-2 deconvolutions are rewritten"
+        self.conv = nn.Conv2d(t.in_channels, 4 * t.out_channels, 3, padding=1)
+        self.conv.weight.data = subpixel_weight(t.weight.detach())
         self.conv.bias.data = t.bias.detach().repeat_interleave(4)
         self.shuffle = nn.PixelShuffle(2)
 

@@ -5,7 +5,9 @@ Entropy decoding runs the parameter nets at every latent position, so their widt
 set its time. With the analysis frozen the latents are fixed, and a lighter entropy model only has
 to predict them: it is fitted on rate alone. It starts from the trained nets, pruned: the hidden
 channels with the largest weight norms in and out, the central taps of shrunk kernels
-(``scripts/entropy_refit.py`` measures what that costs).
+(``scripts/entropy_refit.py`` measures what that costs on a fixed bank of latents).
+``geocodec train --config entropy`` starts from the same pruned nets and fits them for longer, on
+fresh training crops, with the training loop's checkpoints and probe (``train_only="entropy"``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from geocodec.model.config import ModelConfig
 from geocodec.model.entropy import LatentEntropyModel
 from geocodec.training.loss import bits_per_location
 from geocodec.training.optimiser import optimiser_parameters
+
+
+_TABLES = ("_offset", "_quantized_cdf", "_cdf_length")
 
 
 def _keep(score: torch.Tensor, n: int) -> torch.Tensor:
@@ -57,7 +62,9 @@ def pruned_student(teacher: LatentEntropyModel, config: ModelConfig) -> LatentEn
     student = LatentEntropyModel.from_config(config)
     t, s = teacher.latent_codec, student.latent_codec
     s.hyper.h_a.load_state_dict(t.hyper.h_a.state_dict())
-    s.hyper.entropy_bottleneck.load_state_dict(t.hyper.entropy_bottleneck.state_dict())
+    # the prior's weights, not its coding tables (a loaded model has them, a fresh student not yet)
+    prior = {k: v for k, v in t.hyper.entropy_bottleneck.state_dict().items() if k not in _TABLES}
+    s.hyper.entropy_bottleneck.load_state_dict(prior, strict=False)
     th, sh = list(t.hyper.h_s), list(s.hyper.h_s)
     for a, b in zip(th[:-1], sh[:-1]):
         if isinstance(a, (nn.Conv2d, nn.ConvTranspose2d)):

@@ -29,9 +29,9 @@ from geocodec.registry import resolve_device
 from geocodec.training.checkpoint import (
     MOMENT_DTYPES, check_resumed_architecture, cpu_name, load_optim_state, model_tensors, optim_state)
 from geocodec.training.data import PairSet, crop_size, draw_conditions, training_batch
-from geocodec.training.loss import rd_loss, single_rd_loss
+from geocodec.training.loss import rate_loss, rd_loss, single_rd_loss
 from geocodec.training.optimiser import (  # noqa: F401 - importable from here, as before
-    ENCODER_SIDE, OPTIMISERS, encoder_side, make_optimiser, optimiser_parameters)
+    ENCODER_SIDE, ENTROPY_SIDE, OPTIMISERS, encoder_side, make_optimiser, optimiser_parameters)
 from geocodec.training.probe import run_probe
 from geocodec.training.schedule import check_schedule, learning_rate
 
@@ -61,8 +61,10 @@ class TrainConfig:
     #: (steps or time budget); a stage without "lmbda" uses the model's whole range.
     stages: list = field(default_factory=list)
     warmup_steps: int = 0  # learning-rate ramp after a fresh start or a resume
-    #: "all", or "encoder": only the encoder side (analysis transform, its λ gain, the hyper-analysis
-    #: h_a) learns; decoders, decoder gain and entropy model stay as they are (see ``encoder_side``).
+    #: "all"; "encoder": only the encoder side (analysis transform, its λ gain, the hyper-analysis
+    #: h_a) learns; decoders, decoder gain and entropy model stay as they are (see ``encoder_side``);
+    #: "entropy": only the entropy model learns, on the rate alone (``loss.rate_loss``), for the
+    #: fixed transforms it starts from (a lighter entropy model for an already trained codec).
     train_only: str = "all"
     probe_every: int = 0  # validation probe every N steps (0: at checkpoints only when probe data is given)
     #: "auto" (bf16 autocast + channels_last where the CPU or GPU has bf16 units, else fp32), "fp32"
@@ -89,6 +91,10 @@ class TrainConfig:
     pseudo_pairs: bool = False
 
 
+#: What ``TrainConfig.train_only`` may name.
+TRAIN_ONLY = ("all", "encoder", "entropy")
+
+
 def _warm_start(model: torch.nn.Module, path: str, log) -> None:
     """Load every tensor of ``path`` whose name and shape the model shares (architecture changes
     keep what still fits). ``path``: a checkpoint, a model file or a registered model's name."""
@@ -104,6 +110,23 @@ def _warm_start(model: torch.nn.Module, path: str, log) -> None:
     fits = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(fits, strict=False)
     log(f"initialised {len(fits)} of {len(own)} tensors from {p}")
+
+
+def _pruned_entropy_start(model: torch.nn.Module, source: str, log) -> None:
+    """``train_only="entropy"`` from a model with wider entropy nets: the new nets start pruned from
+    the trained ones (``entropy_refit.pruned_student``: the hidden channels of largest weight norms,
+    the central taps of shrunk kernels) instead of from random weights."""
+    from geocodec.registry import load_model
+    from geocodec.training.entropy_refit import pruned_student
+
+    try:
+        teacher = load_model(source, device="cpu").net
+    except Exception:  # a checkpoint or state dict: the shapes that fit were loaded, the rest start afresh
+        return
+    if teacher.config.latent_channels != model.config.latent_channels or teacher.config.groups != model.config.groups:
+        return
+    model.entropy.load_state_dict(pruned_student(teacher.entropy, model.config).state_dict())
+    log(f"entropy model pruned from {source}'s")
 
 
 def _compile_transforms(model: torch.nn.Module) -> None:
@@ -141,8 +164,8 @@ def training_sets(cfg: TrainConfig, data) -> list[PairSet]:
     sets = [data] if isinstance(data, PairSet) else list(data)
     if cfg.modality != "joint":
         sets = [s for s in sets if s.kind == "pair" or s.kind == cfg.modality]
-    if cfg.train_only not in ("all", "encoder"):
-        raise ValueError(f"train_only must be 'all' or 'encoder', not {cfg.train_only!r}")
+    if cfg.train_only not in TRAIN_ONLY:
+        raise ValueError(f"train_only must be one of {TRAIN_ONLY}, not {cfg.train_only!r}")
     if cfg.train_only == "encoder":
         sets = [s for s in sets if s.kind == "pair"]
     return sets
@@ -174,6 +197,11 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
     main_params, aux_params = optimiser_parameters(model)
     if cfg.train_only == "encoder":
         main_params, aux_params = encoder_side(model, main_params + aux_params), []
+    elif cfg.train_only == "entropy":
+        if cfg.modality != "joint":
+            raise ValueError("train_only='entropy' trains a joint model's entropy model")
+        main_params = encoder_side(model, main_params, ENTROPY_SIDE)
+        loss_fn = rate_loss
     opt = make_optimiser(cfg.optimizer, main_params, cfg.lr)
     aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr) if aux_params else None
     log_path, ckpt_path = out / "train_log.json", out / "checkpoint.safetensors"
@@ -184,6 +212,8 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
     resumed = ckpt_path.exists() and log_path.exists()
     if cfg.init_from and not resumed:
         _warm_start(model, cfg.init_from, log)
+        if cfg.train_only == "entropy":
+            _pruned_entropy_start(model, cfg.init_from, log)
     if resumed:
         run_history = json.loads(log_path.read_text())
         check_resumed_architecture(run_history, model_cfg, out)

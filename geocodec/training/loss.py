@@ -1,6 +1,6 @@
 """The rate–distortion loss: R(ŷ)+R(ẑ) + λ·255²·(γ·D_opt + (1−γ)·D_sar) (paper eq. 3).
 
-``rd_loss`` trains the joint model; ``single_rd_loss`` the single-modality baseline
+``rd_loss`` trains the joint model; ``rate_loss`` its entropy model alone; ``single_rd_loss`` the single-modality baseline
 (``geocodec.model.single_modality``), with γ fixed to its modality. Both count the rate the same way.
 """
 
@@ -37,6 +37,22 @@ def rd_loss(model, x_opt, x_sar, gamma, lmbda):
     stats = {"loss": loss.item(), "bpp_joint": rate.mean().item() / 2, "psnr_opt": _psnr(d_opt),
              "psnr_sar": _psnr(d_sar)}
     return loss, stats
+
+
+def rate_loss(model, x_opt, x_sar, gamma, lmbda):
+    """R(ŷ)+R(ẑ) alone, for training the entropy model of fixed transforms (``train_only="entropy"``).
+
+    For a fixed analysis transform the latent y does not depend on the entropy model, so its rate is
+    the entropy model's whole job; the distortion depends on it only through the means ŷ is rounded
+    around (ŷ = round(y − μ) + μ), a sub-step offset the decoders are trained to absorb. Skipping the
+    decoders (and the analysis's backward pass) makes a step several times cheaper than ``rd_loss``;
+    the R-D evaluation of the result measures what that approximation costs."""
+    with torch.no_grad():
+        y = model.analysis(x_opt, x_sar, gamma, lmbda)
+    _, y_lik, z_lik = model.entropy(y.float())
+    rate = bits_per_location({"y_likelihoods": y_lik, "z_likelihoods": z_lik}, *x_opt.shape[-2:])
+    loss = rate.mean()
+    return loss, {"loss": loss.item(), "bpp_joint": loss.item() / 2}
 
 
 def single_rd_loss(model, x_opt, x_sar, lmbda):

@@ -1,5 +1,5 @@
 """What the training loop optimises, and with what: the parameter lists in checkpoint order, the
-encoder-side subset, and the optimiser chosen by name (Adam, or SOAP for the equal-time comparison)."""
+encoder-side subset and the entropy-model subset, and the optimiser chosen by name (Adam, or SOAP for the equal-time comparison)."""
 
 from __future__ import annotations
 
@@ -39,10 +39,16 @@ def optimiser_parameters(model: torch.nn.Module) -> tuple[list, list]:
 ENCODER_SIDE = ("encoder.", "encoder_gain.", "entropy.h_a.")
 
 
-def encoder_side(model: torch.nn.Module, params: list) -> list:
-    """Those of ``params`` (saved-key order kept) that only the encoder uses; the rest are frozen."""
+#: The entropy model (hyper-analysis and -synthesis, context and parameter nets, the hyper-latent's
+#: factorised prior): what ``train_only="entropy"`` trains, on the rate alone, for fixed transforms.
+ENTROPY_SIDE = ("entropy.",)
+
+
+def encoder_side(model: torch.nn.Module, params: list, prefixes: tuple[str, ...] = ENCODER_SIDE) -> list:
+    """Those of ``params`` (saved-key order kept) whose names start with ``prefixes`` (by default the
+    ones only the encoder uses); the rest are frozen."""
     names = {id(v): k for k, v in model.state_dict(keep_vars=True).items()}
-    keep = [p for p in params if names[id(p)].startswith(ENCODER_SIDE)]
+    keep = [p for p in params if names[id(p)].startswith(prefixes)]
     kept = {id(p) for p in keep}
     for p in params:
         p.requires_grad_(id(p) in kept)
