@@ -48,7 +48,8 @@ LIGHT_MODEL = {"encoder_blocks": [0, 1, 1], "decoder_blocks": [1, 1, 0]}
 LONG_MODEL = {"lmbda_min": 0.0005, "lmbda_max": 0.8, "latent_stride": 8}
 #: A lighter entropy model for the stride-8 transforms: narrower channel-context (96 → 64) and
 #: parameter nets ((192, 128) → (128, 96)), a 3×3 checkerboard context and a 1×1 last hyper-synthesis
-#: layer; 0.59 of the 1.14 G multiply-adds per 256² chunk of ``LONG_MODEL``'s entropy decoding.
+#: layer: 0.59 G instead of 1.14 G multiply-adds in the entropy decoding of a 256² chunk (counted from the
+#: layer shapes at stride 8).
 FAST_ENTROPY = {"context_channels": 64, "parameter_channels": [128, 96], "spatial_kernel": 3, "hyper_kernel": 1}
 #: Where the recorded CPU runs started: v1.0.0, kept reachable under this name since v1.1.0 (itself
 #: the ``recipe`` run's export) replaced it as ``default``. ``finetune``, ``encoder`` and task
