@@ -31,7 +31,7 @@ from geocodec.training.checkpoint import (
 from geocodec.training.data import PairSet, crop_size, draw_conditions, training_batch
 from geocodec.training.loss import rate_loss, rd_loss, single_rd_loss
 from geocodec.training.optimiser import (  # noqa: F401 - importable from here, as before
-    ENCODER_SIDE, ENTROPY_SIDE, OPTIMISERS, encoder_side, make_optimiser, optimiser_parameters)
+    ENCODER_SIDE, ENTROPY_SIDE, OPTIMISERS, encoder_side, make_optimiser, optimiser_parameters, trainable_subset)
 from geocodec.training.probe import run_probe
 from geocodec.training.schedule import check_schedule, learning_rate
 
@@ -116,12 +116,13 @@ def _pruned_entropy_start(model: torch.nn.Module, source: str, log) -> None:
     """``train_only="entropy"`` from a model with wider entropy nets: the new nets start pruned from
     the trained ones (``entropy_refit.pruned_student``: the hidden channels of largest weight norms,
     the central taps of shrunk kernels) instead of from random weights."""
+    from geocodec.errors import UnknownModelError
     from geocodec.registry import load_model
     from geocodec.training.entropy_refit import pruned_student
 
     try:
         teacher = load_model(source, device="cpu").net
-    except Exception:  # a checkpoint or state dict: the shapes that fit were loaded, the rest start afresh
+    except UnknownModelError:  # a checkpoint, not a model file: the shapes that fit were loaded, the rest start afresh
         return
     if teacher.config.latent_channels != model.config.latent_channels or teacher.config.groups != model.config.groups:
         return
@@ -200,7 +201,7 @@ def train(cfg: TrainConfig, data, *, probe=None, progress: bool = True, log=prin
     elif cfg.train_only == "entropy":
         if cfg.modality != "joint":
             raise ValueError("train_only='entropy' trains a joint model's entropy model")
-        main_params = encoder_side(model, main_params, ENTROPY_SIDE)
+        main_params = trainable_subset(model, main_params, ENTROPY_SIDE)
         loss_fn = rate_loss
     opt = make_optimiser(cfg.optimizer, main_params, cfg.lr)
     aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr) if aux_params else None

@@ -52,7 +52,8 @@ def rate_loss(model, x_opt, x_sar, gamma, lmbda):
     _, y_lik, z_lik = model.entropy(y.float())
     rate = bits_per_location({"y_likelihoods": y_lik, "z_likelihoods": z_lik}, *x_opt.shape[-2:])
     loss = rate.mean()
-    return loss, {"loss": loss.item(), "bpp_joint": loss.item() / 2}
+    value = loss.item()
+    return loss, {"loss": value, "bpp_joint": value / 2}
 
 
 def single_rd_loss(model, x_opt, x_sar, lmbda):

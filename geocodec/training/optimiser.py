@@ -44,12 +44,16 @@ ENCODER_SIDE = ("encoder.", "encoder_gain.", "entropy.h_a.")
 ENTROPY_SIDE = ("entropy.",)
 
 
-def encoder_side(model: torch.nn.Module, params: list, prefixes: tuple[str, ...] = ENCODER_SIDE) -> list:
-    """Those of ``params`` (saved-key order kept) whose names start with ``prefixes`` (by default the
-    ones only the encoder uses); the rest are frozen."""
+def trainable_subset(model: torch.nn.Module, params: list, prefixes: tuple[str, ...]) -> list:
+    """Those of ``params`` (saved-key order kept) whose names start with ``prefixes``; the rest are frozen."""
     names = {id(v): k for k, v in model.state_dict(keep_vars=True).items()}
     keep = [p for p in params if names[id(p)].startswith(prefixes)]
     kept = {id(p) for p in keep}
     for p in params:
         p.requires_grad_(id(p) in kept)
     return keep
+
+
+def encoder_side(model: torch.nn.Module, params: list) -> list:
+    """Those of ``params`` that only the encoder uses (``ENCODER_SIDE``); the rest are frozen."""
+    return trainable_subset(model, params, ENCODER_SIDE)
