@@ -69,8 +69,10 @@ def invert_scaling(xn: np.ndarray, scaling: BandScaling) -> np.ndarray:
     """Normalised (C, H, W) → float64 in original units, clamped to each band's [min, max]."""
     lo = scaling.lo.astype(np.float64)[:, None, None]
     span = (scaling.hi.astype(np.float64) - scaling.lo.astype(np.float64))[:, None, None]
-    x = xn.astype(np.float64) * span + lo
-    return np.clip(x, scaling.vmin.astype(np.float64)[:, None, None], scaling.vmax.astype(np.float64)[:, None, None])
+    x = xn.astype(np.float64)  # the one copy; the rest in place (a decode's cost is per pixel)
+    x *= span
+    x += lo
+    return np.clip(x, scaling.vmin.astype(np.float64)[:, None, None], scaling.vmax.astype(np.float64)[:, None, None], out=x)
 
 
 def linear_to_db(x: np.ndarray) -> np.ndarray:

@@ -53,7 +53,7 @@ def restore(xn: np.ndarray, c: bitstream.Chunk, which: str) -> np.ndarray:
     dt = np.dtype(dtype)
     if dt.kind in "ui":
         info = np.iinfo(dt)
-        x = np.clip(np.rint(x), info.min, info.max)
+        x = np.clip(np.rint(x, out=x), info.min, info.max, out=x)  # x is restore's own float64 array
     x = x.astype(dt)
     nodata_mask = c.masks.get(f"{which}_nodata")
     big_endian = c.optical_big_endian if which == "optical" else c.sar_big_endian

@@ -9,9 +9,13 @@ the networks that do not define the bitstream's decoding run here:
   the λ gain, quantisation and the entropy model stay fp32 / float64, so the chunk is an ordinary chunk;
 * the synthesis transforms, when decoding: they only change how the (bit-identical) ŷ becomes pixels.
 
-Each network runs as a cached copy of the model's own (the same fp32 weights, in channels_last
-layout), so the model that the ``"torch"`` reference uses is never changed. bf16 rounds each
-convolution's inputs and outputs; the cost against fp32 is measured in ``benchmarks/decode_tolerance.py``
+Each network runs as a cached copy of the model's own, so the model that the ``"torch"`` reference
+uses is never changed: the analysis copy keeps fp32 weights in channels_last layout and runs in
+autocast (its attention's softmax and norms stay fp32 there); the synthesis copies hold their
+weights in bf16 and run on bf16 tensors without autocast, on a CPU as fused oneDNN convolutions
+(``fused_synthesis``: LeakyReLU and the residual additions as post-ops, weights reordered once),
+elsewhere as the module's own bf16 layers (what autocast would run, without casting every weight
+at every call). bf16 rounds each convolution's inputs and outputs; the cost against fp32 is measured in ``benchmarks/decode_tolerance.py``
 and ``benchmarks/throughput.py`` and stated in the README. One input maps to the same output on one
 machine whatever the thread count; decoding is per chunk (batch of one) as for fp32.
 """
@@ -26,8 +30,11 @@ import torch
 from torch import nn
 
 from geocodec import precision
+from geocodec.model import fused_synthesis
 
 _copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # net → {part: channels_last copy}
+#: The parts that run as pure bf16 copies (weights cast once); the analysis runs in autocast.
+SYNTHESIS_PARTS = ("optical", "sar")
 _lock = threading.Lock()
 
 
@@ -39,16 +46,20 @@ def network(net: nn.Module, part: str) -> nn.Module:
             parts = _copies.setdefault(net, {})
             if part not in parts:
                 source = {"analysis": net.encoder, "optical": net.optical_decoder, "sar": net.sar_decoder}[part]
-                parts[part] = precision.to_layout(copy.deepcopy(source), "bf16").eval()
+                net_copy = precision.to_layout(copy.deepcopy(source), "bf16").eval()
+                if part in SYNTHESIS_PARTS:
+                    net_copy = net_copy.to(torch.bfloat16)
+                    net_copy = fused_synthesis.fuse(net_copy, net.config.latent_channels) or net_copy
+                parts[part] = net_copy
     return parts[part]
 
 
 def synthesize(model, y_dec: torch.Tensor, modality: str) -> torch.Tensor:
     """Gained latents (N, M, h, w) → that modality's normalised bands (N, C, H, W) float32."""
     decoder = network(model.net, modality)
-    with torch.inference_mode(), precision.autocast("bf16", y_dec.device):
-        out = decoder(precision.to_layout(y_dec, "bf16"))
-    return out.float().contiguous()
+    with torch.inference_mode():
+        out = decoder(precision.to_layout(y_dec, "bf16").to(torch.bfloat16))
+    return out.to(torch.float32, memory_format=torch.contiguous_format)  # one pass: dtype and layout
 
 
 def analyse(model, x_opt: torch.Tensor, x_sar: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
