@@ -87,8 +87,10 @@ def test_sparse_hi_products_equal_the_dense_ones(kernel, stride, offset, k_total
 
 def test_scale_indexes_equal_searchsorted(model, torch_path):
     thresholds = _nets(model).thresholds
+    top = float(thresholds.max())
+    random = torch.randint(-5, int(top) + 5, (1001,), generator=torch.Generator().manual_seed(5)).double()
     scales = torch.cat([thresholds, thresholds - 1, thresholds + 1,
-                        torch.tensor([-1e18, 0.0, 1e18], dtype=torch.float64)]).view(1, 3, -1)
+                        torch.tensor([-1e18, 0.0, 1e18], dtype=torch.float64), random]).view(1, 1, -1)  # not a multiple of 64
     got = scale_table.scale_indexes(thresholds, scales)
     with torch_path():
         want = scale_table.scale_indexes(thresholds, scales)
