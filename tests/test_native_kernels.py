@@ -69,6 +69,19 @@ def test_im2col_equals_the_strided_slices(torch_path, shape, k, stride, offset):
     assert torch.equal(got, want)
 
 
+@pytest.mark.parametrize("shape,k", [((2, 3, 14, 18), 5), ((2, 4, 10, 12), 3), ((1, 2, 8, 6), 1)])
+@pytest.mark.parametrize("parity", [0, 1])
+def test_checkerboard_im2col_is_the_full_im2col_at_one_parity(torch_path, shape, k, parity):
+    x = torch.randint(-64, 65, shape, dtype=torch.int8, generator=torch.Generator().manual_seed(3))
+    ho, wo = shape[-2] - k + 1, shape[-1] - k + 1
+    full = int8_products.im2col(x, k, k, 1)  # (D, K, ho·wo), row-major positions
+    r, s = torch.meshgrid(torch.arange(ho), torch.arange(wo), indexing="ij")
+    want = full[..., ((r + s) % 2 == parity).flatten().nonzero().squeeze(1)]
+    assert torch.equal(int8_products.im2col_checkerboard(x, k, k, parity), want)
+    with torch_path():
+        assert torch.equal(int8_products.im2col_checkerboard(x, k, k, parity), want)
+
+
 @pytest.mark.parametrize("k_total", [None, int8_products.INT32_K + 1])  # int32 and int64 accumulation
 @pytest.mark.parametrize("kernel,stride,offset", [(5, 1, (0, 0)), (3, 1, (0, 0)), (5, 2, (0, 1)), (1, 1, (0, 0))])
 def test_sparse_hi_products_equal_the_dense_ones(kernel, stride, offset, k_total):

@@ -226,6 +226,44 @@ static PyObject *im2col(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* im2col_checkerboard(x int8 (D, C, H, W), kh, kw, parity, ho, wo, out int8 (D, C*kh*kw, ho*wo/2)):
+ * im2col of a stride-1 convolution (x already padded) at the output positions (r, s) with
+ * (r + s) % 2 == parity only, in row-major order: the checkerboard stage's positions in the order
+ * its symbols are coded, so one product gives them all (no per-grid products to interleave). */
+static PyObject *im2col_checkerboard(PyObject *self, PyObject *args) {
+    PyObject *o_x, *o_out;
+    Py_ssize_t D, C, H, W, kh, kw, parity, ho, wo;
+    if (!PyArg_ParseTuple(args, "OnnnnnnnnnO", &o_x, &D, &C, &H, &W, &kh, &kw, &parity, &ho, &wo, &o_out))
+        return NULL;
+    Py_buffer x, out;
+    if (get(o_x, &x, 0, 1, "x") < 0) return NULL;
+    if (get(o_out, &out, 1, 1, "out") < 0) { PyBuffer_Release(&x); return NULL; }
+    if (D <= 0 || C <= 0 || kh <= 0 || kw <= 0 || ho <= 0 || wo <= 0 || wo % 2 || (parity != 0 && parity != 1)
+        || x.len != D * C * H * W || out.len != D * C * kh * kw * ho * (wo / 2)
+        || kh - 1 + ho - 1 >= H || kw - 1 + wo - 1 >= W) {
+        PyBuffer_Release(&x); PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "im2col_checkerboard: inconsistent sizes");
+        return NULL;
+    }
+    const int8_t *src = (const int8_t *)x.buf;
+    int8_t *dst = (int8_t *)out.buf;
+    const Py_ssize_t half = wo / 2;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t d = 0; d < D * C; ++d) {
+        const int8_t *plane = src + d * H * W;
+        for (Py_ssize_t dy = 0; dy < kh; ++dy)
+            for (Py_ssize_t dx = 0; dx < kw; ++dx)
+                for (Py_ssize_t r = 0; r < ho; ++r) {
+                    const int8_t *row = plane + (r + dy) * W + dx + ((parity + r) & 1);  /* first s of row r */
+                    for (Py_ssize_t j = 0; j < half; ++j) dst[j] = row[2 * j];
+                    dst += half;
+                }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&x); PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
 /* sparse_accumulate(acc (out, ho*wo) int32 (isz 4) or int64 (8), isz, w int8 (out, C*kh*kw),
  *                   x int8 (C, H, W), C, H, W, kh, kw, stride, oy, ox, ho, wo, scale):
  * acc += scale * (the convolution of x over the grid starting at (oy, ox)), term by term from x's
@@ -531,6 +569,7 @@ static PyMethodDef methods[] = {
     {"rescale", rescale, METH_VARARGS, "Int8Conv.finish in one pass (see int8_nets)."},
     {"digits", digits, METH_VARARGS, "int16 layer inputs -> int8 base-128 digits (hi plane, then lo)."},
     {"im2col", im2col, METH_VARARGS, "int8 im2col in unfold's order over a strided grid."},
+    {"im2col_checkerboard", im2col_checkerboard, METH_VARARGS, "int8 im2col at one checkerboard parity, row-major."},
     {"sparse_accumulate", sparse_accumulate, METH_VARARGS, "Adds a mostly-zero int8 plane's convolution."},
     {"scale_indexes", scale_indexes, METH_VARARGS, "Scale-table indexes by exact comparison (searchsorted)."},
     {"rans_init", rans_init, METH_VARARGS, "A compressai rANS stream's initial decoder state (x, position)."},

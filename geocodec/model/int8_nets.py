@@ -47,7 +47,8 @@ from torch import nn
 from geocodec.model import integer_nets, native
 from geocodec.model.layers import is_subpixel_deconv, subpixel_weight
 from geocodec.model.int8_products import (DIGIT, IN_MAX, IN_MIN, INT32_K, W_MAX, counted_digits, digits,  # noqa: F401
-                                          im2col as _im2col, int8_product as _int8_product,
+                                          im2col as _im2col, im2col_checkerboard as _im2col_checkerboard,
+                                          int8_product as _int8_product,
                                           int8_products_are_exact, operand as _operand,
                                           sparse_product as _sparse_product)
 from geocodec.model.integer_nets import EXACT_LIMIT, SLOPE_NUM, SLOPE_SHIFT
@@ -204,6 +205,16 @@ class Int8Conv:
         """The output at the checkerboard's non-anchors (even H and W, stride 1) as (N, out, H·W/2)
         in row-major order: the stride-2 grids centred at (2r, 2c + 1) and (2r + 1, 2c)."""
         n, _, h, w = a.shape
+        if not self.transposed and self.stride == 1 and self.shuffle == 1:  # one product in coding order
+            kh, kw = self.weight.shape[-2:]
+            parts = []
+            for x in a:
+                d, sparse = _operand(self._padded(x))
+                if sparse:
+                    break
+                parts.append(_int8_product(self.w8, _im2col_checkerboard(d, kh, kw, 1)))
+            else:
+                return self.finish(_stacked(parts))
         rows = self._conv_cols(a, 2, offsets=((0, 1), (1, 0)))
         both = torch.stack([torch.stack([r[0].view(-1, h // 2, w // 2), r[1].view(-1, h // 2, w // 2)], dim=-2)
                             for r in rows])  # (N, out, H/2, 2, W/2): rows in order

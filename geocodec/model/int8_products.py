@@ -120,3 +120,22 @@ def im2col(x: torch.Tensor, kh: int, kw: int, stride: int, oy: int = 0, ox: int 
     taps = [x[..., dy:dy + stride * (ho - 1) + 1:stride, dx:dx + stride * (wo - 1) + 1:stride]
             for dy in range(kh) for dx in range(kw)]
     return torch.stack(taps, dim=-3).reshape(*x.shape[:-3], c * kh * kw, ho * wo)
+
+
+def im2col_checkerboard(x: torch.Tensor, kh: int, kw: int, parity: int) -> torch.Tensor:
+    """(*d, C, H, W) (already padded) → (*d, C·kh·kw, P) of a stride-1 convolution at its output
+    positions (r, s) with (r + s) % 2 == ``parity`` only, in row-major order (even output height and
+    width): the columns of one checkerboard stage in coding order, for one product instead of one
+    per stride-2 grid and an interleave. One C loop where the kernels are built, the same bytes."""
+    c, h, w = x.shape[-3:]
+    ho, wo = h - kh + 1, w - kw + 1
+    k = native.kernels()
+    if k is not None and x.dtype == torch.int8:
+        x = x.contiguous()
+        out = torch.empty(*x.shape[:-3], c * kh * kw, ho * wo // 2, dtype=torch.int8)
+        k.im2col_checkerboard(x.numpy(), x[..., 0, 0, 0].numel(), c, h, w, kh, kw, parity, ho, wo, out.numpy())
+        return out
+    even_rows, odd_rows = im2col(x, kh, kw, 2, 0, parity), im2col(x, kh, kw, 2, 1, 1 - parity)
+    lead = even_rows.shape[:-1]
+    return torch.stack([even_rows.view(*lead, ho // 2, wo // 2), odd_rows.view(*lead, ho // 2, wo // 2)],
+                       dim=-2).flatten(-3)
