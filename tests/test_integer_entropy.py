@@ -157,3 +157,18 @@ def test_the_strided_checkerboard_equals_the_gathered_positions(anchors):
     mask = anchor_mask(6, 10).reshape(-1)
     positions = (mask if anchors else ~mask).nonzero().squeeze(1)
     assert torch.equal(integer_nets.checkerboard(x, anchors), x.flatten(2).index_select(-1, positions))
+
+
+@pytest.mark.parametrize("anchors", [True, False])
+def test_put_checkerboard_writes_what_checkerboard_reads(anchors):
+    from geocodec.model.integer_nets import checkerboard, put_checkerboard
+    from geocodec.model.latent_coding import anchor_mask
+
+    x = torch.arange(2 * 3 * 6 * 8, dtype=torch.float64).view(2, 3, 6, 8)
+    values = -checkerboard(x, anchors)
+    put_checkerboard(x, values, anchors)
+    positions = (anchor_mask(6, 8) if anchors else ~anchor_mask(6, 8)).reshape(-1).nonzero().squeeze(1)
+    assert torch.equal(x.view(2, 3, -1)[:, :, positions], values)  # the stage's positions, in its order
+    untouched = torch.arange(2 * 3 * 6 * 8, dtype=torch.float64).view(2, 3, -1)
+    others = (~anchor_mask(6, 8) if anchors else anchor_mask(6, 8)).reshape(-1)
+    assert torch.equal(x.view(2, 3, -1)[:, :, others], untouched[:, :, others])

@@ -224,6 +224,18 @@ def checkerboard(x: torch.Tensor, anchors: bool) -> torch.Tensor:
     return torch.stack([first, second], dim=-2).flatten(2)
 
 
+def put_checkerboard(x: torch.Tensor, values: torch.Tensor, anchors: bool) -> None:
+    """The inverse of ``checkerboard``: writes (N, C, H·W/2) ``values`` in row-major order into the
+    anchors or non-anchors of ``x`` (N, C, H, W), even H and W, through strided views (the same
+    values as assigning at those flat positions, without an index)."""
+    n, c, h, w = x.shape
+    v = values.view(n, c, h // 2, 2, w // 2)
+    first, second = ((x[..., 0::2, 0::2], x[..., 1::2, 1::2]) if anchors
+                     else (x[..., 0::2, 1::2], x[..., 1::2, 0::2]))
+    first.copy_(v[:, :, :, 0])
+    second.copy_(v[:, :, :, 1])
+
+
 def chain_layers(seq: nn.Sequential):
     """(convolution, followed by LeakyReLU, is the last) for each convolution of a Sequential of
     convolutions, each optionally followed by LeakyReLU(0.2): the layers integer nets represent."""

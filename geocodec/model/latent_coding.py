@@ -43,7 +43,7 @@ from compressai.latent_codecs import ChannelGroupsLatentCodec, HyperLatentCodec
 
 from geocodec.model.entropy_parameters import FloatParameters, IntegerParameters
 from geocodec.model.int8_nets import Int8EntropyParameters
-from geocodec.model.integer_nets import IntegerEntropyParameters
+from geocodec.model.integer_nets import IntegerEntropyParameters, put_checkerboard
 from geocodec.model.rans import PayloadMismatch, StageDecoder, table_arrays, trimmed_table, used_rows
 
 #: The entropy-parameter nets each bitstream format codes with: formats 1–2 a float64 copy of the
@@ -240,7 +240,11 @@ class LatentCoder:
             for stage, positions in enumerate(stages):
                 mu, idx = params.stage(k, side, y_hat_k if stage else None, positions)
                 sym = code(stage_no, k, stage, positions, mu, idx)
-                y_hat_k.view(n, g, h * w)[:, :, positions] = params.y_hat(sym, mu)
+                values = params.y_hat(sym, mu)
+                if h % 2 == 0 and w % 2 == 0 and positions.numel() == h * w // 2:  # a checkerboard half
+                    put_checkerboard(y_hat_k, values, anchors=stage == 0)
+                else:
+                    y_hat_k.view(n, g, h * w)[:, :, positions] = values
                 stage_no += 1
             y_hats.append(y_hat_k)
         return params.latent(torch.cat(y_hats, dim=1))
