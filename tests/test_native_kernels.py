@@ -201,3 +201,15 @@ def test_every_compiled_version_of_the_kernels_gives_the_same_latents(model, tmp
         for i, d in enumerate(here):
             assert np.array_equal(f[f"{i}/symbols"], d.symbols)
             assert f[f"{i}/latent"].tobytes() == d.latent.numpy().tobytes()
+
+
+def test_out_frac_to_layer_inputs_equals_the_torch_path(torch_path):
+    from geocodec.model.int8_nets import from_out_frac
+
+    g = torch.Generator().manual_seed(11)
+    a = torch.cat([torch.randint(-2 ** 22, 2 ** 22, (5000,), generator=g),
+                   torch.tensor([0, 15, 16, 17, -15, -16, -17, -2 ** 40, 2 ** 40, 2 ** 52])]).double().view(2, 5, -1)
+    got = from_out_frac(a)
+    with torch_path():
+        want = from_out_frac(a)
+    assert got.dtype == want.dtype == torch.int16 and torch.equal(got, want)

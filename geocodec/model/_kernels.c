@@ -185,6 +185,38 @@ static PyObject *digits(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(nonzero);
 }
 
+/* shift_input(a f64 (n,) holding integers, shift, lo, hi, out int16 (n,)):
+ * out = clip(floor((a + 2^(shift-1)) / 2^shift), lo, hi), as int8_nets.from_out_frac: ŷ and the
+ * means (OUT_FRAC fraction bits) as layer inputs (IN_FRAC), in one pass instead of five. */
+static PyObject *shift_input(PyObject *self, PyObject *args) {
+    PyObject *o_a, *o_out;
+    int shift;
+    long long lo, hi;
+    if (!PyArg_ParseTuple(args, "OiLLO", &o_a, &shift, &lo, &hi, &o_out)) return NULL;
+    Py_buffer a, out;
+    if (get(o_a, &a, 0, 8, "a") < 0) return NULL;
+    if (get(o_out, &out, 1, 2, "out") < 0) { PyBuffer_Release(&a); return NULL; }
+    const Py_ssize_t n = a.len / 8;
+    if (out.len != 2 * n || shift < 1 || shift > 40 || lo > hi || lo < INT16_MIN || hi > INT16_MAX) {
+        PyBuffer_Release(&a); PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "shift_input: inconsistent sizes or range");
+        return NULL;
+    }
+    const double *x = (const double *)a.buf;
+    int16_t *o = (int16_t *)out.buf;
+    const int64_t half = (int64_t)1 << (shift - 1);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; ++i) {
+        int64_t v = ((int64_t)x[i] + half) >> shift;  /* x holds an integer below 2^53: exact */
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+        o[i] = (int16_t)v;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&a); PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
 /* im2col(x int8 (D, C, H, W), kh, kw, stride, oy, ox, ho, wo, out int8 (D, C*kh*kw, ho*wo)):
  * out[d, (c*kh + dy)*kw + dx, i*wo + j] = x[d, c, oy + dy + stride*i, ox + dx + stride*j],
  * torch's ``unfold`` order over the grid starting at (oy, ox); a copy, so exact by construction. */
@@ -568,6 +600,7 @@ release0:
 static PyMethodDef methods[] = {
     {"rescale", rescale, METH_VARARGS, "Int8Conv.finish in one pass (see int8_nets)."},
     {"digits", digits, METH_VARARGS, "int16 layer inputs -> int8 base-128 digits (hi plane, then lo)."},
+    {"shift_input", shift_input, METH_VARARGS, "float64 integers at OUT_FRAC -> int16 layer inputs at IN_FRAC."},
     {"im2col", im2col, METH_VARARGS, "int8 im2col in unfold's order over a strided grid."},
     {"im2col_checkerboard", im2col_checkerboard, METH_VARARGS, "int8 im2col at one checkerboard parity, row-major."},
     {"sparse_accumulate", sparse_accumulate, METH_VARARGS, "Adds a mostly-zero int8 plane's convolution."},

@@ -75,6 +75,11 @@ def from_out_frac(a: torch.Tensor) -> torch.Tensor:
     """A tensor at OUT_FRAC fraction bits (ŷ, means; float64 integers) → layer input at IN_FRAC
     (round half up, clip)."""
     shift = OUT_FRAC - IN_FRAC
+    k = native.kernels()
+    if k is not None and a.dtype == torch.float64:
+        out = torch.empty(a.shape, dtype=torch.int16)
+        k.shift_input(a.contiguous().numpy(), shift, IN_MIN, IN_MAX, out.numpy())
+        return out
     return clip_input((a.long() + (1 << (shift - 1))) >> shift)
 
 
