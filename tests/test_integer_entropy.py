@@ -161,7 +161,7 @@ def test_the_strided_checkerboard_equals_the_gathered_positions(anchors):
 
 @pytest.mark.parametrize("anchors", [True, False])
 def test_put_checkerboard_writes_what_checkerboard_reads(anchors):
-    from geocodec.model.integer_nets import checkerboard, put_checkerboard
+    from geocodec.model.checkerboard import checkerboard, put_checkerboard
     from geocodec.model.latent_coding import anchor_mask
 
     x = torch.arange(2 * 3 * 6 * 8, dtype=torch.float64).view(2, 3, 6, 8)

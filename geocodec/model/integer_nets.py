@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from geocodec.model.checkerboard import checkerboard
 from geocodec.model.scale_table import scale_indexes
 
 #: Fraction bits of every activation, mean and scale (resolution 2**-12 ≈ 0.00024).
@@ -213,27 +214,6 @@ class _Columns:
 
     def linear(self, a: torch.Tensor) -> torch.Tensor:
         return matmul(self.matrix, a)
-
-
-def checkerboard(x: torch.Tensor, anchors: bool) -> torch.Tensor:
-    """(N, C, H, W) with even H and W → its anchors (even row + column) or non-anchors, as
-    (N, C, H·W/2) in row-major order: strided views, the same values as gathering those positions
-    (``index_select`` along the last axis was the slower copy by 10× here)."""
-    first, second = ((x[..., 0::2, 0::2], x[..., 1::2, 1::2]) if anchors
-                     else (x[..., 0::2, 1::2], x[..., 1::2, 0::2]))
-    return torch.stack([first, second], dim=-2).flatten(2)
-
-
-def put_checkerboard(x: torch.Tensor, values: torch.Tensor, anchors: bool) -> None:
-    """The inverse of ``checkerboard``: writes (N, C, H·W/2) ``values`` in row-major order into the
-    anchors or non-anchors of ``x`` (N, C, H, W), even H and W, through strided views (the same
-    values as assigning at those flat positions, without an index)."""
-    n, c, h, w = x.shape
-    v = values.view(n, c, h // 2, 2, w // 2)
-    first, second = ((x[..., 0::2, 0::2], x[..., 1::2, 1::2]) if anchors
-                     else (x[..., 0::2, 1::2], x[..., 1::2, 0::2]))
-    first.copy_(v[:, :, :, 0])
-    second.copy_(v[:, :, :, 1])
 
 
 def chain_layers(seq: nn.Sequential):

@@ -41,9 +41,10 @@ from torch import nn
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.latent_codecs import ChannelGroupsLatentCodec, HyperLatentCodec
 
+from geocodec.model.checkerboard import put_checkerboard
 from geocodec.model.entropy_parameters import FloatParameters, IntegerParameters
 from geocodec.model.int8_nets import Int8EntropyParameters
-from geocodec.model.integer_nets import IntegerEntropyParameters, put_checkerboard
+from geocodec.model.integer_nets import IntegerEntropyParameters
 from geocodec.model.rans import PayloadMismatch, StageDecoder, table_arrays, trimmed_table, used_rows
 
 #: The entropy-parameter nets each bitstream format codes with: formats 1–2 a float64 copy of the
