@@ -18,7 +18,7 @@ from geocodec.threads import default_environment
 
 default_environment()  # OMP_WAIT_POLICY=PASSIVE unless the user chose (before torch loads)
 
-__version__ = "0.9.0"  # the only place the version is set (pyproject.toml reads it)
+__version__ = "0.10.0"  # the only place the version is set (pyproject.toml reads it)
 
 #: public name → module that defines it (imported on first access)
 _LAZY = {

@@ -7,7 +7,9 @@
   transforms where the CPU has bf16 units, a warm-up–stable–decay schedule with no fixed end
   (export candidates with ``--decay-minutes`` on a copy), checkpoints every 10 minutes with bf16
   Adam moments (≤ 40 MB), crops up to 128 px, all data, the architecture chosen by equal-time
-  runs (``LONG_MODEL``; model card), one torch thread (``OMP_WAIT_POLICY=PASSIVE``).
+  runs (``LONG_MODEL``; model card), one torch thread (``OMP_WAIT_POLICY=PASSIVE``). Since v1.5.0
+  its entropy model is the lighter ``FAST_ENTROPY`` (issue #18): the run continues from the branch
+  that trained those nets with the transforms (model card, "v1.5.0: what changed").
 * ``light``: the second CPU attempt (not shipped): the light architecture (no residual block at
   the finest encoder and decoder resolution), a high-λ floor stage then the full-range rate
   stage, a 150-minute cosine budget.
@@ -67,7 +69,7 @@ PRESETS: dict[str, TrainConfig] = {
                           model=dict(LIGHT_MODEL), init_from=LINEAGE_START, stages=list(STAGES), warmup_steps=50),
     "recipe": TrainConfig(steps=10_000_000, batch=8, crop=128, lr=1e-4, lr_final=1e-5, pseudo_pairs=True, checkpoint_every=500,
                         checkpoint_minutes=10.0, log_every=25, probe_every=500, threads=1, device="auto",
-                        model=dict(LONG_MODEL), init_from=LINEAGE_START, warmup_steps=100, schedule="wsd",
+                        model={**LONG_MODEL, **FAST_ENTROPY}, init_from=LINEAGE_START, warmup_steps=100, schedule="wsd",
                         moments_dtype="bf16", compile=True, precision="auto"),
     "gpu": TrainConfig(steps=90000, batch=16, crop=128, lr=1e-4, lr_final=1e-5, checkpoint_every=1000,
                        log_every=100, device="cuda", model=dict(LIGHT_MODEL), init_from=LINEAGE_START,
