@@ -38,6 +38,14 @@ def _coded(seed: int):
     return opt, sar, data, *geocodec.decompress(data, device="cpu", backend="torch")
 
 
+#: Shipped model sha256 → why its int8 decoders miss the cost bound on the synthetic pair below.
+INT8_COST_MISSES = {
+    "0255966c02fb3a2747ca3f1506a48c108ebc5128211a53a92c5fb87d8cd7c14d":
+        "v1.5.0's int8 optical decoder costs 0.30 dB on this synthetic pair (real tiles: >= 40.8 dB "
+        "against fp32, benchmarks/results/decode-tolerance.json)",
+}
+
+
 def test_int8_decode_is_deterministic_and_close(model, onnx_runtime):
     opt, sar, data, ref_o, ref_s = _coded(5)
     o1, s1 = geocodec.decompress(data, device="cpu", backend="onnx-int8")
@@ -50,9 +58,9 @@ def test_int8_decode_is_deterministic_and_close(model, onnx_runtime):
     cost_s = psnr(sar.astype(float), ref_s.astype(float), PEAK_SAR_DB) - psnr(sar.astype(float), s1.astype(float),
                                                                               PEAK_SAR_DB)
     assert not np.array_equal(o1, ref_o)  # it really ran the int8 graph
-    if model.sha256.startswith("0255966c") and cost_o >= 0.3:  # v1.5.0: measured 0.300 dB optical here
-        pytest.xfail("v1.5.0's int8 optical decoder costs 0.30 dB on this synthetic pair (real tiles: "
-                     ">= 40.8 dB against fp32, benchmarks/results/decode-tolerance.json)")
+    reason = INT8_COST_MISSES.get(model.sha256)
+    if reason and cost_o >= 0.3:  # at the bound: not strict, another host's kernels may land below it
+        pytest.xfail(reason)
     assert -0.1 < cost_o < 0.3 and -0.1 < cost_s < 0.3, (cost_o, cost_s)
 
 

@@ -15,8 +15,8 @@ autocast (its attention's softmax and norms stay fp32 there); the synthesis copi
 weights in bf16 and run on bf16 tensors without autocast, on a CPU as fused oneDNN convolutions
 (``fused_synthesis``: LeakyReLU and the residual additions as post-ops, weights reordered once),
 elsewhere as the module's own bf16 layers (what autocast would run, without casting every weight
-at every call). bf16 rounds each convolution's inputs and outputs; the cost against fp32 is measured in ``benchmarks/decode_tolerance.py``
-and ``benchmarks/throughput.py`` and stated in the README. One input maps to the same output on one
+at every call). bf16 rounds each convolution's inputs and outputs; the cost against fp32 is
+measured in ``benchmarks/decode_tolerance.py`` and ``benchmarks/throughput.py`` and stated in the README. One input maps to the same output on one
 machine whatever the thread count; decoding is per chunk (batch of one) as for fp32.
 """
 

@@ -11,6 +11,12 @@ from __future__ import annotations
 import torch
 
 
+def is_half(h: int, w: int, positions: torch.Tensor) -> bool:
+    """Whether a stage's flat ``positions`` of an (h, w) latent are a whole checkerboard half, so
+    ``checkerboard`` / ``put_checkerboard`` serve it (even h and w); else index by ``positions``."""
+    return h % 2 == 0 and w % 2 == 0 and positions.numel() == h * w // 2
+
+
 def _halves(x: torch.Tensor, anchors: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The even-row and odd-row views of one half of (…, H, W)."""
     return (x[..., 0::2, 0::2], x[..., 1::2, 1::2]) if anchors else (x[..., 0::2, 1::2], x[..., 1::2, 0::2])

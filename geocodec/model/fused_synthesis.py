@@ -96,7 +96,8 @@ def _shape_after(step: "_Conv", shape: list[int], channels: int) -> list[int]:
 
 def fuse(decoder: nn.Module, latent_channels: int, probe_hw: tuple[int, int] = (32, 32)) -> FusedSynthesis | None:
     """``decoder`` (a bf16 ``SynthesisTransform`` copy) as a ``FusedSynthesis``, checked once on a
-    probe latent against the module itself (same shape, finite); None where it cannot be fused here."""
+    probe latent against the module itself (same shape, finite, within bf16 rounding); None where
+    it cannot be fused here."""
     if not available() or next(decoder.parameters()).device.type != "cpu":
         return None
     mods = [m for m in decoder.body if not isinstance(m, nn.Identity)]
@@ -116,7 +117,7 @@ def fuse(decoder: nn.Module, latent_channels: int, probe_hw: tuple[int, int] = (
             shape = _shape_after(steps[-1], shape, m.out_channels)
             i += 2 if act is not None else 1
         fused = FusedSynthesis(steps)
-        probe = torch.zeros(shape[:1] + [latent_channels, *probe_hw], dtype=torch.bfloat16).contiguous(
+        probe = torch.zeros(1, latent_channels, *probe_hw, dtype=torch.bfloat16).contiguous(
             memory_format=torch.channels_last)
         with torch.inference_mode():
             got, want = fused(probe), decoder(probe)

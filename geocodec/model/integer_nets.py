@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from geocodec.model.checkerboard import checkerboard
+from geocodec.model.checkerboard import checkerboard, is_half
 from geocodec.model.scale_table import scale_indexes
 
 #: Fraction bits of every activation, mean and scale (resolution 2**-12 ≈ 0.00024).
@@ -323,7 +323,7 @@ class IntegerEntropyParameters:
         ``y_hat_k`` (fixed point, the anchors decoded) for the non-anchor stage, None for the anchors."""
         first, *rest = self.aggregate[k]
         h, w = side.shape[-2:]
-        even = h % 2 == 0 and w % 2 == 0 and positions.numel() == h * w // 2
+        even = is_half(h, w, positions)
         acc = checkerboard(side, anchors=y_hat_k is None) if even else side.flatten(2).index_select(-1, positions)
         if y_hat_k is not None:  # the non-anchor stage: ``positions`` are the non-anchors
             ctx = self.context[k]

@@ -41,7 +41,7 @@ from torch import nn
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.latent_codecs import ChannelGroupsLatentCodec, HyperLatentCodec
 
-from geocodec.model.checkerboard import put_checkerboard
+from geocodec.model.checkerboard import is_half, put_checkerboard
 from geocodec.model.entropy_parameters import FloatParameters, IntegerParameters
 from geocodec.model.int8_nets import Int8EntropyParameters
 from geocodec.model.integer_nets import IntegerEntropyParameters
@@ -242,7 +242,7 @@ class LatentCoder:
                 mu, idx = params.stage(k, side, y_hat_k if stage else None, positions)
                 sym = code(stage_no, k, stage, positions, mu, idx)
                 values = params.y_hat(sym, mu)
-                if h % 2 == 0 and w % 2 == 0 and positions.numel() == h * w // 2:  # a checkerboard half
+                if is_half(h, w, positions):
                     put_checkerboard(y_hat_k, values, anchors=stage == 0)
                 else:
                     y_hat_k.view(n, g, h * w)[:, :, positions] = values
