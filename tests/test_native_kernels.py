@@ -90,12 +90,44 @@ def test_sparse_hi_products_equal_the_dense_ones(kernel, stride, offset, k_total
     a = torch.randint(-64, 64, (c, 14, 14), dtype=torch.int16, generator=g)  # |a| < 0.5: hi = 0 …
     a.view(-1)[torch.randint(0, a.numel(), (9,), generator=g)] = torch.tensor(
         [int8_nets.IN_MAX, int8_nets.IN_MIN, 300, -300, 64, -65, 1000, -7000, 5000], dtype=torch.int16)  # … but here
-    d, sparse = int8_products.operand(a)
-    assert sparse
+    op = int8_products.operand(a)
+    assert op.sparse
     w8 = torch.randint(-127, 128, (out, c * kernel * kernel), dtype=torch.int8, generator=g)
-    got = int8_products.sparse_product(w8, d, kernel, kernel, stride, *offset, k=k_total)
-    want = int8_products.int8_product(w8, int8_products.im2col(d, kernel, kernel, stride, *offset), k_total)
+    got = op.product(w8, kernel, kernel, stride, *offset, k=k_total)
+    want = int8_products.int8_product(w8, int8_products.im2col(op.x, kernel, kernel, stride, *offset), k_total)
     assert got.dtype == want.dtype and torch.equal(got, want)
+
+
+def test_digits_count_the_nonzero_hi_digits_of_every_channel(torch_path):
+    a = torch.randint(-64, 64, (5, 3, 7), dtype=torch.int16, generator=torch.Generator().manual_seed(8))
+    a[1, 2, 6], a[3, 0, 0], a[3, 1, 1] = int8_nets.IN_MAX, int8_nets.IN_MIN, 64  # hi digits 64, -64, 1
+    d, nonzero, counts, with_hi = int8_products._digits_by_channel(a, True)
+    with torch_path():
+        want, _, unknown, _ = int8_products._digits_by_channel(a, True)
+    assert torch.equal(d, want) and unknown is None
+    assert counts.tolist() == [0, 1, 0, 2, 0] and nonzero == 3 and with_hi == 2
+
+
+@pytest.mark.parametrize("k_total", [None, int8_products.INT32_K + 1])  # int32 and int64 accumulation
+@pytest.mark.parametrize("shape,kernel,stride,offset,parity", [
+    ((12, 10, 14), 3, 1, (0, 0), None), ((12, 11, 11), 5, 2, (1, 0), None), ((12, 10, 14), 3, 1, (0, 0), 1),
+    ((12, 40), 1, 1, (0, 0), None)])
+def test_hi_products_over_the_channels_with_hi_digits_equal_the_full_ones(shape, kernel, stride, offset, parity, k_total):
+    """Channels 2, 5 and 9 have hi digits (a quarter of them, dense within the channel), the others
+    none: the hi product runs over those three channels' taps only, and gives the same sums."""
+    g = torch.Generator().manual_seed(9)
+    a = torch.randint(-64, 64, shape, dtype=torch.int16, generator=g)
+    for c in (2, 5, 9):
+        a[c] = torch.randint(int8_nets.IN_MIN, int8_nets.IN_MAX + 1, shape[1:], dtype=torch.int16, generator=g)
+    op = int8_products.operand(a)
+    assert not op.sparse and op.hi_channels.tolist() == [2, 5, 9]
+    w8 = torch.randint(-127, 128, (7, shape[0] * kernel * kernel), dtype=torch.int8, generator=g)
+    got = op.product(w8, kernel, kernel, stride, *offset, k=k_total, parity=parity)
+    cols = (op.x if len(shape) == 2 else int8_products.im2col(op.x, kernel, kernel, stride, *offset) if parity is None
+            else int8_products.im2col_checkerboard(op.x, kernel, kernel, parity))
+    want = int8_products.int8_product(w8, cols, k_total)
+    assert got.dtype == want.dtype and torch.equal(got, want)
+    assert torch.equal(op.product(w8, kernel, kernel, stride, *offset, k=k_total, parity=parity, w8t=w8.t().contiguous()), want)
 
 
 def test_scale_indexes_equal_searchsorted(model, torch_path):

@@ -156,33 +156,68 @@ done:
     return ret;
 }
 
-/* digits(a int16 (n,), out int8 (2n,)) -> the number of nonzero hi digits:
- * out[:n] = hi = floor((a + 64) / 128), out[n:] = lo = a - 128*hi */
+/* One channel's digits, and its number of nonzero hi digits (a count per element: vectorises). */
+#define DIGITS_BODY(NAME, ATTR)                                                                     \
+    ATTR static Py_ssize_t NAME(const int16_t *__restrict x, int8_t *__restrict hi, int8_t *__restrict lo, \
+                                Py_ssize_t n) {                                                     \
+        int32_t nz = 0; /* n < 2^31 per channel */                                                  \
+        for (Py_ssize_t i = 0; i < n; ++i) {                                                        \
+            const int16_t h = (int16_t)((x[i] + 64) >> 7);                                          \
+            hi[i] = (int8_t)h;                                                                      \
+            lo[i] = (int8_t)(x[i] - 128 * h);                                                       \
+            nz += h != 0;                                                                           \
+        }                                                                                           \
+        return nz;                                                                                  \
+    }
+#ifdef X86_VERSIONS
+DIGITS_BODY(split_digits_avx512, AVX512)
+DIGITS_BODY(split_digits_avx2, AVX2)
+DIGITS_BODY(split_digits_base, )
+static Py_ssize_t split_digits(const int16_t *x, int8_t *hi, int8_t *lo, Py_ssize_t n) {
+    if (isa == 2) return split_digits_avx512(x, hi, lo, n);
+    if (isa == 1) return split_digits_avx2(x, hi, lo, n);
+    return split_digits_base(x, hi, lo, n);
+}
+#else
+DIGITS_BODY(split_digits, )
+#endif
+
+/* digits(a int16 (n,), out int8 (2n,)[, C, counts int64 (C,)]) -> the number of nonzero hi digits:
+ * out[:n] = hi = floor((a + 64) / 128), out[n:] = lo = a - 128*hi; with C and counts, a is C channels
+ * of n / C values, counts[c] receives channel c's number of nonzero hi digits, and the result is
+ * (that number, the number of channels with any) */
 static PyObject *digits(PyObject *self, PyObject *args) {
-    PyObject *o_a, *o_out;
-    if (!PyArg_ParseTuple(args, "OO", &o_a, &o_out)) return NULL;
-    Py_buffer a, out;
+    PyObject *o_a, *o_out, *o_cnt = NULL;
+    Py_ssize_t C = 1;
+    if (!PyArg_ParseTuple(args, "OO|nO", &o_a, &o_out, &C, &o_cnt)) return NULL;
+    Py_buffer a, out, cnt = {0};
     if (get(o_a, &a, 0, 2, "a") < 0) return NULL;
     if (get(o_out, &out, 1, 1, "out") < 0) { PyBuffer_Release(&a); return NULL; }
+    if (o_cnt && get(o_cnt, &cnt, 1, 8, "counts") < 0) { PyBuffer_Release(&a); PyBuffer_Release(&out); return NULL; }
     Py_ssize_t n = a.len / 2;
-    if (out.len != 2 * n) {
-        PyErr_SetString(PyExc_ValueError, "digits: out must hold 2 * len(a) int8");
+    if (out.len != 2 * n || C <= 0 || n % C || (o_cnt && cnt.len != 8 * C)) {
+        PyErr_SetString(PyExc_ValueError, "digits: out must hold 2 * len(a) int8, counts C int64, C divide len(a)");
         PyBuffer_Release(&a); PyBuffer_Release(&out);
+        if (o_cnt) PyBuffer_Release(&cnt);
         return NULL;
     }
     const int16_t *x = (const int16_t *)a.buf;
     int8_t *hi = (int8_t *)out.buf, *lo = hi + n;
-    Py_ssize_t nonzero = 0;
+    int64_t *counts = o_cnt ? (int64_t *)cnt.buf : NULL;
+    const Py_ssize_t run = n / C;
+    Py_ssize_t nonzero = 0, channels = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; ++i) {
-        const int32_t h = ((int32_t)x[i] + 64) >> 7;
-        hi[i] = (int8_t)h;
-        lo[i] = (int8_t)(x[i] - 128 * h);
-        nonzero += h != 0;
+    for (Py_ssize_t c = 0; c < C; ++c) {
+        const Py_ssize_t nz = split_digits(x + c * run, hi + c * run, lo + c * run, run);
+        if (counts) counts[c] = nz;
+        nonzero += nz;
+        channels += nz != 0;
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&a); PyBuffer_Release(&out);
-    return PyLong_FromSsize_t(nonzero);
+    if (!o_cnt) return PyLong_FromSsize_t(nonzero);
+    PyBuffer_Release(&cnt);
+    return Py_BuildValue("nn", nonzero, channels);
 }
 
 /* shift_input(a f64 (n,) holding integers, shift, lo, hi, out int16 (n,)):

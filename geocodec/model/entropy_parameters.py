@@ -71,10 +71,13 @@ class IntegerParameters:
     def hyper(self, z_sym: torch.Tensor, hw) -> torch.Tensor:
         one = float(2 ** self.nets.INPUT_FRAC)  # ẑ in the nets' input fixed point
         med = torch.round(self.coder._z_medians().cpu().double() * one)
-        return self.nets.hyper(z_sym.double() * one + med, hw)
+        hyper = self.nets.hyper(z_sym.double() * one + med, hw)
+        self._hyper = (hyper, self.nets.hyper_sides(hyper))  # every group's hyper terms, one product
+        return hyper
 
     def side(self, k, hyper, y_hats):
-        return self.nets.side(k, hyper, y_hats)
+        mine, sides = getattr(self, "_hyper", (None, None))
+        return self.nets.side(k, hyper, y_hats, sides[k] if mine is hyper else None)
 
     def stage(self, k, side, y_hat_k, positions):
         return self.nets.stage(k, side, y_hat_k, positions)

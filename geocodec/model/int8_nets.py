@@ -38,7 +38,7 @@ fewest passes that keep the same integers (``Int8Conv.finish``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -47,10 +47,7 @@ from torch import nn
 from geocodec.model import integer_nets, native
 from geocodec.model.layers import is_subpixel_deconv, subpixel_weight
 from geocodec.model.int8_products import (DIGIT, IN_MAX, IN_MIN, INT32_K, W_MAX, counted_digits, digits,  # noqa: F401
-                                          im2col as _im2col, im2col_checkerboard as _im2col_checkerboard,
-                                          int8_product as _int8_product,
-                                          int8_products_are_exact, operand as _operand,
-                                          sparse_product as _sparse_product)
+                                          int8_products_are_exact, operand as _operand)
 from geocodec.model.integer_nets import EXACT_LIMIT, SLOPE_NUM, SLOPE_SHIFT
 
 #: Fraction bits of every layer input (and of hidden outputs).
@@ -107,6 +104,8 @@ class Int8Conv:
     #: 2 for a 5×5 stride-2 transposed convolution held as its sub-pixel form (``layers.subpixel_weight``:
     #: a 3×3 convolution to 4× the channels whose output ``PixelShuffle(2)`` interleaves); 1 otherwise.
     shuffle: int = 1
+    #: ``w8`` transposed (K, out), for the hi products over some input channels (``Operand.product``).
+    w8t: torch.Tensor | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_module(cls, m: nn.Module, leaky: bool, out_frac: int = IN_FRAC) -> "Int8Conv":
@@ -138,7 +137,8 @@ class Int8Conv:
             weight, shuffle = subpixel_weight(weight.flip(-2, -1).transpose(0, 1)), 2
             mult, bias, shift = (v.repeat_interleave(4) for v in (mult, bias, shift))
             transposed = False
-        layer = cls(weight=weight.contiguous(), w8=weight.reshape(weight.shape[0], -1).to(torch.int8).contiguous(),
+        w8 = weight.reshape(weight.shape[0], -1).to(torch.int8).contiguous()
+        layer = cls(weight=weight.contiguous(), w8=w8, w8t=w8.t().contiguous(),
                     mult=mult.view(-1, 1), bias=bias.view(-1, 1), shift=shift.view(-1, 1), leaky=leaky,
                     transposed=transposed, stride=1 if shuffle > 1 else m.stride[0],
                     padding=1 if shuffle > 1 else m.padding[0],
@@ -157,7 +157,11 @@ class Int8Conv:
 
     def linear(self, a: torch.Tensor) -> torch.Tensor:
         """Σ W·a over flattened inputs (N, K, P) (int16 layer inputs) → (N, out, P) exact sums."""
-        return _per_item(self.w8, a)
+        return _per_item(self.w8, a, w8t=self.w8t)
+
+    def pointwise(self, a: torch.Tensor) -> torch.Tensor:
+        """The 1×1 layer's outputs over flattened inputs (N, K, P) → (N, out, P)."""
+        return self.finish(self.linear(a))
 
     def _padded(self, x: torch.Tensor) -> torch.Tensor:
         """(*d, C, H, W) → the input the convolution slides over: zero-padded, and for a transposed
@@ -188,18 +192,20 @@ class Int8Conv:
         kh, kw = self.weight.shape[-2:]
         out = []
         for x in a:
-            d, sparse = _operand(self._padded(x))  # digits before im2col: kh·kw times less to split
-            out.append([_sparse_product(self.w8, d, kh, kw, stride, dy, dx) if sparse
-                        else _int8_product(self.w8, _im2col(d, kh, kw, stride, dy, dx)) for dy, dx in offsets])
+            op = _operand(self._padded(x))  # digits before im2col: kh·kw times less to split
+            out.append([op.product(self.w8, kh, kw, stride, dy, dx, w8t=self.w8t) for dy, dx in offsets])
         return out
+
+    def _output_size(self, h: int, w: int) -> tuple[int, int]:
+        kh, kw = self.weight.shape[-2:]
+        stride = 1 if self.transposed else self.stride
+        ph, pw = self._padded_size(h, w)
+        return (ph - kh) // stride + 1, (pw - kw) // stride + 1
 
     def accumulate(self, a: torch.Tensor) -> torch.Tensor:
         """Σ W·a over a (N, C, H, W) input (no bias) → (N, out, H', W')."""
-        kh, kw = self.weight.shape[-2:]
         stride = 1 if self.transposed else self.stride
-        ph, pw = self._padded_size(*a.shape[-2:])
-        ho, wo = (ph - kh) // stride + 1, (pw - kw) // stride + 1
-        return _stacked([o[0] for o in self._conv_cols(a, stride)]).view(a.shape[0], -1, ho, wo)
+        return _stacked([o[0] for o in self._conv_cols(a, stride)]).view(a.shape[0], -1, *self._output_size(*a.shape[-2:]))
 
     def at(self, a: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The layer's output at flat ``positions`` only (stride 1), as (N, out, P)."""
@@ -209,21 +215,19 @@ class Int8Conv:
     def at_non_anchors(self, a: torch.Tensor) -> torch.Tensor:
         """The output at the checkerboard's non-anchors (even H and W, stride 1) as (N, out, H·W/2)
         in row-major order: the stride-2 grids centred at (2r, 2c + 1) and (2r + 1, 2c)."""
-        n, _, h, w = a.shape
+        return _stacked([self._non_anchors(x) for x in a])
+
+    def _non_anchors(self, x: torch.Tensor) -> torch.Tensor:
+        """``at_non_anchors`` of one item (C, H, W) → (out, H·W/2)."""
+        h, w = x.shape[-2:]
         if not self.transposed and self.stride == 1 and self.shuffle == 1:  # one product in coding order
-            kh, kw = self.weight.shape[-2:]
-            parts = []
-            for x in a:
-                d, sparse = _operand(self._padded(x))
-                if sparse:
-                    break
-                parts.append(_int8_product(self.w8, _im2col_checkerboard(d, kh, kw, 1)))
-            else:
-                return self.finish(_stacked(parts))
-        rows = self._conv_cols(a, 2, offsets=((0, 1), (1, 0)))
-        both = torch.stack([torch.stack([r[0].view(-1, h // 2, w // 2), r[1].view(-1, h // 2, w // 2)], dim=-2)
-                            for r in rows])  # (N, out, H/2, 2, W/2): rows in order
-        return self.finish(both.flatten(2))
+            op = _operand(self._padded(x))
+            if not op.sparse:
+                kh, kw = self.weight.shape[-2:]
+                return self.finish(op.product(self.w8, kh, kw, parity=1, w8t=self.w8t)[None])[0]
+        grids = self._conv_cols(x[None], 2, offsets=((0, 1), (1, 0)))[0]
+        both = torch.stack([g.view(-1, h // 2, w // 2) for g in grids], dim=-2)  # (out, H/2, 2, W/2): rows in order
+        return self.finish(both.flatten(1)[None])[0]
 
     def finish(self, acc: torch.Tensor) -> torch.Tensor:
         """acc (int32 or int64) → floor((acc·M + B) / 2**R) → integer LeakyReLU → clip.
@@ -246,19 +250,29 @@ class Int8Conv:
             a = _leaky(a.clamp_(-2 ** 40, 2 ** 40))
         return a.clamp_(-OUT_MAX, OUT_MAX).double()  # means and scales, as format 3 hands them on
 
-    def _finish_native(self, k, acc: torch.Tensor) -> torch.Tensor:
+    def _rescale_args(self) -> tuple:
+        """(M, B, R, mode, slope, clips) as the C rescale kernels take them (``finish``'s arithmetic)."""
         hidden = self.out_frac == IN_FRAC
-        out = torch.empty(acc.shape, dtype=torch.int16 if hidden else torch.float64)
         pre = (LEAKY_LOW, IN_MAX) if hidden else (-2 ** 40, 2 ** 40)
         post = (IN_MIN, IN_MAX) if hidden else (-OUT_MAX, OUT_MAX)
-        k.rescale(acc.numpy(), acc.element_size(), acc.shape[1], acc[0, 0].numel(), self.mult.view(-1).numpy(),
-                  self.bias.view(-1).numpy(), self.shift.view(-1).numpy(), (0 if hidden else 2) + int(self.leaky),
-                  SLOPE_NUM, SLOPE_SHIFT, *pre, *post, out.numpy())
+        return (self.mult.view(-1).numpy(), self.bias.view(-1).numpy(), self.shift.view(-1).numpy(),
+                (0 if hidden else 2) + int(self.leaky), SLOPE_NUM, SLOPE_SHIFT, *pre, *post)
+
+    def _finish_native(self, k, acc: torch.Tensor) -> torch.Tensor:
+        out = torch.empty(acc.shape, dtype=torch.int16 if self.out_frac == IN_FRAC else torch.float64)
+        k.rescale(acc.numpy(), acc.element_size(), acc.shape[1], acc[0, 0].numel(), *self._rescale_args(), out.numpy())
         return out
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
         out = self.finish(self.accumulate(a))
-        return F.pixel_shuffle(out, self.shuffle) if self.shuffle > 1 else out
+        return _pixel_shuffle(out, self.shuffle) if self.shuffle > 1 else out
+
+
+def _pixel_shuffle(x: torch.Tensor, r: int) -> torch.Tensor:
+    """``F.pixel_shuffle(x, r)`` as one permuted copy (the same values; half the time of torch's kernel
+    on these int16 tensors here)."""
+    n, c, h, w = x.shape
+    return x.view(n, c // (r * r), r, r, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c // (r * r), h * r, w * r)
 
 
 def _leaky(a: torch.Tensor) -> torch.Tensor:
@@ -271,15 +285,10 @@ def _stacked(parts: list[torch.Tensor]) -> torch.Tensor:
     return parts[0].unsqueeze(0) if len(parts) == 1 else torch.stack(parts)
 
 
-def _per_item(w8: torch.Tensor, a: torch.Tensor, k: int | None = None) -> torch.Tensor:
+def _per_item(w8: torch.Tensor, a: torch.Tensor, k: int | None = None, w8t: torch.Tensor | None = None) -> torch.Tensor:
     """(out, K) @ (N, K, P) → (N, out, P) exact sums, one product per item (``k``: the K of the whole
     accumulation these sums are part of, which decides int32 or int64)."""
-    parts = []
-    for x in a:
-        cols, sparse = _operand(x)
-        parts.append(_sparse_product(w8, cols.unsqueeze(-2), 1, 1, 1, 0, 0, k) if sparse
-                     else _int8_product(w8, cols, k))
-    return _stacked(parts)
+    return _stacked([_operand(x).product(w8, k=k, w8t=w8t) for x in a])
 
 
 def _bound(l1: torch.Tensor, mult: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -293,9 +302,10 @@ class Int8Part:
 
     def __init__(self, w8: torch.Tensor, k: int):
         self.w8, self.k = w8.contiguous(), k
+        self.w8t = self.w8.t().contiguous()
 
     def linear(self, a: torch.Tensor) -> torch.Tensor:
-        return _per_item(self.w8, a, self.k)
+        return _per_item(self.w8, a, self.k, self.w8t)
 
 
 def int8_chain(seq: nn.Sequential, last_out_frac: int = IN_FRAC) -> list[Int8Conv]:
@@ -315,6 +325,10 @@ class Int8EntropyParameters(integer_nets.IntegerEntropyParameters):
 
     def part(self, layer: Int8Conv, columns: slice) -> Int8Part:
         return Int8Part(layer.w8[:, columns], layer.w8.shape[1])
+
+    def stacked_part(self, layers: list[Int8Conv], columns: slice) -> Int8Part:
+        # sums of the widest layer's type: exact for every layer (int32 only where all fit it)
+        return Int8Part(torch.cat([layer.w8[:, columns] for layer in layers]), max(layer.w8.shape[1] for layer in layers))
 
     @staticmethod
     def latent_input(y_hat: torch.Tensor) -> torch.Tensor:

@@ -171,6 +171,10 @@ class IntegerConv:
         """Σ W·a over flattened inputs (N, K, P): 1×1 layers, or ``unfold``-ed patches."""
         return matmul(self.matrix, a)
 
+    def pointwise(self, a: torch.Tensor) -> torch.Tensor:
+        """The 1×1 layer's outputs over flattened inputs (N, K, P) → (N, out, P)."""
+        return self.finish(self.linear(a))
+
     def at(self, a: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The layer's output at flat ``positions`` only (stride 1), as (N, out, P)."""
         cols = F.unfold(a, self.weight.shape[-2:], padding=self.padding).index_select(-1, positions)
@@ -270,6 +274,10 @@ class IntegerEntropyParameters:
         """The input columns ``columns`` of ``layer``'s first matrix, as something with ``linear``."""
         return _Columns(layer.matrix[:, columns].contiguous())
 
+    def stacked_part(self, layers: list, columns: slice):
+        """The same columns of several layers' matrices, their rows stacked, as one ``part``."""
+        return _Columns(torch.cat([layer.matrix[:, columns] for layer in layers]).contiguous())
+
     @staticmethod
     def latent_input(y_hat: torch.Tensor) -> torch.Tensor:
         """ŷ (means' fixed point) → a layer input."""
@@ -283,20 +291,30 @@ class IntegerEntropyParameters:
         self.h_s = self.chain(hyper.h_s)
         self.groups = list(groups.groups)
         self.channel_context = {k: self.chain(groups.channel_context[f"y{k}"]) for k in range(1, len(self.groups))}
-        self.aggregate, self.context, self.split = [], [], []
+        self.aggregate, self.context, self.spatial, self.side_ctx = [], [], [], []
         for k in range(len(self.groups)):
             cb = groups.latent_codec[f"y{k}"]
             if tuple(cb.y.chunks) not in (("means", "scales"), ("scales", "means")):
                 raise TypeError(f"integer nets need chunks (means, scales), got {cb.y.chunks}")
             self.aggregate.append(self.chain(cb.entropy_parameters, last=True))
-            # the first layer's weights split at its input [side | spatial context]: a partition of
-            # the terms of one accumulation, so the sum of the parts is exact as well
-            first, c_sp = self.aggregate[-1][0], 2 * self.groups[k]
-            self.split.append((self.part(first, slice(None, -c_sp)), self.part(first, slice(-c_sp, None))))
             (ctx,) = self.chain(nn.Sequential(cb.context_prediction))
             if ctx.stride != 1:
                 raise TypeError("the spatial context must be a stride-1 convolution")
             self.context.append(ctx)
+        # The first layer's weights split at its input [hyper | channel context | spatial context]: a
+        # partition of the terms of one accumulation, so the sum of the parts is exact as well. Group 0's
+        # side input is the hyper-synthesis output alone, every group's starts with it: the hyper parts
+        # of all groups are one matrix (one product per chunk instead of one per group, and no concatenation).
+        firsts = [a[0] for a in self.aggregate]
+        c_hyper = firsts[0].matrix.shape[1] - 2 * self.groups[0]
+        for k, first in enumerate(firsts):
+            c_sp = 2 * self.groups[k]
+            if first.matrix.shape[1] - c_sp < c_hyper:
+                raise TypeError(f"group {k}'s parameter aggregation has fewer side inputs than the hyper-synthesis outputs")
+            self.spatial.append(self.part(first, slice(-c_sp, None)))
+            self.side_ctx.append(self.part(first, slice(c_hyper, -c_sp)) if k else None)
+        self.hyper_side = self.stacked_part(firsts, slice(0, c_hyper))
+        self.side_widths = [f.matrix.shape[0] for f in firsts]
         self.means_first = tuple(groups.latent_codec["y0"].y.chunks)[0] == "means"
         table = groups.latent_codec["y0"].y.gaussian_conditional.scale_table
         self.thresholds = scale_thresholds(table)[:-1].contiguous()  # index = #{t < s} (compressai's rule)
@@ -309,13 +327,20 @@ class IntegerEntropyParameters:
         """ẑ in fixed point → the hyper-synthesis output trimmed to the latent's size."""
         return run_chain(self.h_s, self.hyper_input(z_fixed))[..., :hw[0], :hw[1]]
 
-    def side(self, k: int, hyper: torch.Tensor, y_hats: list[torch.Tensor]) -> torch.Tensor:
-        """Group k's side accumulation of the aggregation's first layer (N, C, H, W), no bias."""
-        side = hyper
+    def hyper_sides(self, hyper: torch.Tensor) -> list[torch.Tensor]:
+        """The hyper-synthesis output's terms of every group's side accumulation, (N, out_k, P) each."""
+        return list(self.hyper_side.linear(hyper.flatten(2)).split(self.side_widths, dim=1))
+
+    def side(self, k: int, hyper: torch.Tensor, y_hats: list[torch.Tensor],
+             hyper_side: torch.Tensor | None = None) -> torch.Tensor:
+        """Group k's side accumulation of the aggregation's first layer (N, C, H, W), no bias;
+        ``hyper_side``: ``hyper_sides(hyper)[k]``, where the caller has them for every group."""
+        n, _, h, w = hyper.shape
+        acc = self.hyper_sides(hyper)[k] if hyper_side is None else hyper_side
         if k:  # [hyper, channel context], the order of our weights
-            side = torch.cat([hyper, run_chain(self.channel_context[k], self.latent_input(torch.cat(y_hats, 1)))], 1)
-        n, _, h, w = side.shape
-        return self.split[k][0].linear(side.flatten(2)).view(n, -1, h, w)
+            ctx = run_chain(self.channel_context[k], self.latent_input(torch.cat(y_hats, 1)))
+            acc = acc + self.side_ctx[k].linear(ctx.flatten(2))
+        return acc.view(n, -1, h, w)
 
     def stage(self, k: int, side: torch.Tensor, y_hat_k: torch.Tensor | None,
               positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -329,9 +354,9 @@ class IntegerEntropyParameters:
             ctx = self.context[k]
             y_in = self.latent_input(y_hat_k)
             spatial = ctx.at_non_anchors(y_in) if even else ctx.at(y_in, positions)
-            acc = acc + self.split[k][1].linear(spatial)
+            acc = acc + self.spatial[k].linear(spatial)
         a = first.finish(acc)
         for layer in rest:
-            a = layer.finish(layer.linear(a))
+            a = layer.pointwise(a)
         means, scales = a.chunk(2, dim=1) if self.means_first else a.chunk(2, dim=1)[::-1]
         return means, scale_indexes(self.thresholds, scales)
