@@ -159,10 +159,6 @@ class Int8Conv:
         """Σ W·a over flattened inputs (N, K, P) (int16 layer inputs) → (N, out, P) exact sums."""
         return _per_item(self.w8, a, w8t=self.w8t)
 
-    def pointwise(self, a: torch.Tensor) -> torch.Tensor:
-        """The 1×1 layer's outputs over flattened inputs (N, K, P) → (N, out, P)."""
-        return self.finish(self.linear(a))
-
     def _padded(self, x: torch.Tensor) -> torch.Tensor:
         """(*d, C, H, W) → the input the convolution slides over: zero-padded, and for a transposed
         convolution zero-stuffed (stride − 1 zeros between inputs) with its output padding."""
@@ -323,10 +319,7 @@ class Int8EntropyParameters(integer_nets.IntegerEntropyParameters):
     def chain(self, seq: nn.Sequential, last: bool = False):
         return int8_chain(seq, OUT_FRAC if last else IN_FRAC)
 
-    def part(self, layer: Int8Conv, columns: slice) -> Int8Part:
-        return Int8Part(layer.w8[:, columns], layer.w8.shape[1])
-
-    def stacked_part(self, layers: list[Int8Conv], columns: slice) -> Int8Part:
+    def part(self, layers: list[Int8Conv], columns: slice) -> Int8Part:
         # sums of the widest layer's type: exact for every layer (int32 only where all fit it)
         return Int8Part(torch.cat([layer.w8[:, columns] for layer in layers]), max(layer.w8.shape[1] for layer in layers))
 

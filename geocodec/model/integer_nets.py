@@ -171,10 +171,6 @@ class IntegerConv:
         """Σ W·a over flattened inputs (N, K, P): 1×1 layers, or ``unfold``-ed patches."""
         return matmul(self.matrix, a)
 
-    def pointwise(self, a: torch.Tensor) -> torch.Tensor:
-        """The 1×1 layer's outputs over flattened inputs (N, K, P) → (N, out, P)."""
-        return self.finish(self.linear(a))
-
     def at(self, a: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The layer's output at flat ``positions`` only (stride 1), as (N, out, P)."""
         cols = F.unfold(a, self.weight.shape[-2:], padding=self.padding).index_select(-1, positions)
@@ -210,11 +206,11 @@ def matmul(w: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.mm(w, x) for x in a]) if a.shape[0] != 1 else torch.mm(w, a[0]).unsqueeze(0)
 
 
+@dataclass(frozen=True)
 class _Columns:
     """Some input columns of a layer's matrix (float64 integers) with ``linear``, as layers have."""
 
-    def __init__(self, matrix: torch.Tensor):
-        self.matrix = matrix
+    matrix: torch.Tensor
 
     def linear(self, a: torch.Tensor) -> torch.Tensor:
         return matmul(self.matrix, a)
@@ -256,8 +252,8 @@ class IntegerEntropyParameters:
     with: hyper-synthesis → per channel group [hyper, channel context] → per checkerboard stage
     [side, spatial context] → (means, scales).
 
-    The aggregation's first layer is linear in its concatenated input, so its side part is
-    accumulated once per group at every position and each checkerboard stage adds only the
+    The aggregation's first layer is linear in its concatenated input, so its side part is accumulated
+    once per group at every position (``hyper_sides``, ``side``) and each checkerboard stage adds only the
     spatial part at its own positions (the anchor stage's spatial input is zero): every position's
     parameters are computed once, on exactly the terms of the one accumulation."""
 
@@ -270,12 +266,8 @@ class IntegerEntropyParameters:
         are the means and scales)."""
         return integer_chain(seq)
 
-    def part(self, layer, columns: slice):
-        """The input columns ``columns`` of ``layer``'s first matrix, as something with ``linear``."""
-        return _Columns(layer.matrix[:, columns].contiguous())
-
-    def stacked_part(self, layers: list, columns: slice):
-        """The same columns of several layers' matrices, their rows stacked, as one ``part``."""
+    def part(self, layers: list, columns: slice):
+        """The input columns ``columns`` of the layers' matrices, rows stacked, as one thing with ``linear``."""
         return _Columns(torch.cat([layer.matrix[:, columns] for layer in layers]).contiguous())
 
     @staticmethod
@@ -301,23 +293,20 @@ class IntegerEntropyParameters:
             if ctx.stride != 1:
                 raise TypeError("the spatial context must be a stride-1 convolution")
             self.context.append(ctx)
-        # The first layer's weights split at its input [hyper | channel context | spatial context]: a
-        # partition of the terms of one accumulation, so the sum of the parts is exact as well. Group 0's
-        # side input is the hyper-synthesis output alone, every group's starts with it: the hyper parts
-        # of all groups are one matrix (one product per chunk instead of one per group, and no concatenation).
+        # the first layers' weights split at their input [hyper | channel context | spatial context]: a
+        # partition of one accumulation's terms, so the parts' sum is exact too; the hyper parts of all
+        # groups are one matrix (one product per chunk instead of one per group, no concatenation)
         firsts = [a[0] for a in self.aggregate]
         c_hyper = firsts[0].matrix.shape[1] - 2 * self.groups[0]
-        for k, first in enumerate(firsts):
-            c_sp = 2 * self.groups[k]
+        for k, (first, c_sp) in enumerate(zip(firsts, (2 * g for g in self.groups))):
             if first.matrix.shape[1] - c_sp < c_hyper:
                 raise TypeError(f"group {k}'s parameter aggregation has fewer side inputs than the hyper-synthesis outputs")
-            self.spatial.append(self.part(first, slice(-c_sp, None)))
-            self.side_ctx.append(self.part(first, slice(c_hyper, -c_sp)) if k else None)
-        self.hyper_side = self.stacked_part(firsts, slice(0, c_hyper))
+            self.spatial.append(self.part([first], slice(-c_sp, None)))
+            self.side_ctx.append(self.part([first], slice(c_hyper, -c_sp)) if k else None)
+        self.hyper_side = self.part(firsts, slice(0, c_hyper))
         self.side_widths = [f.matrix.shape[0] for f in firsts]
         self.means_first = tuple(groups.latent_codec["y0"].y.chunks)[0] == "means"
-        table = groups.latent_codec["y0"].y.gaussian_conditional.scale_table
-        self.thresholds = scale_thresholds(table)[:-1].contiguous()  # index = #{t < s} (compressai's rule)
+        self.thresholds = scale_thresholds(groups.latent_codec["y0"].y.gaussian_conditional.scale_table)[:-1].contiguous()
 
     def layers(self) -> list[IntegerConv]:
         return [*self.h_s, *(l for c in self.channel_context.values() for l in c),
@@ -335,12 +324,11 @@ class IntegerEntropyParameters:
              hyper_side: torch.Tensor | None = None) -> torch.Tensor:
         """Group k's side accumulation of the aggregation's first layer (N, C, H, W), no bias;
         ``hyper_side``: ``hyper_sides(hyper)[k]``, where the caller has them for every group."""
-        n, _, h, w = hyper.shape
         acc = self.hyper_sides(hyper)[k] if hyper_side is None else hyper_side
         if k:  # [hyper, channel context], the order of our weights
             ctx = run_chain(self.channel_context[k], self.latent_input(torch.cat(y_hats, 1)))
             acc = acc + self.side_ctx[k].linear(ctx.flatten(2))
-        return acc.view(n, -1, h, w)
+        return acc.view(hyper.shape[0], -1, *hyper.shape[-2:])
 
     def stage(self, k: int, side: torch.Tensor, y_hat_k: torch.Tensor | None,
               positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -357,6 +345,6 @@ class IntegerEntropyParameters:
             acc = acc + self.spatial[k].linear(spatial)
         a = first.finish(acc)
         for layer in rest:
-            a = layer.pointwise(a)
+            a = layer.finish(layer.linear(a))
         means, scales = a.chunk(2, dim=1) if self.means_first else a.chunk(2, dim=1)[::-1]
         return means, scale_indexes(self.thresholds, scales)
