@@ -63,6 +63,7 @@ class IntegerParameters:
     def __init__(self, coder, nets):
         self.nets = nets
         self.coder = coder
+        self._hyper_sides = (None, None)  # (the hyper-synthesis output, nets.hyper_sides of it)
 
     @staticmethod
     def move(y: torch.Tensor) -> torch.Tensor:
@@ -71,13 +72,12 @@ class IntegerParameters:
     def hyper(self, z_sym: torch.Tensor, hw) -> torch.Tensor:
         one = float(2 ** self.nets.INPUT_FRAC)  # ẑ in the nets' input fixed point
         med = torch.round(self.coder._z_medians().cpu().double() * one)
-        hyper = self.nets.hyper(z_sym.double() * one + med, hw)
-        self._hyper = (hyper, self.nets.hyper_sides(hyper))  # every group's hyper terms, one product
-        return hyper
+        return self.nets.hyper(z_sym.double() * one + med, hw)
 
     def side(self, k, hyper, y_hats):
-        mine, sides = getattr(self, "_hyper", (None, None))
-        return self.nets.side(k, hyper, y_hats, sides[k] if mine is hyper else None)
+        if self._hyper_sides[0] is not hyper:  # every group's hyper terms in one product, once per walk
+            self._hyper_sides = (hyper, self.nets.hyper_sides(hyper))
+        return self.nets.side(k, hyper, y_hats, self._hyper_sides[1][k])
 
     def stage(self, k, side, y_hat_k, positions):
         return self.nets.stage(k, side, y_hat_k, positions)

@@ -192,16 +192,13 @@ class Int8Conv:
             out.append([op.product(self.w8, kh, kw, stride, dy, dx, w8t=self.w8t) for dy, dx in offsets])
         return out
 
-    def _output_size(self, h: int, w: int) -> tuple[int, int]:
-        kh, kw = self.weight.shape[-2:]
-        stride = 1 if self.transposed else self.stride
-        ph, pw = self._padded_size(h, w)
-        return (ph - kh) // stride + 1, (pw - kw) // stride + 1
-
     def accumulate(self, a: torch.Tensor) -> torch.Tensor:
         """Σ W·a over a (N, C, H, W) input (no bias) → (N, out, H', W')."""
+        kh, kw = self.weight.shape[-2:]
         stride = 1 if self.transposed else self.stride
-        return _stacked([o[0] for o in self._conv_cols(a, stride)]).view(a.shape[0], -1, *self._output_size(*a.shape[-2:]))
+        ph, pw = self._padded_size(*a.shape[-2:])
+        ho, wo = (ph - kh) // stride + 1, (pw - kw) // stride + 1
+        return _stacked([o[0] for o in self._conv_cols(a, stride)]).view(a.shape[0], -1, ho, wo)
 
     def at(self, a: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The layer's output at flat ``positions`` only (stride 1), as (N, out, P)."""
@@ -246,17 +243,14 @@ class Int8Conv:
             a = _leaky(a.clamp_(-2 ** 40, 2 ** 40))
         return a.clamp_(-OUT_MAX, OUT_MAX).double()  # means and scales, as format 3 hands them on
 
-    def _rescale_args(self) -> tuple:
-        """(M, B, R, mode, slope, clips) as the C rescale kernels take them (``finish``'s arithmetic)."""
+    def _finish_native(self, k, acc: torch.Tensor) -> torch.Tensor:
         hidden = self.out_frac == IN_FRAC
+        out = torch.empty(acc.shape, dtype=torch.int16 if hidden else torch.float64)
         pre = (LEAKY_LOW, IN_MAX) if hidden else (-2 ** 40, 2 ** 40)
         post = (IN_MIN, IN_MAX) if hidden else (-OUT_MAX, OUT_MAX)
-        return (self.mult.view(-1).numpy(), self.bias.view(-1).numpy(), self.shift.view(-1).numpy(),
-                (0 if hidden else 2) + int(self.leaky), SLOPE_NUM, SLOPE_SHIFT, *pre, *post)
-
-    def _finish_native(self, k, acc: torch.Tensor) -> torch.Tensor:
-        out = torch.empty(acc.shape, dtype=torch.int16 if self.out_frac == IN_FRAC else torch.float64)
-        k.rescale(acc.numpy(), acc.element_size(), acc.shape[1], acc[0, 0].numel(), *self._rescale_args(), out.numpy())
+        k.rescale(acc.numpy(), acc.element_size(), acc.shape[1], acc[0, 0].numel(), self.mult.view(-1).numpy(),
+                  self.bias.view(-1).numpy(), self.shift.view(-1).numpy(), (0 if hidden else 2) + int(self.leaky),
+                  SLOPE_NUM, SLOPE_SHIFT, *pre, *post, out.numpy())
         return out
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:

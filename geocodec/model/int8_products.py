@@ -80,8 +80,8 @@ def _digits_by_channel(a: torch.Tensor, channels: bool) -> tuple[torch.Tensor, i
     return torch.stack([hi.to(torch.int8), lo.to(torch.int8)]), None, None, None
 
 
-#: Below this fraction of nonzero hi digits, a layer adds the hi digits' terms one by one
-#: (``sparse_product``) instead of im2col and a product over a plane of zeros.
+#: Below this fraction of nonzero hi digits among the entries of the channels that have any, a layer
+#: adds the hi digits' terms one by one (``sparse_product``) instead of a product over those channels.
 SPARSE_HI = 1 / 64
 #: Where at most this fraction of a layer input's channels have nonzero hi digits, the hi product
 #: runs over those channels only (``Operand.product``).

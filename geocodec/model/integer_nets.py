@@ -320,11 +320,10 @@ class IntegerEntropyParameters:
         """The hyper-synthesis output's terms of every group's side accumulation, (N, out_k, P) each."""
         return list(self.hyper_side.linear(hyper.flatten(2)).split(self.side_widths, dim=1))
 
-    def side(self, k: int, hyper: torch.Tensor, y_hats: list[torch.Tensor],
-             hyper_side: torch.Tensor | None = None) -> torch.Tensor:
-        """Group k's side accumulation of the aggregation's first layer (N, C, H, W), no bias;
-        ``hyper_side``: ``hyper_sides(hyper)[k]``, where the caller has them for every group."""
-        acc = self.hyper_sides(hyper)[k] if hyper_side is None else hyper_side
+    def side(self, k: int, hyper: torch.Tensor, y_hats: list[torch.Tensor], hyper_side: torch.Tensor) -> torch.Tensor:
+        """Group k's side accumulation of the aggregation's first layer (N, C, H, W), no bias, from
+        ``hyper_side`` = ``hyper_sides(hyper)[k]`` (computed once for every group by the caller)."""
+        acc = hyper_side
         if k:  # [hyper, channel context], the order of our weights
             ctx = run_chain(self.channel_context[k], self.latent_input(torch.cat(y_hats, 1)))
             acc = acc + self.side_ctx[k].linear(ctx.flatten(2))
